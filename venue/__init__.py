@@ -1,0 +1,3 @@
+"""venue: a FIX exchange venue server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from venue.book.book import Level, OrderBook
+
+__all__ = ["Level", "OrderBook"]

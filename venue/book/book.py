@@ -1,0 +1,107 @@
+"""Limit order book for one symbol: price levels in sorted maps, FIFO inside a level.
+
+Bids are keyed by negated price so that, on both sides, the first key is the best level.
+A level keeps its orders in a dict (insertion ordered), which gives FIFO iteration and O(1)
+removal from anywhere in the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sortedcontainers import SortedDict
+
+from venue.domain.order import Order
+from venue.domain.values import Side
+
+
+class Level:
+    __slots__ = ("price", "orders", "qty")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.orders: dict[int, Order] = {}
+        self.qty = 0
+
+
+class OrderBook:
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self._sides: dict[Side, SortedDict] = {Side.BUY: SortedDict(), Side.SELL: SortedDict()}
+        self.orders: dict[int, Order] = {}
+
+    @staticmethod
+    def _key(side: Side, price: int) -> int:
+        return -price if side is Side.BUY else price
+
+    def add(self, order: Order) -> None:
+        """Append a resting order at the back of its level. O(log L) for a new level, else O(1)."""
+        assert order.price is not None, "market orders never rest"
+        levels = self._sides[order.side]
+        key = self._key(order.side, order.price)
+        level = levels.get(key)
+        if level is None:
+            level = levels[key] = Level(order.price)
+        level.orders[order.order_id] = order
+        level.qty += order.leaves_qty
+        self.orders[order.order_id] = order
+
+    def remove(self, order: Order, leaves_before: int | None = None) -> None:
+        """Take an order out of the book. O(1), plus O(log L) if its level empties.
+
+        leaves_before is the quantity the level counted for the order when the caller has
+        already changed the order (default: its current leaves quantity).
+        """
+        levels = self._sides[order.side]
+        key = self._key(order.side, order.price)  # type: ignore[arg-type]
+        level = levels[key]
+        del level.orders[order.order_id]
+        level.qty -= order.leaves_qty if leaves_before is None else leaves_before
+        if not level.orders:
+            del levels[key]
+        del self.orders[order.order_id]
+
+    def reduce(self, order: Order, by: int) -> None:
+        """The level's quantity shrinks by `by` for an order that keeps its place. O(1)."""
+        levels = self._sides[order.side]
+        levels[self._key(order.side, order.price)].qty -= by  # type: ignore[arg-type]
+
+    def best(self, side: Side) -> Level | None:
+        """Best level on a side. O(1) amortised (SortedDict keeps a sorted key list)."""
+        levels = self._sides[side]
+        if not levels:
+            return None
+        return levels[levels.keys()[0]]
+
+    def levels(self, side: Side) -> Iterator[Level]:
+        """Levels from best to worst."""
+        return iter(self._sides[side].values())
+
+    def depth(self, side: Side) -> list[tuple[int, int]]:
+        return [(lv.price, lv.qty) for lv in self.levels(side)]
+
+    def check_invariants(self) -> None:
+        """Assert every structural rule of the book. O(N); for tests."""
+        seen: set[int] = set()
+        for side, levels in self._sides.items():
+            for key, level in levels.items():
+                assert key == self._key(side, level.price), "level under the wrong key"
+                assert level.orders, f"empty level {level.price} left in the book"
+                total = 0
+                last_ts = -1
+                for oid, order in level.orders.items():
+                    assert oid == order.order_id
+                    assert order.side is side and order.price == level.price
+                    assert not order.status.is_done, f"done order {oid} in the book"
+                    assert order.leaves_qty > 0
+                    assert order.priority_ts >= last_ts, f"FIFO broken at {level.price}"
+                    last_ts = order.priority_ts
+                    assert oid not in seen, f"order {oid} in two levels"
+                    seen.add(oid)
+                    assert self.orders.get(oid) is order
+                    total += order.leaves_qty
+                assert total == level.qty, f"level {level.price} total {level.qty} != {total}"
+        assert seen == set(self.orders), "id map and levels disagree"
+        bid, ask = self.best(Side.BUY), self.best(Side.SELL)
+        if bid is not None and ask is not None:
+            assert bid.price < ask.price, f"book crossed: {bid.price} >= {ask.price}"

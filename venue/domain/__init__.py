@@ -1,0 +1,1 @@
+"""The venue's vocabulary: values, reject codes, commands, events. No I/O."""

@@ -1,0 +1,38 @@
+"""Every business reject the venue can give, one enum with a block per stage.
+
+1xxx validation of the message itself, 2xxx pre-trade risk and compliance, 3xxx order
+state and matching. The FIX edge maps each code to OrdRejReason(103) or CxlRejReason(102);
+the Text(58) sent with it is built where the reject is raised and says what was wrong.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class RejectCode(IntEnum):
+    # 1xxx: validation
+    UNKNOWN_SYMBOL = 1001
+    INVALID_QUANTITY = 1002
+    INVALID_PRICE = 1003
+    PRICE_OFF_TICK = 1004
+    UNSUPPORTED_CHARACTERISTIC = 1005
+    DUPLICATE_CL_ORD_ID = 1006
+    MISSING_FIELD = 1007
+    # 2xxx: risk and compliance (issue 4)
+    EXCHANGE_CLOSED = 2001
+    EXCEEDS_LIMIT = 2002
+    NOT_AUTHORIZED = 2003
+    # 3xxx: order state and matching
+    UNKNOWN_ORDER = 3001
+    TOO_LATE = 3002
+    CHANGE_NOT_ALLOWED = 3003
+
+
+class CancelReason(IntEnum):
+    """Why an order was canceled (requested or not)."""
+
+    REQUESTED = 1
+    IOC_REMAINDER = 2
+    MARKET_REMAINDER = 3
+    FOK_NOT_FILLED = 4

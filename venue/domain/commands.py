@@ -1,0 +1,83 @@
+"""Commands: what a session or the operator asks the kernel to do. Imperative, immutable.
+
+`session` is the counterparty's CompID as configured (e.g. "CLIENT1"). Prices are integer
+price units (see values.py), quantities integer units; None means the field was absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from venue.domain.codes import RejectCode
+from venue.domain.values import OrdType, Side, TimeInForce
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    session: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    ord_type: OrdType
+    tif: TimeInForce
+    qty: int
+    price: int | None = None
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    session: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str
+    side: Side
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceOrder:
+    session: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str
+    side: Side
+    ord_type: OrdType
+    tif: TimeInForce
+    qty: int
+    price: int | None = None
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOrder:
+    """OrderStatusRequest: report the order's current state."""
+
+    session: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectMessage:
+    """A message the FIX edge could decode only far enough to reject it.
+
+    msg_type is the FIX MsgType it answers: "D" gets a rejected ExecutionReport,
+    "F"/"G" get an OrderCancelReject. The kernel journals it like any other command.
+    """
+
+    session: str
+    msg_type: str
+    cl_ord_id: str
+    code: RejectCode
+    text: str
+    orig_cl_ord_id: str = ""
+    symbol: str = ""
+    side: Side | None = None
+    qty: int = 0
+    account: str = ""
+
+
+Command = NewOrder | CancelOrder | ReplaceOrder | QueryOrder | RejectMessage

@@ -1,0 +1,163 @@
+"""Events: what happened, in the past tense, immutable.
+
+Every event has a venue-wide sequence number `seq` (it is also the ExecID of the report the
+event produces, so ExecIDs never repeat) and `ts`, the venue time in microseconds since the
+Unix epoch (UTC). Events about one order carry a snapshot of the order after the event, so
+the FIX edge and the SQL projector never need to look at kernel state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from venue.domain.codes import CancelReason, RejectCode
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSnapshot:
+    order_id: int
+    session: str
+    firm: str
+    account: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    symbol: str
+    side: Side
+    ord_type: OrdType | None
+    tif: TimeInForce | None
+    price: int | None
+    qty: int
+    cum_qty: int
+    leaves_qty: int
+    cum_notional: int
+    status: OrdStatus
+    priority_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    seq: int
+    ts: int
+    order: OrderSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    code: RejectCode
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    trade_id: int
+    last_px: int
+    last_qty: int
+    aggressor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TradeExecuted:
+    """One match between two orders. Not a report by itself; both sides get an OrderFilled."""
+
+    seq: int
+    ts: int
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    aggressor_side: Side
+    buy_order_id: int
+    sell_order_id: int
+    buy_firm: str
+    sell_firm: str
+    buy_session: str
+    sell_session: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled:
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    reason: CancelReason
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReplaced:
+    seq: int
+    ts: int
+    order: OrderSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    seq: int
+    ts: int
+    order: OrderSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusReported:
+    """Answer to an OrderStatusRequest. `order` is None when the order is unknown."""
+
+    seq: int
+    ts: int
+    session: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order: OrderSnapshot | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    """An OrderCancelRequest (response_to "1") or replace (response_to "2") was refused."""
+
+    seq: int
+    ts: int
+    session: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    response_to: str
+    code: RejectCode
+    text: str
+    order: OrderSnapshot | None
+
+
+Event = (
+    OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | TradeExecuted
+    | OrderCanceled
+    | OrderReplaced
+    | OrderExpired
+    | OrderStatusReported
+    | CancelRejected
+)
+
+ORDER_EVENTS = (
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCanceled,
+    OrderReplaced,
+    OrderExpired,
+)
+
+
+def report_session(event: Event) -> str | None:
+    """The session that must receive a report for this event, or None (trades)."""
+    if isinstance(event, TradeExecuted):
+        return None
+    if isinstance(event, OrderStatusReported | CancelRejected):
+        return event.session
+    return event.order.session

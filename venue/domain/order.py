@@ -1,0 +1,126 @@
+"""The live order and its state machine.
+
+An order changes status only through `Order.transition`, which consults one table; an
+illegal transition raises IllegalTransition (a bug in the venue, never a client's fault).
+"""
+
+from __future__ import annotations
+
+from venue.domain.events import OrderSnapshot
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+
+
+class IllegalTransition(Exception):
+    """The venue tried to move an order to a status its current status does not allow."""
+
+
+_S = OrdStatus
+TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
+    _S.NEW: frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+
+class Order:
+    """A live order. Mutable, owned by the kernel thread; events carry snapshots of it."""
+
+    __slots__ = (
+        "order_id",
+        "session",
+        "firm",
+        "account",
+        "cl_ord_id",
+        "orig_cl_ord_id",
+        "symbol",
+        "side",
+        "ord_type",
+        "tif",
+        "price",
+        "qty",
+        "cum_qty",
+        "cum_notional",
+        "status",
+        "priority_ts",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        session: str,
+        firm: str,
+        account: str,
+        cl_ord_id: str,
+        symbol: str,
+        side: Side,
+        ord_type: OrdType,
+        tif: TimeInForce,
+        price: int | None,
+        qty: int,
+        priority_ts: int,
+    ) -> None:
+        self.order_id = order_id
+        self.session = session
+        self.firm = firm
+        self.account = account
+        self.cl_ord_id = cl_ord_id
+        self.orig_cl_ord_id = ""
+        self.symbol = symbol
+        self.side = side
+        self.ord_type = ord_type
+        self.tif = tif
+        self.price = price
+        self.qty = qty
+        self.cum_qty = 0
+        self.cum_notional = 0
+        self.status = OrdStatus.NEW
+        self.priority_ts = priority_ts
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.status.is_done else self.qty - self.cum_qty
+
+    def transition(self, status: OrdStatus) -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise IllegalTransition(
+                f"order {self.order_id}: {self.status.name} -> {status.name} is not allowed"
+            )
+        self.status = status
+
+    def fill(self, qty: int, price: int) -> None:
+        """Record an execution of qty at price. O(1)."""
+        if qty <= 0 or qty > self.qty - self.cum_qty:
+            raise IllegalTransition(f"order {self.order_id}: fill of {qty} exceeds leaves")
+        self.cum_qty += qty
+        self.cum_notional += qty * price
+        self.transition(OrdStatus.FILLED if self.cum_qty == self.qty else OrdStatus.PARTIALLY_FILLED)
+
+    def snapshot(self) -> OrderSnapshot:
+        return OrderSnapshot(
+            self.order_id,
+            self.session,
+            self.firm,
+            self.account,
+            self.cl_ord_id,
+            self.orig_cl_ord_id,
+            self.symbol,
+            self.side,
+            self.ord_type,
+            self.tif,
+            self.price,
+            self.qty,
+            self.cum_qty,
+            self.leaves_qty,
+            self.cum_notional,
+            self.status,
+            self.priority_ts,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.order_id} {self.side.name} {self.qty}@{self.price} "
+            f"cum={self.cum_qty} {self.status.name})"
+        )

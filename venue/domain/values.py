@@ -1,0 +1,92 @@
+"""Plain values of the venue. Prices and quantities are integers inside the core.
+
+A price is an integer count of PRICE_SCALE-ths of the quote currency (1e-8), so any tick
+down to 0.00000001 is exact and tick checks are integer modulo. A quantity is an integer
+count of units (shares, contracts, coins in their smallest traded unit).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+PRICE_SCALE = 100_000_000
+PRICE_DECIMALS = 8
+
+
+class Side(StrEnum):
+    """FIX Side(54)."""
+
+    BUY = "1"
+    SELL = "2"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrdType(StrEnum):
+    """FIX OrdType(40) values the venue supports."""
+
+    MARKET = "1"
+    LIMIT = "2"
+
+
+class TimeInForce(StrEnum):
+    """FIX TimeInForce(59) values the venue supports."""
+
+    DAY = "0"
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+
+
+class OrdStatus(StrEnum):
+    """FIX OrdStatus(39)."""
+
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    CANCELED = "4"
+    REJECTED = "8"
+    EXPIRED = "C"
+
+    @property
+    def is_done(self) -> bool:
+        return self in _DONE
+
+
+_DONE = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED})
+
+
+def price_from_decimal(value: Decimal) -> int:
+    """Exact conversion; raises ValueError if the value has more than 8 decimals."""
+    scaled = value * PRICE_SCALE
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"price {value} has more than {PRICE_DECIMALS} decimals")
+    return int(scaled)
+
+
+def parse_price(text: str) -> int:
+    """FIX price text -> integer price units. Raises ValueError on anything not a decimal."""
+    return price_from_decimal(Decimal(text))
+
+
+def price_to_decimal(units: int) -> Decimal:
+    return Decimal(units).scaleb(-PRICE_DECIMALS).normalize()
+
+
+def format_price(units: int) -> str:
+    """Integer price units -> shortest FIX price text ("190.01", "190")."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), PRICE_SCALE)
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:08d}".rstrip("0")
+
+
+def format_avg_price(notional: int, qty: int) -> str:
+    """Average price of qty units costing `notional` price-units in total, 8 decimals at most."""
+    if qty == 0:
+        return "0"
+    return format_price((notional + qty // 2) // qty)

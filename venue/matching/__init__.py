@@ -1,0 +1,3 @@
+from venue.matching.engine import Counters, MatchingEngine
+
+__all__ = ["Counters", "MatchingEngine"]

@@ -1,0 +1,185 @@
+"""Price-time matching for one symbol. Takes validated orders, appends events to `out`.
+
+Rules: the best price trades first, then the earliest order at that price; a trade happens
+at the resting order's price; a market order or an IOC remainder is canceled, never rests;
+a FOK order trades in full at once or not at all.
+"""
+
+from __future__ import annotations
+
+from venue.book import OrderBook
+from venue.domain.codes import CancelReason
+from venue.domain.events import (
+    Event,
+    OrderCanceled,
+    OrderFilled,
+    OrderReplaced,
+    TradeExecuted,
+)
+from venue.domain.order import Order
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+
+
+class Counters:
+    """Venue-wide id sequences. Owned by the kernel; restored by journal replay."""
+
+    __slots__ = ("seq", "order_id", "trade_id")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.order_id = 0
+        self.trade_id = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def next_order_id(self) -> int:
+        self.order_id += 1
+        return self.order_id
+
+    def next_trade_id(self) -> int:
+        self.trade_id += 1
+        return self.trade_id
+
+
+_REMAINDER_TEXT = {
+    CancelReason.MARKET_REMAINDER: "market order remainder canceled: no more liquidity",
+    CancelReason.IOC_REMAINDER: "IOC remainder canceled",
+    CancelReason.FOK_NOT_FILLED: "FOK order canceled: not enough liquidity to fill in full",
+}
+
+
+class MatchingEngine:
+    def __init__(self, symbol: str, counters: Counters) -> None:
+        self.symbol = symbol
+        self.book = OrderBook(symbol)
+        self._ids = counters
+
+    # -- entry points -------------------------------------------------------------------
+
+    def submit(self, order: Order, ts: int, out: list[Event]) -> None:
+        """Match an accepted order, then rest or cancel what is left."""
+        if order.tif is TimeInForce.FOK and self._available(order) < order.leaves_qty:
+            self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
+            return
+        self._match(order, ts, out)
+        if order.leaves_qty == 0:
+            return
+        if order.ord_type is OrdType.MARKET:
+            self._cancel(order, ts, CancelReason.MARKET_REMAINDER, out)
+        elif order.tif is TimeInForce.IOC or order.tif is TimeInForce.FOK:
+            self._cancel(order, ts, CancelReason.IOC_REMAINDER, out)
+        else:
+            self.book.add(order)
+
+    def cancel(self, order: Order, cl_ord_id: str, ts: int, out: list[Event]) -> None:
+        """Cancel a resting order at its owner's request."""
+        self.book.remove(order)
+        order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
+        order.transition(OrdStatus.CANCELED)
+        out.append(
+            OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), CancelReason.REQUESTED,
+                          "canceled at request")
+        )
+
+    def expire(self, order: Order) -> None:
+        """Take an order out of the book because its time in force ended."""
+        self.book.remove(order)
+        order.transition(OrdStatus.EXPIRED)
+
+    def replace(
+        self,
+        order: Order,
+        cl_ord_id: str,
+        qty: int,
+        price: int | None,
+        tif: TimeInForce,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """Change a resting order's quantity, price or time in force.
+
+        Keeps time priority on a quantity decrease or a change of TIF only; a new price or a
+        larger quantity sends the order to the back of its (new) level, and if it now
+        crosses it trades at once. A quantity at or below CumQty finishes the order.
+        """
+        leaves_before = order.leaves_qty
+        order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
+        order.tif = tif
+        if qty <= order.cum_qty:
+            self.book.remove(order, leaves_before)
+            order.qty = order.cum_qty
+            order.transition(OrdStatus.FILLED)
+            out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
+            return
+        if price == order.price and qty <= order.qty:
+            self.book.reduce(order, order.qty - qty)
+            order.qty = qty
+            order.transition(order.status)
+            out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
+            return
+        self.book.remove(order, leaves_before)
+        order.qty = qty
+        order.price = price
+        order.priority_ts = ts
+        order.transition(order.status)
+        out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
+        self._match(order, ts, out)
+        if order.leaves_qty:
+            self.book.add(order)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _crosses(self, order: Order, level_price: int) -> bool:
+        if order.price is None:
+            return True
+        if order.side is Side.BUY:
+            return level_price <= order.price
+        return level_price >= order.price
+
+    def _available(self, order: Order) -> int:
+        """Quantity the order could trade against right now. O(levels crossed)."""
+        total = 0
+        for level in self.book.levels(order.side.opposite):
+            if not self._crosses(order, level.price) or total >= order.leaves_qty:
+                break
+            total += level.qty
+        return total
+
+    def _match(self, order: Order, ts: int, out: list[Event]) -> None:
+        book = self.book
+        opposite = order.side.opposite
+        ids = self._ids
+        while order.leaves_qty:
+            level = book.best(opposite)
+            if level is None or not self._crosses(order, level.price):
+                return
+            resting = next(iter(level.orders.values()))
+            qty = min(order.leaves_qty, resting.leaves_qty)
+            price = level.price
+            resting_leaves = resting.leaves_qty
+            resting.fill(qty, price)
+            order.fill(qty, price)
+            if resting.leaves_qty:
+                book.reduce(resting, qty)
+            else:
+                book.remove(resting, resting_leaves)
+            trade_id = ids.next_trade_id()
+            buy, sell = (order, resting) if order.side is Side.BUY else (resting, order)
+            out.append(
+                TradeExecuted(
+                    ids.next_seq(), ts, trade_id, self.symbol, price, qty, order.side,
+                    buy.order_id, sell.order_id, buy.firm, sell.firm, buy.session, sell.session,
+                )
+            )
+            out.append(OrderFilled(ids.next_seq(), ts, order.snapshot(), trade_id, price, qty, True))
+            out.append(
+                OrderFilled(ids.next_seq(), ts, resting.snapshot(), trade_id, price, qty, False)
+            )
+
+    def _cancel(self, order: Order, ts: int, reason: CancelReason, out: list[Event]) -> None:
+        order.transition(OrdStatus.CANCELED)
+        out.append(
+            OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), reason, _REMAINDER_TEXT[reason])
+        )
