@@ -71,8 +71,18 @@ class Kernel:
     def _new_order(self, cmd: NewOrder, ts: int, out: list[Event]) -> None:
         firm = self.reference.sessions[cmd.session].firm
         order = Order(
-            self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
-            cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts,
+            self.counters.next_order_id(),
+            cmd.session,
+            firm,
+            cmd.account,
+            cmd.cl_ord_id,
+            cmd.symbol,
+            cmd.side,
+            cmd.ord_type,
+            cmd.tif,
+            cmd.price,
+            cmd.qty,
+            ts,
         )
         problem = self._check_new(cmd)
         if problem is not None:
@@ -108,14 +118,21 @@ class Kernel:
             return
         assert order is not None
         self._rekey(order, cmd.cl_ord_id)
-        self.engines[order.symbol].replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out)
+        self.engines[order.symbol].replace(
+            order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out
+        )
 
     def _query(self, cmd: QueryOrder, ts: int, out: list[Event]) -> None:
         order, problem = self._find(cmd.session, cmd.cl_ord_id, cmd.order_id, allow_done=True)
         snapshot = order.snapshot() if order is not None and problem is None else None
         out.append(
             OrderStatusReported(
-                self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol, cmd.side,
+                self.counters.next_seq(),
+                ts,
+                cmd.session,
+                cmd.cl_ord_id,
+                cmd.symbol,
+                cmd.side,
                 snapshot,
             )
         )
@@ -124,17 +141,38 @@ class Kernel:
         if cmd.msg_type == "D":
             firm = self.reference.sessions[cmd.session].firm
             snapshot = OrderSnapshot(
-                self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
-                "", cmd.symbol, cmd.side or Side.BUY, None, None, None, cmd.qty, 0, 0, 0,
-                OrdStatus.REJECTED, ts,
+                self.counters.next_order_id(),
+                cmd.session,
+                firm,
+                cmd.account,
+                cmd.cl_ord_id,
+                "",
+                cmd.symbol,
+                cmd.side or Side.BUY,
+                None,
+                None,
+                None,
+                cmd.qty,
+                0,
+                0,
+                0,
+                OrdStatus.REJECTED,
+                ts,
             )
             out.append(OrderRejected(self.counters.next_seq(), ts, snapshot, cmd.code, cmd.text))
         else:
             response_to = CANCEL if cmd.msg_type == "F" else REPLACE
             out.append(
                 CancelRejected(
-                    self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                    response_to, cmd.code, cmd.text, None,
+                    self.counters.next_seq(),
+                    ts,
+                    cmd.session,
+                    cmd.cl_ord_id,
+                    cmd.orig_cl_ord_id,
+                    response_to,
+                    cmd.code,
+                    cmd.text,
+                    None,
                 )
             )
 
@@ -149,7 +187,10 @@ class Kernel:
         if instrument is None:
             return RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol}"
         if cmd.ord_type is OrdType.MARKET and cmd.price is not None:
-            return RejectCode.UNSUPPORTED_CHARACTERISTIC, "Price(44) must not be set on a market order"
+            return (
+                RejectCode.UNSUPPORTED_CHARACTERISTIC,
+                "Price(44) must not be set on a market order",
+            )
         return self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
 
     @staticmethod
@@ -187,22 +228,27 @@ class Kernel:
             )
         return None
 
-    def _check_new_cl_ord_id(self, cmd: CancelOrder | ReplaceOrder) -> tuple[RejectCode, str] | None:
+    def _check_new_cl_ord_id(
+        self, cmd: CancelOrder | ReplaceOrder
+    ) -> tuple[RejectCode, str] | None:
         if (cmd.session, cmd.cl_ord_id) in self._live_by_cl:
             return RejectCode.DUPLICATE_CL_ORD_ID, (
                 f"ClOrdID {cmd.cl_ord_id} is already used by a live order of this session"
             )
         return None
 
-    def _check_replace_terms(self, cmd: ReplaceOrder, order: Order) -> tuple[RejectCode, str] | None:
+    def _check_replace_terms(
+        self, cmd: ReplaceOrder, order: Order
+    ) -> tuple[RejectCode, str] | None:
         if cmd.ord_type is not order.ord_type:
             return RejectCode.CHANGE_NOT_ALLOWED, "OrdType cannot be changed by a replace"
         if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC):
             return RejectCode.CHANGE_NOT_ALLOWED, (
                 f"TimeInForce {cmd.tif.value} is not allowed on a replace: use 0 Day or 1 GTC"
             )
-        return self._check_terms(self.reference.instruments[order.symbol], cmd.ord_type, cmd.qty,
-                                 cmd.price)
+        return self._check_terms(
+            self.reference.instruments[order.symbol], cmd.ord_type, cmd.qty, cmd.price
+        )
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -222,9 +268,10 @@ class Kernel:
         if done is not None:
             if allow_done:
                 return done, None
-            return done, (RejectCode.TOO_LATE, (
-                f"order {cl_ord_id} is already {done.status.name.lower().replace('_', ' ')}"
-            ))
+            return done, (
+                RejectCode.TOO_LATE,
+                (f"order {cl_ord_id} is already {done.status.name.lower().replace('_', ' ')}"),
+            )
         return None, (RejectCode.UNKNOWN_ORDER, f"unknown order {cl_ord_id}")
 
     def _cancel_reject(
@@ -240,8 +287,15 @@ class Kernel:
         snapshot = order.snapshot() if order is not None else None
         out.append(
             CancelRejected(
-                self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                response_to, code, text, snapshot,
+                self.counters.next_seq(),
+                ts,
+                cmd.session,
+                cmd.cl_ord_id,
+                cmd.orig_cl_ord_id,
+                response_to,
+                code,
+                text,
+                snapshot,
             )
         )
 

@@ -96,7 +96,9 @@ class Order:
             raise IllegalTransition(f"order {self.order_id}: fill of {qty} exceeds leaves")
         self.cum_qty += qty
         self.cum_notional += qty * price
-        self.transition(OrdStatus.FILLED if self.cum_qty == self.qty else OrdStatus.PARTIALLY_FILLED)
+        self.transition(
+            OrdStatus.FILLED if self.cum_qty == self.qty else OrdStatus.PARTIALLY_FILLED
+        )
 
     def snapshot(self) -> OrderSnapshot:
         return OrderSnapshot(

@@ -79,8 +79,13 @@ class MatchingEngine:
         order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
         order.transition(OrdStatus.CANCELED)
         out.append(
-            OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), CancelReason.REQUESTED,
-                          "canceled at request")
+            OrderCanceled(
+                self._ids.next_seq(),
+                ts,
+                order.snapshot(),
+                CancelReason.REQUESTED,
+                "canceled at request",
+            )
         )
 
     def expire(self, order: Order) -> None:
@@ -169,11 +174,24 @@ class MatchingEngine:
             buy, sell = (order, resting) if order.side is Side.BUY else (resting, order)
             out.append(
                 TradeExecuted(
-                    ids.next_seq(), ts, trade_id, self.symbol, price, qty, order.side,
-                    buy.order_id, sell.order_id, buy.firm, sell.firm, buy.session, sell.session,
+                    ids.next_seq(),
+                    ts,
+                    trade_id,
+                    self.symbol,
+                    price,
+                    qty,
+                    order.side,
+                    buy.order_id,
+                    sell.order_id,
+                    buy.firm,
+                    sell.firm,
+                    buy.session,
+                    sell.session,
                 )
             )
-            out.append(OrderFilled(ids.next_seq(), ts, order.snapshot(), trade_id, price, qty, True))
+            out.append(
+                OrderFilled(ids.next_seq(), ts, order.snapshot(), trade_id, price, qty, True)
+            )
             out.append(
                 OrderFilled(ids.next_seq(), ts, resting.snapshot(), trade_id, price, qty, False)
             )
@@ -181,5 +199,7 @@ class MatchingEngine:
     def _cancel(self, order: Order, ts: int, reason: CancelReason, out: list[Event]) -> None:
         order.transition(OrdStatus.CANCELED)
         out.append(
-            OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), reason, _REMAINDER_TEXT[reason])
+            OrderCanceled(
+                self._ids.next_seq(), ts, order.snapshot(), reason, _REMAINDER_TEXT[reason]
+            )
         )

@@ -1,0 +1,118 @@
+"""Randomized tests of the kernel: invariants after every step, replay determinism.
+
+In the manner of sortedcontainers' stress tests: a fixed seed, many random actions,
+`check_invariants()` after each one, plus a hypothesis state machine over the same actions.
+"""
+
+from __future__ import annotations
+
+import random
+
+from core_helpers import SYMBOLS, cancel, kernel, new, query, replace
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from venue.domain.events import OrderFilled, TradeExecuted
+from venue.domain.values import OrdStatus, TimeInForce
+from venue.kernel import Kernel
+
+SESSIONS = ("C1", "C2", "C3")
+TIFS = (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)
+
+
+def random_command(rng: random.Random, k: Kernel, n: int):
+    session = rng.choice(SESSIONS)
+    symbol = rng.choice(SYMBOLS)
+    side = rng.choice("BS")
+    mine = [o for o in k.live.values() if o.session == session]
+    roll = rng.random()
+    if mine and roll < 0.2:
+        o = rng.choice(mine)
+        return cancel(f"c{n}", o.cl_ord_id, o.side.name[0], session, o.symbol)
+    if mine and roll < 0.4:
+        o = rng.choice(mine)
+        price = f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
+        return replace(
+            f"r{n}", o.cl_ord_id, o.side.name[0], rng.randint(1, 300), price, session, o.symbol
+        )
+    if roll < 0.45:
+        return query(rng.choice([o.cl_ord_id for o in mine] or ["none"]), side, session, symbol)
+    price = None if rng.random() < 0.05 else f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
+    qty = rng.randint(-1, 300) if rng.random() < 0.02 else rng.randint(1, 300)
+    return new(f"n{n}", side, qty, price, session, symbol, tif=rng.choice(TIFS))
+
+
+def check_events(events) -> None:
+    """What every batch of events must satisfy on its own."""
+    fills: dict[int, int] = {}
+    for e in events:
+        snap = getattr(e, "order", None)
+        if snap is not None and snap.ord_type is not None:
+            assert snap.cum_qty + snap.leaves_qty == snap.qty or snap.status.is_done, e
+            assert snap.leaves_qty == 0 or not snap.status.is_done, e
+            assert 0 <= snap.cum_qty <= snap.qty, e
+        if isinstance(e, OrderFilled):
+            fills[e.trade_id] = fills.get(e.trade_id, 0) + e.last_qty
+    trades = {e.trade_id: e.qty for e in events if isinstance(e, TradeExecuted)}
+    assert {t: 2 * q for t, q in trades.items()} == fills, "each trade fills both sides"
+
+
+def test_random_commands_keep_every_invariant_and_replay_identically():
+    rng = random.Random(20261122)
+    k = kernel()
+    log = []
+    for n in range(4000):
+        command = random_command(rng, k, n)
+        ts = 1_000_000 + n * rng.randint(0, 3)
+        events = k.handle(command, ts)
+        log.append((command, ts, events))
+        check_events(events)
+        k.check_invariants()
+    assert any(isinstance(e, TradeExecuted) for _, _, events in log for e in events)
+
+    replayed = kernel()
+    for command, ts, events in log:
+        assert replayed.handle(command, ts) == events
+    assert (replayed.counters.seq, replayed.counters.order_id, replayed.counters.trade_id) == (
+        k.counters.seq,
+        k.counters.order_id,
+        k.counters.trade_id,
+    )
+
+
+def test_done_orders_never_come_back():
+    rng = random.Random(7)
+    k = kernel()
+    done: set[int] = set()
+    for n in range(2000):
+        for e in k.handle(random_command(rng, k, n), n):
+            snap = getattr(e, "order", None)
+            if snap is None or type(e).__name__ in ("OrderStatusReported", "CancelRejected"):
+                continue
+            assert snap.order_id not in done, f"event for finished order: {e}"
+            if snap.status.is_done:
+                done.add(snap.order_id)
+    assert not done & set(k.live)
+    assert all(o.status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED) for o in k.live.values())
+
+
+class KernelMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.k = kernel()
+        self.n = 0
+
+    @rule(seed=st.integers(0, 2**32 - 1))
+    def act(self, seed: int) -> None:
+        self.n += 1
+        rng = random.Random(seed)
+        check_events(self.k.handle(random_command(rng, self.k, self.n), self.n))
+
+    @invariant()
+    def book_is_consistent(self) -> None:
+        self.k.check_invariants()
+
+
+TestKernelMachine = KernelMachine.TestCase
+TestKernelMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
