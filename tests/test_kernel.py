@@ -326,3 +326,43 @@ def test_time_never_goes_backwards_inside_the_kernel():
     k.handle(new("a", "B", 10, "100.00"), 100)
     [event] = k.handle(new("b", "B", 10, "100.00"), 50)
     assert event.ts == 100
+
+
+def test_day_orders_expire_at_cutoff_and_gtc_orders_stay():
+    from venue.domain.commands import ExpireDayOrders
+    from venue.domain.events import OrderExpired
+
+    k = kernel()
+    k.handle(new("day", "B", 10, "100.00"), 1)
+    k.handle(new("gtc", "B", 10, "99.00", tif=TimeInForce.GTC), 2)
+    k.handle(new("part", "S", 30, "101.00", session="C2"), 3)
+    k.handle(new("hit", "B", 10, "101.00", session="C1", tif=TimeInForce.IOC), 4)
+    k.handle(new("late", "B", 10, "98.00"), 20)
+    events = k.handle(ExpireDayOrders(cutoff=10), 21)
+    assert all(isinstance(e, OrderExpired) for e in events)
+    expired = {e.order.cl_ord_id: e.order for e in events}
+    assert set(expired) == {"day", "part"}
+    assert expired["part"].status is OrdStatus.EXPIRED and expired["part"].cum_qty == 10
+    assert expired["part"].leaves_qty == 0
+    assert {o.cl_ord_id for o in k.live.values()} == {"gtc", "late"}
+    k.check_invariants()
+
+
+def test_exported_state_restores_an_identical_kernel():
+    import orjson
+
+    from venue.kernel import Kernel
+
+    k = kernel()
+    for i, (side, p) in enumerate(
+        [("B", "100.00"), ("B", "100.00"), ("B", "99.50"), ("S", "101.00")]
+    ):
+        k.handle(new(f"o{i}", side, 10 + i, p, session="C1" if i % 2 else "C2"), i + 1)
+    k.handle(new("x", "S", 5, "100.00", session="C3"), 9)
+    k.handle(cancel("o3c", "o3", "S"), 10)
+    state = orjson.loads(orjson.dumps(k.export_state()))
+    restored = Kernel.restore(k.reference, state)
+    restored.check_invariants()
+    assert restored.export_state() == k.export_state()
+    follow_up = [new("y", "S", 100, "99.00", session="C3"), cancel("z", "o3", "S")]
+    assert [restored.handle(c, 11) for c in follow_up] == [k.handle(c, 11) for c in follow_up]

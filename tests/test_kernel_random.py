@@ -116,3 +116,24 @@ class KernelMachine(RuleBasedStateMachine):
 
 TestKernelMachine = KernelMachine.TestCase
 TestKernelMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+
+
+def test_restoring_a_snapshot_at_any_point_gives_the_same_future():
+    import orjson
+
+    from venue.domain.commands import ExpireDayOrders
+
+    rng = random.Random(99)
+    k = kernel()
+    never_restored = kernel()
+    for n in range(3000):
+        if n % 250 == 249:
+            state = orjson.loads(orjson.dumps(k.export_state()))
+            restored = Kernel.restore(k.reference, state)
+            restored.check_invariants()
+            assert restored.export_state() == k.export_state()
+            k = restored
+        command = ExpireDayOrders(n - 50) if n % 700 == 699 else random_command(rng, k, n)
+        events = k.handle(command, n)
+        assert events == never_restored.handle(command, n)
+        check_events(events)

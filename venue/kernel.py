@@ -9,10 +9,13 @@ same timestamps always give the same events and ids, which is what journal repla
 
 from __future__ import annotations
 
+from typing import Any
+
 from venue.domain.codes import RejectCode
 from venue.domain.commands import (
     CancelOrder,
     Command,
+    ExpireDayOrders,
     NewOrder,
     QueryOrder,
     RejectMessage,
@@ -22,6 +25,7 @@ from venue.domain.events import (
     CancelRejected,
     Event,
     OrderAccepted,
+    OrderExpired,
     OrderRejected,
     OrderSnapshot,
     OrderStatusReported,
@@ -45,6 +49,7 @@ class Kernel:
         self._live_by_cl: dict[tuple[str, str], Order] = {}
         self._done_by_cl: dict[tuple[str, str], Order] = {}
         self.last_ts = 0
+        self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
 
     # -- entry point --------------------------------------------------------------------
 
@@ -61,6 +66,8 @@ class Kernel:
             self._query(command, ts, out)
         elif type(command) is RejectMessage:
             self._reject_message(command, ts, out)
+        elif type(command) is ExpireDayOrders:
+            self._expire_day_orders(command, ts, out)
         else:
             raise TypeError(f"unknown command {command!r}")
         self._retire_done(out)
@@ -175,6 +182,18 @@ class Kernel:
                     None,
                 )
             )
+
+    def _expire_day_orders(self, cmd: ExpireDayOrders, ts: int, out: list[Event]) -> None:
+        """Expire live Day orders from before the cutoff, in order-id order. O(live)."""
+        for order in sorted(self.live.values(), key=lambda o: o.order_id):
+            if order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff:
+                self.engines[order.symbol].expire(order)
+                out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
+        self.expired_through = max(self.expired_through, cmd.cutoff)
+        # Too-late answers and status of finished orders are kept for one trading day.
+        self._done_by_cl = {
+            key: o for key, o in self._done_by_cl.items() if o.priority_ts >= cmd.cutoff
+        }
 
     # -- checks: each returns (code, text) or None ----------------------------------------
 
@@ -319,6 +338,51 @@ class Kernel:
                 if cl:
                     self._done_by_cl[(order.session, cl)] = order
 
+    # -- snapshots ----------------------------------------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this kernel, as plain data. O(orders).
+
+        Resting orders are listed book by book, best level first, FIFO within a level, so
+        restoring them in this order keeps time priority exactly.
+        """
+        resting = [
+            _order_to_plain(order)
+            for engine in self.engines.values()
+            for side in (Side.BUY, Side.SELL)
+            for level in engine.book.levels(side)
+            for order in level.orders.values()
+        ]
+        done: dict[int, list[Any]] = {}
+        for (session, cl), order in self._done_by_cl.items():
+            done.setdefault(order.order_id, [_order_to_plain(order), []])[1].append([session, cl])
+        c = self.counters
+        return {
+            "counters": [c.seq, c.order_id, c.trade_id],
+            "last_ts": self.last_ts,
+            "expired_through": self.expired_through,
+            "resting": resting,
+            "done": list(done.values()),
+        }
+
+    @classmethod
+    def restore(cls, reference: Reference, state: dict[str, Any]) -> Kernel:
+        kernel = cls(reference)
+        c = kernel.counters
+        c.seq, c.order_id, c.trade_id = state["counters"]
+        kernel.last_ts = state["last_ts"]
+        kernel.expired_through = state["expired_through"]
+        for plain in state["resting"]:
+            order = _order_from_plain(plain)
+            kernel.engines[order.symbol].book.add(order)
+            kernel.live[order.order_id] = order
+            kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
+        for plain, keys in state["done"]:
+            order = _order_from_plain(plain)
+            for session, cl in keys:
+                kernel._done_by_cl[(session, cl)] = order
+        return kernel
+
     # -- views for tests and snapshots ----------------------------------------------------
 
     def check_invariants(self) -> None:
@@ -335,3 +399,21 @@ class Kernel:
     def is_order_entry(self, session: str) -> bool:
         info = self.reference.sessions.get(session)
         return info is not None and info.role is Role.ORDER_ENTRY
+
+
+_ORDER_FIELDS = Order.__slots__
+
+
+def _order_to_plain(order: Order) -> list[Any]:
+    return [getattr(order, name) for name in _ORDER_FIELDS]
+
+
+def _order_from_plain(values: list[Any]) -> Order:
+    order = Order.__new__(Order)
+    for name, value in zip(_ORDER_FIELDS, values, strict=True):
+        setattr(order, name, value)
+    order.side = Side(order.side)
+    order.ord_type = OrdType(order.ord_type)
+    order.tif = TimeInForce(order.tif)
+    order.status = OrdStatus(order.status)
+    return order

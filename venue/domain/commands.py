@@ -80,4 +80,12 @@ class RejectMessage:
     account: str = ""
 
 
-Command = NewOrder | CancelOrder | ReplaceOrder | QueryOrder | RejectMessage
+@dataclass(frozen=True, slots=True)
+class ExpireDayOrders:
+    """The trading day ended at `cutoff` (µs UTC): every live Day order entered or last
+    replaced before it expires. Issued by the venue's scheduler, also late after downtime."""
+
+    cutoff: int
+
+
+Command = NewOrder | CancelOrder | ReplaceOrder | QueryOrder | RejectMessage | ExpireDayOrders
