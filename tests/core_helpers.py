@@ -17,6 +17,7 @@ def reference(lot: int = 1) -> Reference:
             "C1": SessionInfo("C1", "FIRM1"),
             "C2": SessionInfo("C2", "FIRM2"),
             "C3": SessionInfo("C3", "FIRM1"),
+            "C4": SessionInfo("C4", "FIRM3"),
         },
     )
 

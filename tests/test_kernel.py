@@ -187,7 +187,7 @@ def test_replace_with_lower_quantity_keeps_time_priority():
     assert isinstance(event, OrderReplaced)
     assert (event.order.cl_ord_id, event.order.orig_cl_ord_id) == ("a2", "a")
     assert (event.order.qty, event.order.leaves_qty, event.order.priority_ts) == (50, 50, 1)
-    fills = k.handle(new("s", "S", 10, "100.00", session="C2"), 4)
+    fills = k.handle(new("s", "S", 10, "100.00", session="C4"), 4)
     maker = [e for e in fills if isinstance(e, OrderFilled) and not e.aggressor][0]
     assert maker.order.cl_ord_id == "a2"
     k.check_invariants()
@@ -199,7 +199,7 @@ def test_replace_with_higher_quantity_loses_time_priority():
     k.handle(new("b", "B", 100, "100.00", session="C2"), 2)
     [event] = k.handle(replace("a2", "a", "B", 150, "100.00"), 3)
     assert event.order.priority_ts == 3
-    fills = k.handle(new("s", "S", 10, "100.00", session="C2"), 4)
+    fills = k.handle(new("s", "S", 10, "100.00", session="C4"), 4)
     maker = [e for e in fills if isinstance(e, OrderFilled) and not e.aggressor][0]
     assert maker.order.cl_ord_id == "b"
     k.check_invariants()

@@ -6,6 +6,7 @@ In the manner of sortedcontainers' stress tests: a fixed seed, many random actio
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from core_helpers import SYMBOLS, cancel, kernel, new, query, replace
@@ -13,12 +14,31 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from venue.domain.events import OrderFilled, TradeExecuted
+from venue.domain.commands import MassCancel, OperatorAction, SessionDisconnected
+from venue.domain.events import OrderFilled, OrderRestated, TradeExecuted
+from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, TimeInForce
 from venue.kernel import Kernel
 
-SESSIONS = ("C1", "C2", "C3")
+SESSIONS = ("C1", "C2", "C3", "C4")
 TIFS = (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)
+
+
+def random_control(rng: random.Random, session: str, symbol: str, n: int):
+    roll = rng.random()
+    if roll < 0.3:
+        return MassCancel(session, f"m{n}", rng.choice(["1", "7"]), symbol)
+    if roll < 0.5:
+        return SessionDisconnected(session)
+    action = rng.choice(["halt", "resume", "kill", "release", "cancel_all", "set_limit"])
+    scope = {"halt": "instrument", "resume": "instrument"}.get(action) or rng.choice(
+        ["session", "firm", "venue", "instrument"]
+    )
+    key = {"instrument": symbol, "session": session, "firm": "FIRM1", "venue": ""}[scope]
+    if action == "set_limit":
+        scope, key = "firm", "FIRM1"
+        return OperatorAction("ops", action, scope, "stp_mode", rng.choice("RABD"))
+    return OperatorAction("ops", action, scope, key)
 
 
 def random_command(rng: random.Random, k: Kernel, n: int):
@@ -36,11 +56,16 @@ def random_command(rng: random.Random, k: Kernel, n: int):
         return replace(
             f"r{n}", o.cl_ord_id, o.side.name[0], rng.randint(1, 300), price, session, o.symbol
         )
+    if roll < 0.43:
+        return random_control(rng, session, symbol, n)
     if roll < 0.45:
         return query(rng.choice([o.cl_ord_id for o in mine] or ["none"]), side, session, symbol)
     price = None if rng.random() < 0.05 else f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
     qty = rng.randint(-1, 300) if rng.random() < 0.02 else rng.randint(1, 300)
-    return new(f"n{n}", side, qty, price, session, symbol, tif=rng.choice(TIFS))
+    order = new(f"n{n}", side, qty, price, session, symbol, tif=rng.choice(TIFS))
+    if rng.random() < 0.2:
+        order = dataclasses.replace(order, stp=rng.choice(list(StpMode)))
+    return order
 
 
 def check_events(events) -> None:
@@ -51,9 +76,13 @@ def check_events(events) -> None:
         if snap is not None and snap.ord_type is not None:
             assert snap.cum_qty + snap.leaves_qty == snap.qty or snap.status.is_done, e
             assert snap.leaves_qty == 0 or not snap.status.is_done, e
-            assert 0 <= snap.cum_qty <= snap.qty, e
+            assert 0 <= snap.cum_qty <= snap.qty or snap.status is OrdStatus.REJECTED, e
         if isinstance(e, OrderFilled):
             fills[e.trade_id] = fills.get(e.trade_id, 0) + e.last_qty
+        if isinstance(e, TradeExecuted):
+            assert e.buy_firm != e.sell_firm, f"self-trade: {e}"
+        if isinstance(e, OrderRestated):
+            assert e.order.leaves_qty > 0
     trades = {e.trade_id: e.qty for e in events if isinstance(e, TradeExecuted)}
     assert {t: 2 * q for t, q in trades.items()} == fills, "each trade fills both sides"
 

@@ -19,10 +19,16 @@ class RejectCode(IntEnum):
     UNSUPPORTED_CHARACTERISTIC = 1005
     DUPLICATE_CL_ORD_ID = 1006
     MISSING_FIELD = 1007
-    # 2xxx: risk and compliance (issue 4)
-    EXCHANGE_CLOSED = 2001
-    EXCEEDS_LIMIT = 2002
-    NOT_AUTHORIZED = 2003
+    # 2xxx: risk and compliance
+    HALTED = 2001
+    PRICE_OUTSIDE_COLLAR = 2002
+    EXCEEDS_MAX_QTY = 2003
+    EXCEEDS_MAX_NOTIONAL = 2004
+    EXCEEDS_CREDIT_LIMIT = 2005
+    THROTTLED = 2006
+    RESTRICTED = 2007
+    BLOCKED = 2008  # kill switch engaged for the session, its firm or the venue
+    NOT_AUTHORIZED = 2009
     # 3xxx: order state and matching
     UNKNOWN_ORDER = 3001
     TOO_LATE = 3002
@@ -36,3 +42,8 @@ class CancelReason(IntEnum):
     IOC_REMAINDER = 2
     MARKET_REMAINDER = 3
     FOK_NOT_FILLED = 4
+    SELF_TRADE = 5
+    MASS_CANCEL = 6
+    DISCONNECT = 7
+    KILL_SWITCH = 8
+    OPERATOR = 9

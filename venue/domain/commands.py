@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from venue.domain.codes import RejectCode
+from venue.domain.reference import StpMode
 from venue.domain.values import OrdType, Side, TimeInForce
 
 
@@ -23,6 +24,7 @@ class NewOrder:
     qty: int
     price: int | None = None
     account: str = ""
+    stp: StpMode | None = None  # None: the firm's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,4 +90,49 @@ class ExpireDayOrders:
     cutoff: int
 
 
-Command = NewOrder | CancelOrder | ReplaceOrder | QueryOrder | RejectMessage | ExpireDayOrders
+@dataclass(frozen=True, slots=True)
+class MassCancel:
+    """OrderMassCancelRequest: cancel the session firm's orders, of one symbol or all."""
+
+    session: str
+    cl_ord_id: str
+    request_type: str  # FIX 530: "1" by symbol, "7" all orders
+    symbol: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDisconnected:
+    """The session logged out or dropped: cancel on disconnect applies."""
+
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """An operator's control action, recorded with who did it.
+
+    action: halt | resume | kill | release | set_limit | cancel_all
+    scope:  instrument | session | firm | venue
+    key:    the symbol, session or firm ("" for the venue)
+    field/value: for set_limit, the limit's name and new value (None removes the limit)
+    """
+
+    operator: str
+    action: str
+    scope: str
+    key: str = ""
+    field: str = ""
+    value: str | None = None
+
+
+Command = (
+    NewOrder
+    | CancelOrder
+    | ReplaceOrder
+    | QueryOrder
+    | RejectMessage
+    | ExpireDayOrders
+    | MassCancel
+    | SessionDisconnected
+    | OperatorAction
+)

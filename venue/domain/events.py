@@ -132,6 +132,50 @@ class CancelRejected:
     order: OrderSnapshot | None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRestated:
+    """The venue changed a resting order's quantity (self-trade decrement)."""
+
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MassCancelReported:
+    """Answer to an OrderMassCancelRequest; the cancels themselves are OrderCanceled events.
+
+    response: FIX 531, "0" rejected or the request type it carried out.
+    """
+
+    seq: int
+    ts: int
+    session: str
+    cl_ord_id: str
+    request_type: str
+    symbol: str
+    response: str
+    affected: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorActionApplied:
+    """An operator action the kernel carried out (or refused: ok False, text says why)."""
+
+    seq: int
+    ts: int
+    operator: str
+    action: str
+    scope: str
+    key: str
+    field: str
+    value: str | None
+    ok: bool
+    text: str
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -142,6 +186,9 @@ Event = (
     | OrderExpired
     | OrderStatusReported
     | CancelRejected
+    | OrderRestated
+    | MassCancelReported
+    | OperatorActionApplied
 )
 
 ORDER_EVENTS = (
@@ -151,13 +198,14 @@ ORDER_EVENTS = (
     OrderCanceled,
     OrderReplaced,
     OrderExpired,
+    OrderRestated,
 )
 
 
 def report_session(event: Event) -> str | None:
     """The session that must receive a report for this event, or None (trades)."""
-    if isinstance(event, TradeExecuted):
+    if isinstance(event, TradeExecuted | OperatorActionApplied):
         return None
-    if isinstance(event, OrderStatusReported | CancelRejected):
+    if isinstance(event, OrderStatusReported | CancelRejected | MassCancelReported):
         return event.session
     return event.order.session

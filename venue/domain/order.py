@@ -7,6 +7,7 @@ illegal transition raises IllegalTransition (a bug in the venue, never a client'
 from __future__ import annotations
 
 from venue.domain.events import OrderSnapshot
+from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
 
 
@@ -45,6 +46,7 @@ class Order:
         "cum_notional",
         "status",
         "priority_ts",
+        "stp",
     )
 
     def __init__(
@@ -61,6 +63,7 @@ class Order:
         price: int | None,
         qty: int,
         priority_ts: int,
+        stp: StpMode = StpMode.CANCEL_RESTING,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -78,6 +81,7 @@ class Order:
         self.cum_notional = 0
         self.status = OrdStatus.NEW
         self.priority_ts = priority_ts
+        self.stp = stp
 
     @property
     def leaves_qty(self) -> int:

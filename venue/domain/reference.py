@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from venue.domain.values import format_price
@@ -13,11 +13,31 @@ class Role(StrEnum):
     DROP_COPY = "drop_copy"
 
 
+class StpMode(StrEnum):
+    """Self-trade prevention: what happens when two orders of one firm would match.
+
+    The values are what a client sends in tag 7928 (SelfTradePrevention) to override its
+    firm's default on one order.
+    """
+
+    CANCEL_RESTING = "R"
+    CANCEL_AGGRESSOR = "A"
+    CANCEL_BOTH = "B"
+    DECREMENT = "D"
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
+    """Trading rules and pre-trade limits of one instrument. Prices in price units."""
+
     symbol: str
-    tick: int  # price units
+    tick: int
     lot: int = 1
+    reference_price: int | None = None  # collar centre until the first trade
+    collar_bps: int | None = None  # allowed distance from the reference, in basis points
+    max_order_qty: int | None = None
+    max_order_notional: int | None = None  # price units x quantity
+    restricted: bool = False
 
     def __post_init__(self) -> None:
         if self.tick <= 0 or self.lot <= 0:
@@ -29,13 +49,29 @@ class Instrument:
 
 
 @dataclass(frozen=True, slots=True)
+class Firm:
+    firm: str
+    credit_limit: int | None = None  # open plus executed notional per day, price units x qty
+    stp_mode: StpMode = StpMode.CANCEL_RESTING
+
+
+@dataclass(frozen=True, slots=True)
 class SessionInfo:
     session: str  # the counterparty's CompID
     firm: str
     role: Role = Role.ORDER_ENTRY
+    max_orders_per_second: int | None = None
+    cancel_on_disconnect: bool = True  # Day orders
+    cancel_gtc_on_disconnect: bool = False
+    username: str | None = None
+    password_hash: str | None = None  # see venue.fix.auth; never a clear password
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
     instruments: dict[str, Instrument]
     sessions: dict[str, SessionInfo]
+    firms: dict[str, Firm] = field(default_factory=dict)
+
+    def firm(self, name: str) -> Firm:
+        return self.firms.get(name) or Firm(name)

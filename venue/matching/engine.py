@@ -14,9 +14,11 @@ from venue.domain.events import (
     OrderCanceled,
     OrderFilled,
     OrderReplaced,
+    OrderRestated,
     TradeExecuted,
 )
 from venue.domain.order import Order
+from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
 
 
@@ -64,7 +66,7 @@ class MatchingEngine:
             self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
             return
         self._match(order, ts, out)
-        if order.leaves_qty == 0:
+        if order.leaves_qty == 0:  # filled, or canceled by self-trade prevention
             return
         if order.ord_type is OrdType.MARKET:
             self._cancel(order, ts, CancelReason.MARKET_REMAINDER, out)
@@ -75,18 +77,16 @@ class MatchingEngine:
 
     def cancel(self, order: Order, cl_ord_id: str, ts: int, out: list[Event]) -> None:
         """Cancel a resting order at its owner's request."""
-        self.book.remove(order)
         order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
+        self.cancel_resting(order, ts, CancelReason.REQUESTED, "canceled at request", out)
+
+    def cancel_resting(
+        self, order: Order, ts: int, reason: CancelReason, text: str, out: list[Event]
+    ) -> None:
+        """Take a resting order out of the book as canceled (requested or not). O(1)."""
+        self.book.remove(order)
         order.transition(OrdStatus.CANCELED)
-        out.append(
-            OrderCanceled(
-                self._ids.next_seq(),
-                ts,
-                order.snapshot(),
-                CancelReason.REQUESTED,
-                "canceled at request",
-            )
-        )
+        out.append(OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), reason, text))
 
     def expire(self, order: Order) -> None:
         """Take an order out of the book because its time in force ended."""
@@ -144,12 +144,14 @@ class MatchingEngine:
         return level_price >= order.price
 
     def _available(self, order: Order) -> int:
-        """Quantity the order could trade against right now. O(levels crossed)."""
+        """Quantity of other firms the order could trade against now. O(orders crossed)."""
         total = 0
         for level in self.book.levels(order.side.opposite):
             if not self._crosses(order, level.price) or total >= order.leaves_qty:
                 break
-            total += level.qty
+            for resting in level.orders.values():
+                if resting.firm != order.firm:
+                    total += resting.leaves_qty
         return total
 
     def _match(self, order: Order, ts: int, out: list[Event]) -> None:
@@ -161,6 +163,10 @@ class MatchingEngine:
             if level is None or not self._crosses(order, level.price):
                 return
             resting = next(iter(level.orders.values()))
+            if resting.firm == order.firm:
+                if not self._prevent_self_trade(order, resting, ts, out):
+                    return
+                continue
             qty = min(order.leaves_qty, resting.leaves_qty)
             price = level.price
             resting_leaves = resting.leaves_qty
@@ -196,10 +202,36 @@ class MatchingEngine:
                 OrderFilled(ids.next_seq(), ts, resting.snapshot(), trade_id, price, qty, False)
             )
 
-    def _cancel(self, order: Order, ts: int, reason: CancelReason, out: list[Event]) -> None:
+    def _prevent_self_trade(self, order: Order, resting: Order, ts: int, out: list[Event]) -> bool:
+        """Apply the aggressor's STP mode to a same-firm match. Returns whether the
+        aggressor may keep matching."""
+        mode = order.stp
+        why = f"self-trade prevented ({order.firm} on both sides, mode {mode.name.lower()})"
+        if mode is StpMode.DECREMENT:
+            qty = min(order.leaves_qty, resting.leaves_qty)
+            for o in (resting, order):
+                if o.leaves_qty == qty:
+                    if o is resting:
+                        self.cancel_resting(o, ts, CancelReason.SELF_TRADE, why, out)
+                    else:
+                        self._cancel(o, ts, CancelReason.SELF_TRADE, out, why)
+                else:
+                    if o is resting:
+                        self.book.reduce(o, qty)
+                    o.qty -= qty
+                    text = f"{why}: quantity decremented by {qty}"
+                    out.append(OrderRestated(self._ids.next_seq(), ts, o.snapshot(), text))
+            return order.leaves_qty > 0
+        if mode is not StpMode.CANCEL_AGGRESSOR:
+            self.cancel_resting(resting, ts, CancelReason.SELF_TRADE, why, out)
+        if mode is StpMode.CANCEL_RESTING:
+            return True
+        self._cancel(order, ts, CancelReason.SELF_TRADE, out, why)
+        return False
+
+    def _cancel(
+        self, order: Order, ts: int, reason: CancelReason, out: list[Event], text: str = ""
+    ) -> None:
         order.transition(OrdStatus.CANCELED)
-        out.append(
-            OrderCanceled(
-                self._ids.next_seq(), ts, order.snapshot(), reason, _REMAINDER_TEXT[reason]
-            )
-        )
+        text = text or _REMAINDER_TEXT[reason]
+        out.append(OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), reason, text))
