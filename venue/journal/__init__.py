@@ -1,0 +1,21 @@
+"""The journal: every command and its events, on disk before any report leaves.
+
+`Journal` appends batches of records (group commit), `read_records` replays or tails them,
+`encode_record`/`decode_record` turn (ts, command, events) into a record's payload and
+back, and snapshots let recovery start from a recent state instead of record 1.
+"""
+
+from venue.journal.codec import decode_record, encode_record
+from venue.journal.journal import Journal, JournalCorrupt, read_records
+from venue.journal.snapshot import latest_snapshot, prune_snapshots, write_snapshot
+
+__all__ = [
+    "Journal",
+    "JournalCorrupt",
+    "decode_record",
+    "encode_record",
+    "latest_snapshot",
+    "prune_snapshots",
+    "read_records",
+    "write_snapshot",
+]
