@@ -14,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from venue.domain.commands import MassCancel, OperatorAction, SessionDisconnected
+from venue.domain.commands import BustTrade, MassCancel, OperatorAction, SessionDisconnected
 from venue.domain.events import OrderFilled, OrderRestated, TradeExecuted
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, TimeInForce
@@ -30,6 +30,8 @@ def random_control(rng: random.Random, session: str, symbol: str, n: int):
         return MassCancel(session, f"m{n}", rng.choice(["1", "7"]), symbol)
     if roll < 0.5:
         return SessionDisconnected(session)
+    if roll < 0.6:
+        return BustTrade("ops", rng.randint(1, 50))
     action = rng.choice(["halt", "resume", "kill", "release", "cancel_all", "set_limit"])
     scope = {"halt": "instrument", "resume": "instrument"}.get(action) or rng.choice(
         ["session", "firm", "venue", "instrument"]
@@ -117,7 +119,11 @@ def test_done_orders_never_come_back():
     for n in range(2000):
         for e in k.handle(random_command(rng, k, n), n):
             snap = getattr(e, "order", None)
-            if snap is None or type(e).__name__ in ("OrderStatusReported", "CancelRejected"):
+            if snap is None or type(e).__name__ in (
+                "OrderStatusReported",
+                "CancelRejected",
+                "OrderTradeCanceled",
+            ):
                 continue
             assert snap.order_id not in done, f"event for finished order: {e}"
             if snap.status.is_done:

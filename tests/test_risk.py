@@ -249,3 +249,27 @@ def test_cancel_on_disconnect_cancels_day_orders_and_gtc_where_configured():
         e.reason is CancelReason.DISCONNECT and e.order.status is OrdStatus.CANCELED
         for e in c1 + c2
     )
+
+
+def test_bust_takes_the_fill_back_from_both_sides_and_references_the_fills():
+    from venue.domain.commands import BustTrade
+    from venue.domain.events import OrderFilled, OrderTradeCanceled, TradeBusted
+
+    k = risk_kernel()
+    k.handle(new("s", "S", 10, "100.00", session="C4"), 1)
+    fill_events = k.handle(new("b", "B", 30, "100.00", session="C2"), 2)
+    fills = {e.order.cl_ord_id: e.seq for e in fill_events if isinstance(e, OrderFilled)}
+    [trade] = [e for e in fill_events if isinstance(e, TradeExecuted)]
+    events = k.handle(BustTrade("alice", trade.trade_id, "fat finger"), 3)
+    assert isinstance(events[0], TradeBusted) and events[0].qty == 10
+    sides = {e.order.cl_ord_id: e for e in events if isinstance(e, OrderTradeCanceled)}
+    assert sides["b"].exec_ref == fills["b"] and sides["s"].exec_ref == fills["s"]
+    buy = sides["b"].order
+    assert (buy.cum_qty, buy.leaves_qty, buy.qty, buy.status) == (0, 20, 20, OrdStatus.NEW)
+    sell = sides["s"].order
+    assert (sell.cum_qty, sell.leaves_qty, sell.status) == (0, 0, OrdStatus.FILLED)
+    assert events[-1].ok and "fat finger" in events[-1].text
+    again = k.handle(BustTrade("alice", trade.trade_id), 4)
+    assert not again[-1].ok and "already busted" in again[-1].text
+    assert k.firm_executed.get("FIRM2", 0) == 0
+    k.check_invariants()

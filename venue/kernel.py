@@ -22,6 +22,7 @@ from typing import Any
 
 from venue.domain.codes import CancelReason, RejectCode
 from venue.domain.commands import (
+    BustTrade,
     CancelOrder,
     Command,
     ExpireDayOrders,
@@ -45,6 +46,8 @@ from venue.domain.events import (
     OrderRejected,
     OrderSnapshot,
     OrderStatusReported,
+    OrderTradeCanceled,
+    TradeBusted,
     TradeExecuted,
 )
 from venue.domain.order import Order
@@ -72,6 +75,10 @@ class Kernel:
         # (session, ClOrdID) -> order, for live orders and for orders already done.
         self._live_by_cl: dict[tuple[str, str], Order] = {}
         self._done_by_cl: dict[tuple[str, str], Order] = {}
+        self._done_by_id: dict[int, Order] = {}
+        # Today's trades, for busts: trade_id -> [symbol, price, qty, buy order id,
+        # sell order id, buy fill ExecID, sell fill ExecID, busted]
+        self.trades: dict[int, list[Any]] = {}
         self.last_ts = 0
         self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
         # Risk state.
@@ -220,9 +227,48 @@ class Kernel:
         # A new trading day: executed notional starts again from zero, and too-late answers
         # and status of finished orders are kept for one day only.
         self.firm_executed.clear()
+        self.trades.clear()
         self._done_by_cl = {
             key: o for key, o in self._done_by_cl.items() if o.priority_ts >= cmd.cutoff
         }
+        self._done_by_id = {o.order_id: o for o in self._done_by_cl.values()}
+
+    def _bust(self, cmd: BustTrade, ts: int, out: list[Event]) -> None:
+        trade = self.trades.get(cmd.trade_id)
+        ok, text = True, f"trade {cmd.trade_id} busted by {cmd.operator}"
+        if cmd.reason:
+            text += f": {cmd.reason}"
+        if trade is None:
+            ok, text = False, f"no trade {cmd.trade_id} today"
+        elif trade[7]:
+            ok, text = False, f"trade {cmd.trade_id} is already busted"
+        if ok:
+            symbol, price, qty, buy_id, sell_id, buy_exec, sell_exec, _ = trade
+            trade[7] = True
+            out.append(
+                TradeBusted(
+                    self.counters.next_seq(), ts, cmd.trade_id, symbol, price, qty,
+                    cmd.operator, text,
+                )
+            )  # fmt: skip
+            for order_id, exec_ref in ((buy_id, buy_exec), (sell_id, sell_exec)):
+                order = self.live.get(order_id) or self._done_by_id[order_id]
+                order.unfill(qty, price)
+                self.firm_executed[order.firm] = self.firm_executed.get(order.firm, 0) - (
+                    qty * price
+                )
+                out.append(
+                    OrderTradeCanceled(
+                        self.counters.next_seq(), ts, order.snapshot(), cmd.trade_id,
+                        exec_ref, price, qty, text,
+                    )
+                )  # fmt: skip
+        out.append(
+            OperatorActionApplied(
+                self.counters.next_seq(), ts, cmd.operator, "bust", "trade",
+                str(cmd.trade_id), "", None, ok, text,
+            )
+        )  # fmt: skip
 
     # -- operator -----------------------------------------------------------------------
 
@@ -465,15 +511,20 @@ class Kernel:
         for event in events:
             kind = type(event)
             if kind is TradeExecuted:
-                self.last_trade_px[event.symbol] = event.price  # type: ignore[union-attr]
+                t: TradeExecuted = event  # type: ignore[assignment]
+                self.last_trade_px[t.symbol] = t.price
+                self.trades[t.trade_id] = [
+                    t.symbol, t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0, False,
+                ]  # fmt: skip
                 continue
             if kind not in ORDER_EVENTS:
                 continue
             snap: OrderSnapshot = event.order  # type: ignore[union-attr]
             if kind is OrderFilled:
-                firm = snap.firm
-                executed = event.last_qty * event.last_px  # type: ignore[union-attr]
-                self.firm_executed[firm] = self.firm_executed.get(firm, 0) + executed
+                fill: OrderFilled = event  # type: ignore[assignment]
+                executed = fill.last_qty * fill.last_px
+                self.firm_executed[snap.firm] = self.firm_executed.get(snap.firm, 0) + executed
+                self.trades[fill.trade_id][5 if snap.side is Side.BUY else 6] = fill.seq
             oid = snap.order_id
             open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
             open_before = self._open_by_order.get(oid, 0)
@@ -497,6 +548,7 @@ class Kernel:
         for cl in (order.cl_ord_id, order.orig_cl_ord_id):
             if cl:
                 self._done_by_cl[(order.session, cl)] = order
+        self._done_by_id[order.order_id] = order
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -531,6 +583,7 @@ class Kernel:
             "last_trade_px": self.last_trade_px,
             "firm_executed": self.firm_executed,
             "recent": {s: list(d) for s, d in self._recent.items()},
+            "trades": [[trade_id, *t] for trade_id, t in self.trades.items()],
         }
 
     @classmethod
@@ -562,8 +615,10 @@ class Kernel:
             kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
         for plain, keys in state["done"]:
             order = _order_from_plain(plain)
+            kernel._done_by_id[order.order_id] = order
             for session, cl in keys:
                 kernel._done_by_cl[(session, cl)] = order
+        kernel.trades = {t[0]: list(t[1:]) for t in state["trades"]}
         return kernel
 
     # -- views for tests ------------------------------------------------------------------
@@ -602,6 +657,7 @@ _HANDLERS: dict[type, Any] = {
     MassCancel: Kernel._mass_cancel,
     SessionDisconnected: Kernel._session_disconnected,
     OperatorAction: Kernel._operator,
+    BustTrade: Kernel._bust,
 }
 
 _ORDER_FIELDS = Order.__slots__

@@ -125,6 +125,15 @@ class OperatorAction:
     value: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BustTrade:
+    """The operator cancels a trade of the current trading day."""
+
+    operator: str
+    trade_id: int
+    reason: str = ""
+
+
 Command = (
     NewOrder
     | CancelOrder
@@ -135,4 +144,5 @@ Command = (
     | MassCancel
     | SessionDisconnected
     | OperatorAction
+    | BustTrade
 )

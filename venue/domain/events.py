@@ -176,6 +176,34 @@ class OperatorActionApplied:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class TradeBusted:
+    """A trade was canceled by the operator. Each side also gets an OrderTradeCanceled."""
+
+    seq: int
+    ts: int
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    operator: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTradeCanceled:
+    """One side of a busted trade: ExecType H, ExecRefID = the fill's ExecID (exec_ref)."""
+
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    trade_id: int
+    exec_ref: int
+    last_px: int
+    last_qty: int
+    text: str
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -189,6 +217,8 @@ Event = (
     | OrderRestated
     | MassCancelReported
     | OperatorActionApplied
+    | TradeBusted
+    | OrderTradeCanceled
 )
 
 ORDER_EVENTS = (
@@ -199,12 +229,13 @@ ORDER_EVENTS = (
     OrderReplaced,
     OrderExpired,
     OrderRestated,
+    OrderTradeCanceled,
 )
 
 
 def report_session(event: Event) -> str | None:
     """The session that must receive a report for this event, or None (trades)."""
-    if isinstance(event, TradeExecuted | OperatorActionApplied):
+    if isinstance(event, TradeExecuted | OperatorActionApplied | TradeBusted):
         return None
     if isinstance(event, OrderStatusReported | CancelRejected | MassCancelReported):
         return event.session

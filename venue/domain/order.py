@@ -18,7 +18,10 @@ class IllegalTransition(Exception):
 _S = OrdStatus
 TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
     _S.NEW: frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
-    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
+    # Back to NEW only when a bust takes away every fill of a live order.
+    _S.PARTIALLY_FILLED: frozenset(
+        {_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}
+    ),
     _S.FILLED: frozenset(),
     _S.CANCELED: frozenset(),
     _S.REJECTED: frozenset(),
@@ -103,6 +106,17 @@ class Order:
         self.transition(
             OrdStatus.FILLED if self.cum_qty == self.qty else OrdStatus.PARTIALLY_FILLED
         )
+
+    def unfill(self, qty: int, price: int) -> None:
+        """Take back an execution (trade bust). The order does not regain the quantity: its
+        OrderQty shrinks with CumQty, so LeavesQty stays as it was. O(1)."""
+        if qty <= 0 or qty > self.cum_qty:
+            raise IllegalTransition(f"order {self.order_id}: bust of {qty} exceeds CumQty")
+        self.cum_qty -= qty
+        self.cum_notional -= qty * price
+        self.qty -= qty
+        if self.status is OrdStatus.PARTIALLY_FILLED and self.cum_qty == 0:
+            self.transition(OrdStatus.NEW)
 
     def snapshot(self) -> OrderSnapshot:
         return OrderSnapshot(
