@@ -8,13 +8,14 @@ Nested groups use a double underscore: VENUE_JOURNAL__FSYNC=false.
 from __future__ import annotations
 
 import tomllib
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from venue.domain.reference import Instrument, Reference, Role, SessionInfo
+from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
 from venue.domain.values import price_from_decimal
 
 FIX_CONFIG_DIR = Path(__file__).resolve().parent.parent / "fix_config"
@@ -23,6 +24,9 @@ FIX_CONFIG_DIR = Path(__file__).resolve().parent.parent / "fix_config"
 class JournalSettings(BaseModel):
     fsync: bool = Field(True, description="fsync each group commit before reports leave")
     segment_mb: int = Field(64, description="roll to a new journal segment after this size")
+    snapshot_every: int = Field(
+        50_000, description="write a snapshot of the books after this many journal records"
+    )
 
 
 class VenueSettings(BaseSettings):
@@ -36,6 +40,9 @@ class VenueSettings(BaseSettings):
     acceptor_config: Path = FIX_CONFIG_DIR / "acceptor.cfg"
     reference_config: Path = FIX_CONFIG_DIR / "venue.toml"
     journal: JournalSettings = JournalSettings()
+    trading_day_end: time = Field(
+        time(21, 0), description="UTC time at which Day orders expire (16:00 New York, winter)"
+    )
 
     @property
     def db_url(self) -> str:
@@ -44,16 +51,50 @@ class VenueSettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'venue.db').resolve()}"
 
 
+def _money(value: object) -> int:
+    return price_from_decimal(Decimal(str(value)))
+
+
 def load_reference(path: Path) -> Reference:
-    """Instruments and sessions from the venue's TOML file."""
+    """Instruments, firms and sessions from the venue's TOML file (see fix_config/venue.toml)."""
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    instruments = {
-        symbol: Instrument(symbol, price_from_decimal(Decimal(str(spec["tick"]))), int(spec["lot"]))
-        for symbol, spec in data.get("instruments", {}).items()
+    instruments = {}
+    for symbol, spec in data.get("instruments", {}).items():
+        instruments[symbol] = Instrument(
+            symbol,
+            _money(spec["tick"]),
+            int(spec.get("lot", 1)),
+            reference_price=_money(spec["reference_price"]) if "reference_price" in spec else None,
+            collar_bps=int(Decimal(str(spec["collar_pct"])) * 100)
+            if "collar_pct" in spec
+            else None,
+            max_order_qty=spec.get("max_order_qty"),
+            max_order_notional=_money(spec["max_order_notional"])
+            if "max_order_notional" in spec
+            else None,
+            restricted=bool(spec.get("restricted", False)),
+        )
+    firms = {
+        name: Firm(
+            name,
+            credit_limit=_money(spec["credit_limit"]) if "credit_limit" in spec else None,
+            stp_mode=StpMode(spec.get("stp_mode", "R")),
+        )
+        for name, spec in data.get("firms", {}).items()
     }
     sessions = {
-        comp_id: SessionInfo(comp_id, spec.get("firm", ""), Role(spec.get("role", "order_entry")))
+        comp_id: SessionInfo(
+            comp_id,
+            spec.get("firm", ""),
+            Role(spec.get("role", "order_entry")),
+            max_orders_per_second=spec.get("max_orders_per_second"),
+            cancel_on_disconnect=bool(spec.get("cancel_on_disconnect", True)),
+            cancel_gtc_on_disconnect=bool(spec.get("cancel_gtc_on_disconnect", False)),
+            username=spec.get("username"),
+            password_hash=spec.get("password_hash"),
+            copy_firms=tuple(spec.get("firms", ())),
+        )
         for comp_id, spec in data.get("sessions", {}).items()
     }
-    return Reference(instruments, sessions)
+    return Reference(instruments, sessions, firms)

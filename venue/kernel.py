@@ -598,7 +598,10 @@ class Kernel:
             d["firm"]: Firm(**{**d, "stp_mode": StpMode(d["stp_mode"])}) for d in state["firms"]
         }
         kernel.sessions = {
-            d["session"]: SessionInfo(**{**d, "role": Role(d["role"])}) for d in state["sessions"]
+            d["session"]: SessionInfo(
+                **{**d, "role": Role(d["role"]), "copy_firms": tuple(d["copy_firms"])}
+            )
+            for d in state["sessions"]
         }
         kernel.halted = set(state["halted"])
         kernel.blocked = {(scope, key) for scope, key in state["blocked"]}

@@ -65,6 +65,11 @@ class SessionInfo:
     cancel_gtc_on_disconnect: bool = False
     username: str | None = None
     password_hash: str | None = None  # see venue.fix.auth; never a clear password
+    copy_firms: tuple[str, ...] = ()  # drop copy: the firms it sees ("*" = all)
+
+    def sees(self, firm: str) -> bool:
+        """Whether this drop-copy session is entitled to the firm's reports."""
+        return "*" in self.copy_firms or firm in self.copy_firms
 
 
 @dataclass(frozen=True, slots=True)
