@@ -1,0 +1,370 @@
+"""Wiring: the only module that knows every piece.
+
+    FIX gateway (QuickFIX thread) --Command--> inbox --> kernel thread:
+        take a batch -> kernel.handle each -> journal.append(batch) [durable]
+        -> send reports -> hand events to the SQL projector thread
+
+The kernel thread is the single writer of venue state. Nothing is sent before the journal
+write holding it returns (fsync'ed unless the journal is configured not to). Operator
+requests and the end-of-day scheduler enter through the same inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from venue.config import VenueSettings, load_reference
+from venue.control import ControlServer
+from venue.domain.commands import Command, ExpireDayOrders
+from venue.domain.events import Event, report_session
+from venue.fix.application import FixGateway, render_settings
+from venue.fix.codec import encode
+from venue.journal import (
+    Journal,
+    decode_record,
+    encode_record,
+    latest_snapshot,
+    prune_snapshots,
+    read_records,
+    write_snapshot,
+)
+from venue.kernel import Kernel
+from venue.store.db import make_engine, migrate
+from venue.store.projector import SqlProjector
+
+log = logging.getLogger("venue")
+
+BATCH_MAX = 512
+PROJECTOR_BATCH = 5000
+_STOP = object()
+
+
+class ReplayDiverged(RuntimeError):
+    """Replaying the journal gave different events than were recorded."""
+
+
+class _Waiter:
+    """A command whose caller waits for its events (operator requests, the scheduler)."""
+
+    __slots__ = ("command", "done", "events")
+
+    def __init__(self, command: Command) -> None:
+        self.command = command
+        self.done = threading.Event()
+        self.events: list[Event] = []
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Venue:
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.reference = load_reference(settings.reference_config)
+        self.kernel = Kernel(self.reference)
+        self.inbox: queue.SimpleQueue[Command | _Waiter | object] = queue.SimpleQueue()
+        self._to_projector: queue.SimpleQueue[list[Event] | object] = queue.SimpleQueue()
+        self.db = make_engine(settings.db_url)
+        migrate(self.db)
+        self.projector = SqlProjector(self.db)
+        self.journal_dir = self.data_dir / "journal"
+        self.snapshot_dir = self.data_dir / "snapshots"
+        self.journal: Journal | None = None
+        self._last_record = 0
+        self._snapshot_record = 0
+        fix_settings = render_settings(
+            settings.acceptor_config, port=settings.port, data_dir=self.data_dir
+        )
+        roles = {s.session: s.role for s in self.reference.sessions.values()}
+        self.gateway = FixGateway(fix_settings, submit=self.inbox.put, roles=roles)
+        self.control: ControlServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self.failed = threading.Event()  # set when the venue cannot go on (journal I/O)
+        self.projector_error: BaseException | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.journal = Journal.open(
+            self.journal_dir,
+            fsync=self.settings.journal.fsync,
+            segment_bytes=self.settings.journal.segment_mb << 20,
+        )
+        self._recover()
+        self._threads = [
+            threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
+            threading.Thread(target=self._run_projector, name="projector", daemon=True),
+            threading.Thread(target=self._run_scheduler, name="scheduler", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._expire_missed_day_end()
+        self.control = ControlServer(self.data_dir, self.execute)
+        self.control.start()
+        self.gateway.start()
+
+    def stop(self) -> None:
+        """Stop taking orders, finish what is queued, snapshot, flush SQL, close the journal."""
+        self._stopping.set()
+        self.gateway.stop()
+        if self.control is not None:
+            self.control.stop()
+        self.inbox.put(_STOP)
+        self._threads[0].join()
+        self._to_projector.put(_STOP)
+        self._threads[1].join()
+        if self.journal is not None:
+            if self._last_record > self._snapshot_record:
+                self._snapshot()
+            self.journal.close()
+        self.db.dispose()
+
+    def execute(self, command: Command, timeout: float = 10.0) -> list[Event]:
+        """Run one command through the kernel and wait until its events are durable."""
+        waiter = _Waiter(command)
+        self.inbox.put(waiter)
+        if not waiter.done.wait(timeout):
+            raise TimeoutError(f"kernel did not answer {command!r} within {timeout}s")
+        return waiter.events
+
+    def wait_until_projected(self, timeout: float = 10.0) -> int:
+        """Block until SQL holds every event the kernel has produced so far; returns its seq."""
+        target = self.kernel.counters.seq
+        deadline = time.monotonic() + timeout
+        while (last := self.projector.last_seq()) < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"SQL at seq {last}, kernel at {target}: {self.projector_error}")
+            time.sleep(0.01)
+        return last
+
+    # -- recovery -----------------------------------------------------------------------
+
+    def _recover(self, project: bool = True) -> None:
+        """Rebuild the kernel from the latest snapshot plus the journal after it, checking
+        that replay gives exactly the recorded events; bring SQL up to the journal."""
+        started = time.perf_counter()
+        # When rebuilding a live kernel, SQL is the projector thread's business.
+        projected = self.projector.last_seq() if project else 1 << 62
+        snapshot = latest_snapshot(self.snapshot_dir)
+        after = 0
+        if snapshot is not None:
+            after, payload = snapshot
+            self.kernel = Kernel.restore(self.reference, orjson.loads(payload))
+            self._snapshot_record = after
+            if projected < self.kernel.counters.seq:
+                self._project_records(read_records(self.journal_dir), projected, upto=after)
+        pending: list[Event] = []
+        records = 0
+        for record_no, payload in read_records(self.journal_dir, after=after):
+            ts, command, recorded = decode_record(payload)
+            events = self.kernel.handle(command, ts)
+            if events != recorded:
+                raise ReplayDiverged(
+                    f"journal record {record_no}: replay gave different events than recorded; "
+                    "start the version of venue that wrote this journal"
+                )
+            pending.extend(e for e in events if e.seq > projected)
+            if len(pending) >= PROJECTOR_BATCH:
+                self.projector.apply(pending)
+                pending = []
+            records += 1
+            self._last_record = record_no
+        if pending:
+            self.projector.apply(pending)
+        self._last_record = max(self._last_record, after)
+        log.info(
+            "recovered: snapshot at record %d + %d journal records replayed, %d live orders, "
+            "last seq %d (%.2fs)",
+            after, records, len(self.kernel.live), self.kernel.counters.seq,
+            time.perf_counter() - started,
+        )  # fmt: skip
+
+    def _project_records(self, records: object, projected: int, upto: int) -> None:
+        """SQL fell behind the snapshot: apply recorded events up to record `upto`."""
+        pending: list[Event] = []
+        for record_no, payload in records:  # type: ignore[attr-defined]
+            if record_no > upto:
+                break
+            pending.extend(e for e in decode_record(payload)[2] if e.seq > projected)
+            if len(pending) >= PROJECTOR_BATCH:
+                self.projector.apply(pending)
+                pending = []
+        if pending:
+            self.projector.apply(pending)
+
+    def _snapshot(self) -> None:
+        payload = orjson.dumps(self.kernel.export_state())
+        write_snapshot(self.snapshot_dir, self._last_record, payload)
+        prune_snapshots(self.snapshot_dir, keep=2)
+        self._snapshot_record = self._last_record
+
+    # -- trading day --------------------------------------------------------------------
+
+    def last_day_end(self, now: datetime) -> datetime:
+        """The most recent end of a trading day at or before `now` (UTC)."""
+        end = datetime.combine(now.date(), self.settings.trading_day_end, tzinfo=UTC)
+        return end if end <= now else end - timedelta(days=1)
+
+    def _expire_missed_day_end(self) -> None:
+        """If the venue was down when a trading day ended, expire that day's orders now."""
+        cutoff = self.last_day_end(datetime.now(UTC))
+        cutoff_us = int(cutoff.timestamp() * 1_000_000)
+        if self.kernel.last_ts and self.kernel.expired_through < cutoff_us:
+            events = self.execute(ExpireDayOrders(cutoff_us))
+            log.info("trading day ended %s while down: %d Day orders expired", cutoff, len(events))
+
+    def _run_scheduler(self) -> None:
+        while not self._stopping.is_set():
+            now = datetime.now(UTC)
+            next_end = self.last_day_end(now) + timedelta(days=1)
+            if self._stopping.wait(min((next_end - now).total_seconds(), 60.0)):
+                return
+            if datetime.now(UTC) >= next_end:
+                self.execute(ExpireDayOrders(int(next_end.timestamp() * 1_000_000)))
+
+    # -- threads ------------------------------------------------------------------------
+
+    def _run_kernel(self) -> None:
+        inbox, journal = self.inbox, self.journal
+        assert journal is not None
+        snapshot_every = self.settings.journal.snapshot_every
+        stopping = False
+        while not stopping:
+            batch = [inbox.get()]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            records: list[bytes] = []
+            produced: list[Event] = []
+            waiters: list[_Waiter] = []
+            for item in batch:
+                if item is _STOP:
+                    stopping = True
+                    continue
+                command = item.command if type(item) is _Waiter else item
+                ts = now_us()
+                try:
+                    events = self.kernel.handle(command, ts)  # type: ignore[arg-type]
+                except Exception:
+                    # A bug, not bad input. The kernel may be half-changed: make what came
+                    # before durable, then rebuild it from the journal, without this command.
+                    log.exception("kernel bug while handling %r; command dropped", command)
+                    if not self._commit(records, produced):
+                        return
+                    records, produced = [], []
+                    self._rebuild_kernel()
+                    events = []
+                else:
+                    records.append(encode_record(ts, command, events))  # type: ignore[arg-type]
+                    produced.extend(events)
+                if type(item) is _Waiter:
+                    item.events = events
+                    waiters.append(item)
+            if not self._commit(records, produced):
+                return
+            for waiter in waiters:
+                waiter.done.set()
+            if self._last_record - self._snapshot_record >= snapshot_every:
+                self._snapshot()
+
+    def _commit(self, records: list[bytes], events: list[Event]) -> bool:
+        """Group commit: journal the records, then release their reports. A journal write
+        error stops the venue (nothing unjournaled is ever sent)."""
+        if not records:
+            return True
+        assert self.journal is not None
+        try:
+            self._last_record = self.journal.append(records)
+        except OSError:
+            log.critical("journal write failed: the venue stops; restart to recover")
+            self.failed.set()
+            return False
+        self._release(events)
+        return True
+
+    def _rebuild_kernel(self) -> None:
+        self.kernel = Kernel(self.reference)
+        self._recover(project=False)
+
+    def _release(self, events: list[Event]) -> None:
+        """Send the reports of durable events, then queue them for SQL."""
+        gateway = self.gateway
+        for event in events:
+            session = report_session(event)
+            if session is None:
+                continue
+            text = encode(event, gateway.begin_string(session))
+            if text is not None:
+                gateway.send(session, text)
+        self._to_projector.put(events)
+
+    def _run_projector(self) -> None:
+        """Apply durable events to SQL in batches; on a database error, retry the same batch
+        (applying is idempotent by seq, so nothing is skipped or doubled)."""
+        source = self._to_projector
+        pending: list[Event] = []
+        stopping = False
+        while True:
+            if not pending and not stopping:
+                item = source.get()
+                if item is _STOP:
+                    stopping = True
+                else:
+                    pending.extend(item)  # type: ignore[arg-type]
+            while not stopping and len(pending) < PROJECTOR_BATCH:
+                try:
+                    item = source.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                else:
+                    pending.extend(item)  # type: ignore[arg-type]
+            if pending:
+                try:
+                    self.projector.apply(pending)
+                    pending = []
+                    self.projector_error = None
+                except Exception as exc:
+                    self.projector_error = exc
+                    log.exception("SQL projection failed; retrying (the journal has every event)")
+                    if stopping:
+                        return
+                    time.sleep(1.0)
+                    continue
+            if stopping:
+                return
+
+
+def run(settings: VenueSettings) -> None:
+    """Run until SIGINT/SIGTERM (used by `venue run`)."""
+    venue = Venue(settings)
+    venue.start()
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    print(
+        f"venue listening on 127.0.0.1:{settings.port} "
+        f"(data in {venue.data_dir}, database {venue.db.url.render_as_string()})",
+        flush=True,
+    )
+    while not done.wait(0.5):
+        if venue.failed.is_set():
+            venue.gateway.stop(force=True)
+            raise SystemExit("venue stopped: journal write failed (see log)")
+    print("venue stopping", flush=True)
+    venue.stop()
+    print("venue stopped", flush=True)
