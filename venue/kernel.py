@@ -160,7 +160,7 @@ class Kernel:
         out.append(
             OrderStatusReported(
                 self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol, cmd.side,
-                snapshot,
+                snapshot, self._firm_of(cmd.session),
             )
         )  # fmt: skip
 
@@ -178,7 +178,7 @@ class Kernel:
             out.append(
                 CancelRejected(
                     self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                    response_to, cmd.code, cmd.text, None,
+                    response_to, cmd.code, cmd.text, None, self._firm_of(cmd.session),
                 )
             )  # fmt: skip
 
@@ -199,7 +199,7 @@ class Kernel:
         out.append(
             MassCancelReported(
                 self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.request_type,
-                cmd.symbol, response, affected, text,
+                cmd.symbol, response, affected, text, firm,
             )
         )  # fmt: skip
 
@@ -460,6 +460,10 @@ class Kernel:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def _firm_of(self, session: str) -> str:
+        info = self.sessions.get(session)
+        return info.firm if info is not None else ""
+
     def firm(self, name: str) -> Firm:
         return self.firms.get(name) or Firm(name)
 
@@ -497,7 +501,7 @@ class Kernel:
         out.append(
             CancelRejected(
                 self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                response_to, code, text, snapshot,
+                response_to, code, text, snapshot, self._firm_of(cmd.session),
             )
         )  # fmt: skip
 

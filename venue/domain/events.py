@@ -79,6 +79,8 @@ class TradeExecuted:
     sell_firm: str
     buy_session: str
     sell_session: str
+    buy_account: str = ""
+    sell_account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ class OrderStatusReported:
     symbol: str
     side: Side
     order: OrderSnapshot | None
+    firm: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,7 @@ class CancelRejected:
     code: RejectCode
     text: str
     order: OrderSnapshot | None
+    firm: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,7 @@ class MassCancelReported:
     response: str
     affected: int
     text: str
+    firm: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,8 @@ def parse_price(text: str) -> int:
 
 
 def price_to_decimal(units: int) -> Decimal:
-    return Decimal(units).scaleb(-PRICE_DECIMALS).normalize()
+    """Exact Decimal of a price (or a notional in price units); never exponent notation."""
+    return Decimal(units).scaleb(-PRICE_DECIMALS)
 
 
 def format_price(units: int) -> str:

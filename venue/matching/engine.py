@@ -193,6 +193,8 @@ class MatchingEngine:
                     sell.firm,
                     buy.session,
                     sell.session,
+                    buy.account,
+                    sell.account,
                 )
             )
             out.append(
