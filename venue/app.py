@@ -2,7 +2,8 @@
 
     FIX gateway (QuickFIX thread) --Command--> inbox --> kernel thread:
         take a batch -> kernel.handle each -> journal.append(batch) [durable]
-        -> send reports -> hand events to the SQL projector thread
+        -> send reports
+    SQL projection process: tails the journal, applies events to SQL (venue.projection)
 
 The kernel thread is the single writer of venue state. Nothing is sent before the journal
 write holding it returns (fsync'ed unless the journal is configured not to). Operator
@@ -36,13 +37,13 @@ from venue.journal import (
     write_snapshot,
 )
 from venue.kernel import Kernel
+from venue.projection import ProjectionProcess
 from venue.store.db import make_engine, migrate
 from venue.store.projector import SqlProjector
 
 log = logging.getLogger("venue")
 
 BATCH_MAX = 512
-PROJECTOR_BATCH = 5000
 _STOP = object()
 
 
@@ -73,11 +74,10 @@ class Venue:
         self.reference = load_reference(settings.reference_config)
         self.kernel = Kernel(self.reference)
         self.inbox: queue.SimpleQueue[Command | _Waiter | object] = queue.SimpleQueue()
-        self._to_projector: queue.SimpleQueue[list[Event] | object] = queue.SimpleQueue()
         self.db = make_engine(settings.db_url)
         migrate(self.db)
-        self.projector = SqlProjector(self.db)
         self.journal_dir = self.data_dir / "journal"
+        self.projection = ProjectionProcess(self.journal_dir, settings.db_url)
         self.snapshot_dir = self.data_dir / "snapshots"
         self.journal: Journal | None = None
         self._last_record = 0
@@ -91,7 +91,6 @@ class Venue:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.failed = threading.Event()  # set when the venue cannot go on (journal I/O)
-        self.projector_error: BaseException | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -102,9 +101,9 @@ class Venue:
             segment_bytes=self.settings.journal.segment_mb << 20,
         )
         self._recover()
+        self.projection.start()
         self._threads = [
             threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
-            threading.Thread(target=self._run_projector, name="projector", daemon=True),
             threading.Thread(target=self._run_scheduler, name="scheduler", daemon=True),
         ]
         for thread in self._threads:
@@ -122,12 +121,11 @@ class Venue:
             self.control.stop()
         self.inbox.put(_STOP)
         self._threads[0].join()
-        self._to_projector.put(_STOP)
-        self._threads[1].join()
         if self.journal is not None:
             if self._last_record > self._snapshot_record:
                 self._snapshot()
             self.journal.close()
+        self.projection.stop()
         self.db.dispose()
 
     def execute(self, command: Command, timeout: float = 10.0) -> list[Event]:
@@ -141,67 +139,42 @@ class Venue:
     def wait_until_projected(self, timeout: float = 10.0) -> int:
         """Block until SQL holds every event the kernel has produced so far; returns its seq."""
         target = self.kernel.counters.seq
+        projector = SqlProjector(self.db)
         deadline = time.monotonic() + timeout
-        while (last := self.projector.last_seq()) < target:
+        while (last := projector.last_seq()) < target:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"SQL at seq {last}, kernel at {target}: {self.projector_error}")
-            time.sleep(0.01)
+                raise TimeoutError(f"SQL at seq {last}, kernel at {target}")
+            time.sleep(0.02)
         return last
 
     # -- recovery -----------------------------------------------------------------------
 
-    def _recover(self, project: bool = True) -> None:
+    def _recover(self) -> None:
         """Rebuild the kernel from the latest snapshot plus the journal after it, checking
-        that replay gives exactly the recorded events; bring SQL up to the journal."""
+        that replay gives exactly the recorded events."""
         started = time.perf_counter()
-        # When rebuilding a live kernel, SQL is the projector thread's business.
-        projected = self.projector.last_seq() if project else 1 << 62
         snapshot = latest_snapshot(self.snapshot_dir)
         after = 0
         if snapshot is not None:
             after, payload = snapshot
             self.kernel = Kernel.restore(self.reference, orjson.loads(payload))
             self._snapshot_record = after
-            if projected < self.kernel.counters.seq:
-                self._project_records(read_records(self.journal_dir), projected, upto=after)
-        pending: list[Event] = []
         records = 0
         for record_no, payload in read_records(self.journal_dir, after=after):
             ts, command, recorded = decode_record(payload)
-            events = self.kernel.handle(command, ts)
-            if events != recorded:
+            if self.kernel.handle(command, ts) != recorded:
                 raise ReplayDiverged(
                     f"journal record {record_no}: replay gave different events than recorded; "
                     "start the version of venue that wrote this journal"
                 )
-            pending.extend(e for e in events if e.seq > projected)
-            if len(pending) >= PROJECTOR_BATCH:
-                self.projector.apply(pending)
-                pending = []
             records += 1
-            self._last_record = record_no
-        if pending:
-            self.projector.apply(pending)
-        self._last_record = max(self._last_record, after)
+        self._last_record = max(self.journal.last_record_no if self.journal else 0, after)
         log.info(
             "recovered: snapshot at record %d + %d journal records replayed, %d live orders, "
             "last seq %d (%.2fs)",
             after, records, len(self.kernel.live), self.kernel.counters.seq,
             time.perf_counter() - started,
         )  # fmt: skip
-
-    def _project_records(self, records: object, projected: int, upto: int) -> None:
-        """SQL fell behind the snapshot: apply recorded events up to record `upto`."""
-        pending: list[Event] = []
-        for record_no, payload in records:  # type: ignore[attr-defined]
-            if record_no > upto:
-                break
-            pending.extend(e for e in decode_record(payload)[2] if e.seq > projected)
-            if len(pending) >= PROJECTOR_BATCH:
-                self.projector.apply(pending)
-                pending = []
-        if pending:
-            self.projector.apply(pending)
 
     def _snapshot(self) -> None:
         payload = orjson.dumps(self.kernel.export_state())
@@ -228,8 +201,9 @@ class Venue:
         while not self._stopping.is_set():
             now = datetime.now(UTC)
             next_end = self.last_day_end(now) + timedelta(days=1)
-            if self._stopping.wait(min((next_end - now).total_seconds(), 60.0)):
+            if self._stopping.wait(min((next_end - now).total_seconds(), 1.0)):
                 return
+            self.projection.ensure_running()
             if datetime.now(UTC) >= next_end:
                 self.execute(ExpireDayOrders(int(next_end.timestamp() * 1_000_000)))
 
@@ -297,10 +271,10 @@ class Venue:
 
     def _rebuild_kernel(self) -> None:
         self.kernel = Kernel(self.reference)
-        self._recover(project=False)
+        self._recover()
 
     def _release(self, events: list[Event]) -> None:
-        """Send the reports of durable events, then queue them for SQL."""
+        """Send the reports of durable events."""
         gateway = self.gateway
         for event in events:
             session = report_session(event)
@@ -309,44 +283,6 @@ class Venue:
             text = encode(event, gateway.begin_string(session))
             if text is not None:
                 gateway.send(session, text)
-        self._to_projector.put(events)
-
-    def _run_projector(self) -> None:
-        """Apply durable events to SQL in batches; on a database error, retry the same batch
-        (applying is idempotent by seq, so nothing is skipped or doubled)."""
-        source = self._to_projector
-        pending: list[Event] = []
-        stopping = False
-        while True:
-            if not pending and not stopping:
-                item = source.get()
-                if item is _STOP:
-                    stopping = True
-                else:
-                    pending.extend(item)  # type: ignore[arg-type]
-            while not stopping and len(pending) < PROJECTOR_BATCH:
-                try:
-                    item = source.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                else:
-                    pending.extend(item)  # type: ignore[arg-type]
-            if pending:
-                try:
-                    self.projector.apply(pending)
-                    pending = []
-                    self.projector_error = None
-                except Exception as exc:
-                    self.projector_error = exc
-                    log.exception("SQL projection failed; retrying (the journal has every event)")
-                    if stopping:
-                        return
-                    time.sleep(1.0)
-                    continue
-            if stopping:
-                return
 
 
 def run(settings: VenueSettings) -> None:

@@ -1,0 +1,153 @@
+"""A bare QuickFIX-Python acceptor: one ExecutionReport (New) per NewOrderSingle, nothing else.
+
+It is the yardstick for scripts/loadgen.py: the same QuickFIX engine, sessions, store and log
+settings as the venue (rendered from fix_config/acceptor.cfg), with the cheapest possible
+application on top. Each order is read once with ``toString()``; the reply is built as one
+string and handed to QuickFIX with ``Message.setString`` and ``Session.sendToTarget``.
+
+    python scripts/bare_acceptor.py --port 9878 --data-dir /tmp/bare
+
+Prints ``listening on 127.0.0.1:PORT`` once accepting; stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import string
+import sys
+import time
+from pathlib import Path
+
+import quickfix as fix
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "fix_config" / "acceptor.cfg"
+SOH = "\x01"
+
+
+def dict_dir() -> Path:
+    """Where the quickfix wheel installed its data dictionaries."""
+    return Path(sys.prefix) / "share" / "quickfix"
+
+
+def settings_for(template: Path, port: int, data_dir: Path) -> tuple[fix.SessionSettings, str]:
+    """Render the venue's settings template the way the venue does; returns (settings, how)."""
+    try:
+        from venue.fix.application import render_settings
+    except Exception as exc:  # any failure (the venue mid-change): same rules, by hand
+        how = f"own renderer ({type(exc).__name__} importing venue.fix.application)"
+    else:
+        return render_settings(template, port=port, data_dir=data_dir), "venue renderer"
+    text = string.Template(template.read_text()).substitute(
+        port=port, data_dir=data_dir, dict_dir=dict_dir()
+    )
+    fix_dir = data_dir / "fix"
+    for sub in ("store", "log"):
+        (fix_dir / sub).mkdir(parents=True, exist_ok=True)
+    rendered = fix_dir / "acceptor.cfg"
+    rendered.write_text(text)
+    return fix.SessionSettings(str(rendered)), how
+
+
+def field(text: str, tag: str) -> str:
+    """Value of the first `tag` in a raw FIX string (tag given as "\\x01NN=")."""
+    start = text.find(tag)
+    if start < 0:
+        return ""
+    start += len(tag)
+    return text[start : text.find(SOH, start)]
+
+
+class BareApplication(fix.Application):
+    """Answers each NewOrderSingle with one ExecutionReport New; ignores everything else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_id = 0
+        self.second = -1
+        self.second_text = ""
+
+    def utc_now(self) -> str:
+        """UTCTimestamp with microseconds; the date-time part is formatted once a second."""
+        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        if second != self.second:
+            self.second = second
+            self.second_text = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second))
+        return f"{self.second_text}.{micros:06d}"
+
+    def onCreate(self, session_id: fix.SessionID) -> None:  # noqa: N802
+        pass
+
+    def onLogon(self, session_id: fix.SessionID) -> None:  # noqa: N802
+        pass
+
+    def onLogout(self, session_id: fix.SessionID) -> None:  # noqa: N802
+        pass
+
+    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
+        pass
+
+    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
+        pass
+
+    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
+        pass
+
+    def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
+        text = message.toString()
+        if "\x0135=D\x01" not in text:
+            return
+        self.next_id += 1
+        n = self.next_id
+        cl_ord_id = field(text, "\x0111=")
+        symbol = field(text, "\x0155=")
+        side = field(text, "\x0154=")
+        qty = field(text, "\x0138=")
+        price = field(text, "\x0144=")
+        now = self.utc_now()
+        trans_type = "20=0\x01" if text.startswith("8=FIX.4.2") else ""  # required in 4.2
+        reply = (
+            f"35=8\x0137=O{n}\x0117=E{n}\x01{trans_type}150=0\x0139=0\x0111={cl_ord_id}"
+            f"\x0155={symbol}\x0154={side}\x0138={qty}\x0144={price}"
+            f"\x0114=0\x01151={qty}\x016=0\x0160={now}\x01"
+        )
+        out = fix.Message()
+        out.setString(reply, False)
+        fix.Session.sendToTarget(out, session_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--template", type=Path, default=TEMPLATE)
+    parser.add_argument("--memory-store", action="store_true", help="diagnosis: no FileStore")
+    parser.add_argument("--no-log", action="store_true", help="diagnosis: no FileLog")
+    args = parser.parse_args(argv)
+
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings, how = settings_for(args.template, args.port, data_dir)
+    print(f"settings from {args.template} ({how})", flush=True)
+
+    # Block the stop signals before QuickFIX starts its threads (they inherit the mask), so
+    # that only the main thread receives them, in sigwait below.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+
+    app = BareApplication()
+    # The venue's factories: FileStore and FileLog (the two flags are for diagnosis only).
+    store = fix.MemoryStoreFactory() if args.memory_store else fix.FileStoreFactory(settings)
+    log = None if args.no_log else fix.FileLogFactory(settings)
+    acceptor = fix.SocketAcceptor(app, store, settings, log)
+    acceptor.start()  # binds the listening socket before it returns
+    print(f"listening on 127.0.0.1:{args.port}", flush=True)
+    received = signal.sigwait(stop_signals)
+    acceptor.stop()
+    print(f"stopped on {signal.Signals(received).name}, {app.next_id} orders answered", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
