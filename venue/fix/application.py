@@ -1,0 +1,333 @@
+"""The QuickFIX wrapper: sessions in, commands to the kernel, reports out. Nothing else.
+
+QuickFIX owns the session layer (logon, sequence numbers, resend, heartbeats, dictionary
+checks). `fromApp` runs on the acceptor's one thread for all sessions and only does
+parse -> decode -> submit; `send` may be called from any thread.
+
+QuickFIX's Python binding ends the whole process (Py_Exit) when a callback raises anything
+but the few FIX exceptions it maps, so every callback here catches and logs its errors.
+
+Stopping works around a QuickFIX 1.16 race (see FixGateway.stop): the gateway adds one
+internal session, STOPPER_COMP_ID, that only it logs on to, from 127.0.0.1, while stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import string
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import quickfix as fix
+
+from venue.domain.commands import Command
+from venue.domain.reference import Role
+from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
+
+log = logging.getLogger("venue.fix")
+
+NOT_AUTHORIZED = "6"  # BusinessRejectReason(380)
+STOPPER_COMP_ID = "VENUE-STOPPER"  # internal session used by stop(), never a client
+
+
+def dictionary_dir() -> Path:
+    """The FIX data dictionaries shipped in the quickfix wheel (<prefix>/share/quickfix)."""
+    candidates = [Path(sys.prefix) / "share" / "quickfix"]
+    module = Path(fix.__file__).resolve()
+    # <prefix>/lib/pythonX.Y/site-packages/quickfix.py -> <prefix>/share/quickfix
+    candidates.append(module.parents[3] / "share" / "quickfix")
+    for candidate in candidates:
+        if (candidate / "FIX44.xml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no FIX44.xml in {', '.join(map(str, candidates))}")
+
+
+def render_settings(template: Path, *, port: int, data_dir: Path) -> fix.SessionSettings:
+    """Fill ${port}, ${data_dir}, ${dict_dir} in the acceptor template and load it.
+
+    The rendered file is written to <data_dir>/fix/acceptor.cfg for reference.
+    """
+    data_dir = Path(data_dir).resolve()
+    text = string.Template(Path(template).read_text()).substitute(
+        port=port, data_dir=data_dir, dict_dir=dictionary_dir()
+    )
+    fix_dir = data_dir / "fix"
+    for sub in ("store", "log"):
+        (fix_dir / sub).mkdir(parents=True, exist_ok=True)
+    rendered = fix_dir / "acceptor.cfg"
+    rendered.write_text(text)
+    return fix.SessionSettings(str(rendered))
+
+
+class FixGateway:
+    """A QuickFIX SocketAcceptor serving every configured session.
+
+    submit: where decoded commands go (the kernel's queue); called on the acceptor thread.
+    roles: counterparty CompID -> Role; only ORDER_ENTRY sessions may send orders.
+    on_logon / on_logout: optional, called with the CompID (for cancel on disconnect).
+    """
+
+    def __init__(
+        self,
+        settings: fix.SessionSettings,
+        submit: Callable[[Command], None],
+        roles: Mapping[str, Role],
+        on_logon: Callable[[str], None] | None = None,
+        on_logout: Callable[[str], None] | None = None,
+    ) -> None:
+        self._submit = submit
+        self._roles = dict(roles)
+        self._on_logon = on_logon
+        self._on_logout = on_logout
+        self._session_ids: dict[str, fix.SessionID] = {}
+        self._begin_strings: dict[str, str] = {}
+        self._settings = settings
+        defaults = settings.get()
+        self._sender = defaults.getString("SenderCompID")
+        self._port = defaults.getInt("SocketAcceptPort")
+        self._stopper = fix.SessionID("FIX.4.4", self._sender, STOPPER_COMP_ID)
+        stopper = fix.Dictionary()
+        stopper.setString("DataDictionary", str(dictionary_dir() / "FIX44.xml"))
+        if not settings.has(self._stopper):
+            settings.set(self._stopper, stopper)
+        self._app = _Application(self)
+        # QuickFIX keeps raw pointers to these: they must live as long as the acceptor.
+        self._store_factory = fix.FileStoreFactory(settings)
+        self._log_factory = fix.FileLogFactory(settings)
+        self._acceptor: fix.SocketAcceptor | None = fix.SocketAcceptor(
+            self._app, self._store_factory, settings, self._log_factory
+        )
+        self._started = False
+        self._stopped = False
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen and serve (QuickFIX runs its own thread)."""
+        if self._acceptor is None or self._stopped:
+            raise RuntimeError("a stopped FixGateway cannot start again: make a new one")
+        self._acceptor.start()
+        self._started = True
+
+    def stop(self, force: bool = False, timeout: float = 10.0) -> None:
+        """Log every session out and stop listening. Not restartable.
+
+        Without force, logged-on counterparties get a Logout and up to `timeout` seconds to
+        answer it; with force they are just disconnected. The sessions and their stores stay
+        open: send() after stop() still stores the message, with its sequence number, for
+        resending when the counterparty logs on to the next run.
+        """
+        if not self._started or self._acceptor is None:
+            return
+        self._started = False
+        self._stopped = True
+        if not force:
+            self._logout_all(timeout)
+        self._stop_acceptor(self._acceptor)
+
+    def close(self) -> None:
+        """stop(force=True) and free QuickFIX's objects now; send() then drops messages."""
+        self.stop(force=True)
+        self._stopped = True
+        acceptor, self._acceptor = self._acceptor, None
+        # The acceptor owns the sessions, which use the store and log factories: destroy it
+        # first, while they are alive, rather than in whatever order garbage collection picks.
+        del acceptor
+
+    def _stop_acceptor(self, acceptor: fix.SocketAcceptor) -> None:
+        """Acceptor.stop without QuickFIX 1.16's use-after-free.
+
+        SocketAcceptor::stop shuts the listening socket down on this thread, which wakes
+        the acceptor thread; if no session is logged on, that thread deletes the socket
+        server while this one is still closing it (a segfault, seen in about one stop in
+        five right after some traffic). While any session is logged on, the acceptor thread
+        waits for it instead. So: log the internal session on, stop, and only then drop it.
+        """
+        connection = self._logon_stopper()
+        if connection is None:
+            log.warning("internal session %s did not log on; stopping anyway", STOPPER_COMP_ID)
+            acceptor.stop(True)
+            return
+        release = threading.Timer(0.2, connection.close)
+        release.start()
+        try:
+            acceptor.stop(True)
+        finally:
+            release.join()
+
+    def _logon_stopper(self, timeout: float = 5.0) -> socket.socket | None:
+        stamp = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
+        body = (
+            f"35=A\x0149={STOPPER_COMP_ID}\x0156={self._sender}\x0134=1\x0152={stamp}\x01"
+            "98=0\x01108=30\x01141=Y\x01"
+        )
+        head = f"8=FIX.4.4\x019={len(body)}\x01{body}".encode()
+        logon = head + b"10=%03d\x01" % (sum(head) % 256)
+        try:
+            connection = socket.create_connection(("127.0.0.1", self._port), timeout=timeout)
+            connection.sendall(logon)
+        except OSError as exc:
+            log.warning("internal logon failed: %s", exc)
+            return None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            session = fix.Session.lookupSession(self._stopper)
+            if session is not None and session.isLoggedOn():
+                return connection
+            time.sleep(0.01)
+        connection.close()
+        return None
+
+    def _logout_all(self, timeout: float) -> None:
+        live = []
+        for session_id in self._session_ids.values():
+            session = fix.Session.lookupSession(session_id)
+            if session is not None and session.isLoggedOn():
+                session.logout("the venue is shutting down")
+                live.append(session)
+        deadline = time.monotonic() + timeout
+        while any(s.isLoggedOn() for s in live) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    # -- sessions -------------------------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[str]:
+        """The configured counterparties' CompIDs."""
+        return list(self._session_ids)
+
+    def begin_string(self, session: str) -> str:
+        """The session's FIX version, "FIX.4.2" or "FIX.4.4"."""
+        return self._begin_strings[session]
+
+    def logged_on(self, session: str) -> bool:
+        found = fix.Session.lookupSession(self._session_ids[session])
+        return found is not None and found.isLoggedOn()
+
+    def send(self, session: str, text: str) -> None:
+        """Send one message built by the codec (placeholders for BodyLength and CheckSum).
+
+        Callable from any thread. If the session is logged out the message is still stored
+        with the next sequence number and is resent when the counterparty logs on again.
+        Raises KeyError for a session that is not configured.
+        """
+        session_id = self._session_ids[session]
+        if self._acceptor is None:
+            log.error("gateway closed: message to %s dropped: %r", session, text)
+            return
+        self._send(session_id, text)
+
+    @staticmethod
+    def _send(session_id: fix.SessionID, text: str) -> None:
+        message = fix.Message()
+        # One parse, no validation; QuickFIX fills the header (CompIDs, MsgSeqNum,
+        # SendingTime) and recomputes BodyLength and CheckSum when it sends.
+        message.setString(text, False)
+        fix.Session.sendToTarget(message, session_id)
+
+    # -- callbacks (acceptor thread) ------------------------------------------------------
+
+    def _created(self, session_id: fix.SessionID) -> None:
+        begin = session_id.getBeginString().getValue()
+        comp_id = session_id.getTargetCompID().getValue()
+        if comp_id == STOPPER_COMP_ID:
+            return
+        # Keep our own copy: the callback's SessionID belongs to QuickFIX.
+        own = fix.SessionID(begin, session_id.getSenderCompID().getValue(), comp_id)
+        self._session_ids[comp_id] = own
+        self._begin_strings[comp_id] = begin
+
+    def _logged_on(self, session_id: fix.SessionID) -> None:
+        comp_id = session_id.getTargetCompID().getValue()
+        if comp_id == STOPPER_COMP_ID:
+            return
+        log.info("%s logged on", comp_id)
+        if self._on_logon is not None:
+            self._on_logon(comp_id)
+
+    def _logged_out(self, session_id: fix.SessionID) -> None:
+        comp_id = session_id.getTargetCompID().getValue()
+        if comp_id == STOPPER_COMP_ID:
+            return
+        log.info("%s logged out", comp_id)
+        if self._on_logout is not None:
+            self._on_logout(comp_id)
+
+    def _from_app(self, text: str, session_id: fix.SessionID) -> bool:
+        """Handle one application message; True means "unsupported message type"."""
+        fields = parse(text)
+        msg_type = fields.get("35", "")
+        if msg_type not in ORDER_MSG_TYPES:
+            return True
+        session = fields.get("49", "")
+        if self._roles.get(session) is not Role.ORDER_ENTRY:
+            reject = business_reject(
+                self._begin_strings.get(session, "FIX.4.4"),
+                fields.get("34", ""),
+                msg_type,
+                fields.get("11", ""),
+                NOT_AUTHORIZED,
+                f"session {session} is not authorized to enter orders",
+            )
+            self._send(session_id, reject)
+            return False
+        self._submit(decode(fields, session))
+        return False
+
+
+class _Application(fix.Application):
+    """QuickFIX callbacks (QuickFIX's names). Each catches everything: an exception that
+    escapes, other than the FIX ones QuickFIX maps, ends the process."""
+
+    def __init__(self, gateway: FixGateway) -> None:
+        super().__init__()
+        self._gateway = gateway
+
+    def onCreate(self, session_id: fix.SessionID) -> None:
+        try:
+            self._gateway._created(session_id)
+        except Exception:
+            log.exception("onCreate %s", session_id)
+
+    def onLogon(self, session_id: fix.SessionID) -> None:
+        try:
+            self._gateway._logged_on(session_id)
+        except Exception:
+            log.exception("onLogon %s", session_id)
+
+    def onLogout(self, session_id: fix.SessionID) -> None:
+        try:
+            self._gateway._logged_out(session_id)
+        except Exception:
+            log.exception("onLogout %s", session_id)
+
+    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        unsupported = False
+        try:
+            unsupported = self._gateway._from_app(message.toString(), session_id)
+        except Exception:
+            # A bug on our side: log it, keep the session. The client gets no answer to this
+            # message; the log line has what is needed to find out why.
+            log.exception("fromApp failed on %s: %r", session_id, _safe_text(message))
+        if unsupported:
+            raise fix.UnsupportedMessageType()
+
+
+def _safe_text(message: fix.Message) -> str:
+    try:
+        return message.toString().replace("\x01", "|")
+    except Exception:
+        return "<unreadable message>"

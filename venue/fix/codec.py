@@ -1,0 +1,592 @@
+"""Raw FIX text <-> commands and events, for FIX 4.2 and 4.4. Pure functions, no quickfix.
+
+    parse(raw) -> {tag: value}           split an incoming message once
+    decode(fields, session) -> Command   D F G H q; FIX-valid but unacceptable -> RejectMessage
+    encode(event, begin_string) -> text  the report an event produces (None: no report)
+
+QuickFIX's data dictionary has already stopped what is not FIX; this module stops what is
+FIX but not acceptable here. Outgoing text carries placeholder BodyLength(9)=0 and
+CheckSum(10)=000 and no CompIDs, sequence number or SendingTime: QuickFIX fills the header
+and recomputes both when it sends (Message.setString + Session.sendToTarget).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from venue.domain.codes import RejectCode
+from venue.domain.commands import (
+    CancelOrder,
+    Command,
+    MassCancel,
+    NewOrder,
+    QueryOrder,
+    RejectMessage,
+    ReplaceOrder,
+)
+from venue.domain.events import (
+    CancelRejected,
+    Event,
+    MassCancelReported,
+    OperatorActionApplied,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderReplaced,
+    OrderRestated,
+    OrderSnapshot,
+    OrderStatusReported,
+    OrderTradeCanceled,
+    TradeBusted,
+    TradeExecuted,
+)
+from venue.domain.reference import StpMode
+from venue.domain.values import (
+    OrdType,
+    Side,
+    TimeInForce,
+    format_avg_price,
+    format_price,
+    parse_price,
+)
+
+SOH = "\x01"
+FIX42 = "FIX.4.2"
+FIX44 = "FIX.4.4"
+# Messages that go to the kernel; any other application MsgType is answered 380=3.
+ORDER_MSG_TYPES = frozenset(("D", "F", "G", "H", "q"))
+
+# -- parse ----------------------------------------------------------------------------------
+
+_FIELD = re.compile("([^=\x01]*)=([^\x01]*)\x01")
+
+
+def parse(raw: str) -> dict[str, str]:
+    """Split a raw FIX message into {tag: value}. A repeated tag keeps its last value."""
+    return dict(_FIELD.findall(raw))
+
+
+# -- decode ---------------------------------------------------------------------------------
+
+_SIDES = {"1": Side.BUY, "2": Side.SELL}
+_ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
+_TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
+
+_SIDE_NAMES = {
+    "3": "buy minus", "4": "sell plus", "5": "sell short", "6": "sell short exempt",
+    "7": "undisclosed", "8": "cross", "9": "cross short",
+}  # fmt: skip
+_ORD_TYPE_NAMES = {
+    "3": "stop", "4": "stop limit", "5": "market on close", "6": "with or without",
+    "7": "limit or better", "8": "limit with or without", "9": "on basis", "D": "previously quoted",
+    "E": "previously indicated", "J": "market if touched", "K": "market with leftover as limit",
+    "P": "pegged",
+}  # fmt: skip
+_STP_MODES = {mode.value: mode for mode in StpMode}
+_TIF_NAMES = {
+    "2": "at the opening", "5": "good till crossing", "6": "good till date", "7": "at the close",
+}  # fmt: skip
+
+# Order instructions the venue does not offer; present at all -> rejected.
+_UNSUPPORTED_TAGS = (
+    ("18", "ExecInst(18)"),
+    ("110", "MinQty(110)"),
+    ("111", "MaxFloor(111)"),
+    ("99", "StopPx(99)"),
+    ("126", "ExpireTime(126)"),
+    ("432", "ExpireDate(432)"),
+)
+
+_US = RejectCode.UNSUPPORTED_CHARACTERISTIC
+
+
+class _Reject(Exception):
+    """Raised inside a decoder; becomes a RejectMessage."""
+
+    def __init__(self, code: RejectCode, text: str) -> None:
+        self.code = code
+        self.text = text
+
+
+def _named(value: str, names: dict[str, str]) -> str:
+    name = names.get(value)
+    return f"{value} ({name})" if name else value
+
+
+def _required(fields: dict[str, str], tag: str, name: str) -> str:
+    value = fields.get(tag)
+    if not value:
+        raise _Reject(RejectCode.MISSING_FIELD, f"{name}({tag}) is required")
+    return value
+
+
+def _side(fields: dict[str, str]) -> Side:
+    text = _required(fields, "54", "Side")
+    side = _SIDES.get(text)
+    if side is None:
+        raise _Reject(
+            _US, f"Side(54)={_named(text, _SIDE_NAMES)} is not supported: use 1 (buy) or 2 (sell)"
+        )
+    return side
+
+
+def _ord_type(fields: dict[str, str]) -> OrdType:
+    text = _required(fields, "40", "OrdType")
+    ord_type = _ORD_TYPES.get(text)
+    if ord_type is None:
+        raise _Reject(
+            _US,
+            f"OrdType(40)={_named(text, _ORD_TYPE_NAMES)} is not supported: "
+            "use 1 (market) or 2 (limit)",
+        )
+    return ord_type
+
+
+def _tif(fields: dict[str, str]) -> TimeInForce:
+    text = fields.get("59")
+    if text is None:
+        return TimeInForce.DAY
+    tif = _TIFS.get(text)
+    if tif is None:
+        raise _Reject(
+            _US,
+            f"TimeInForce(59)={_named(text, _TIF_NAMES)} is not supported: "
+            "use 0 (day), 1 (GTC), 3 (IOC) or 4 (FOK)",
+        )
+    return tif
+
+
+def _stp(fields: dict[str, str]) -> StpMode | None:
+    """SelfTradePrevention(7928), a user-defined tag: overrides the firm's default."""
+    text = fields.get("7928")
+    if text is None:
+        return None
+    mode = _STP_MODES.get(text)
+    if mode is None:
+        allowed = ", ".join(f"{m.value} ({m.name.lower().replace('_', ' ')})" for m in StpMode)
+        raise _Reject(_US, f"SelfTradePrevention(7928)={text} is not supported: use {allowed}")
+    return mode
+
+
+def _no_unsupported(fields: dict[str, str]) -> None:
+    for tag, name in _UNSUPPORTED_TAGS:
+        if tag in fields:
+            raise _Reject(_US, f"{name} is not supported")
+
+
+def _qty(fields: dict[str, str]) -> int:
+    text = _required(fields, "38", "OrderQty")
+    if text.isdigit() and text.isascii():
+        return int(text)
+    # FIX float syntax: [-]digits[.digits]; a whole number may carry zero decimals.
+    whole, _, frac = text.partition(".")
+    if _is_float(text) and not frac.strip("0"):
+        return int(whole)  # a negative quantity goes on to the kernel's own check
+    raise _Reject(
+        RejectCode.INVALID_QUANTITY, f"OrderQty(38)={text} is not valid: use a whole number"
+    )
+
+
+def _price(fields: dict[str, str]) -> int | None:
+    text = fields.get("44")
+    if text is None:
+        return None
+    if _is_float(text):
+        try:
+            return parse_price(text)
+        except (ValueError, ArithmeticError):
+            pass
+    raise _Reject(
+        RejectCode.INVALID_PRICE,
+        f"Price(44)={text} is not valid: use a decimal number with at most 8 decimals",
+    )
+
+
+def _is_float(text: str) -> bool:
+    """FIX float syntax: optional minus, digits, optional point and digits. No exponent."""
+    digits = text[1:] if text[:1] == "-" else text
+    digits = digits.replace(".", "", 1)
+    return digits.isdigit() and digits.isascii()
+
+
+def _order_id(fields: dict[str, str]) -> int | None:
+    """Our OrderIDs are decimal integers; anything else cannot name one of our orders."""
+    text = fields.get("37")
+    if text and text.isdigit() and text.isascii():
+        return int(text)
+    return None
+
+
+def _new_order(f: dict[str, str], session: str) -> NewOrder:
+    cl_ord_id = _required(f, "11", "ClOrdID")
+    symbol = _required(f, "55", "Symbol")
+    side = _side(f)
+    ord_type = _ord_type(f)
+    tif = _tif(f)
+    _no_unsupported(f)
+    stp = _stp(f)
+    return NewOrder(
+        session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp
+    )
+
+
+def _cancel(f: dict[str, str], session: str) -> CancelOrder:
+    return CancelOrder(
+        session,
+        _required(f, "11", "ClOrdID"),
+        _required(f, "41", "OrigClOrdID"),
+        _required(f, "55", "Symbol"),
+        _side(f),
+        _order_id(f),
+    )
+
+
+def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
+    cl_ord_id = _required(f, "11", "ClOrdID")
+    orig_cl_ord_id = _required(f, "41", "OrigClOrdID")
+    symbol = _required(f, "55", "Symbol")
+    side = _side(f)
+    ord_type = _ord_type(f)
+    tif = _tif(f)
+    _no_unsupported(f)
+    return ReplaceOrder(
+        session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f),
+        _order_id(f),
+    )  # fmt: skip
+
+
+def _query(f: dict[str, str], session: str) -> QueryOrder:
+    return QueryOrder(
+        session, _required(f, "11", "ClOrdID"), _required(f, "55", "Symbol"), _side(f),
+        _order_id(f),
+    )  # fmt: skip
+
+
+def _mass_cancel(f: dict[str, str], session: str) -> MassCancel:
+    # The kernel answers an unsupported MassCancelRequestType or symbol itself (531=0).
+    return MassCancel(session, f.get("11", ""), f.get("530", ""), f.get("55", ""))
+
+
+_DECODERS: dict[str, Callable[[dict[str, str], str], Command]] = {
+    "D": _new_order,
+    "F": _cancel,
+    "G": _replace,
+    "H": _query,
+    "q": _mass_cancel,
+}
+
+
+def decode(fields: dict[str, str], session: str) -> Command:
+    """A parsed D/F/G/H/q message from `session` -> the command for the kernel.
+
+    What is FIX-valid but not acceptable here becomes a RejectMessage carrying the reason.
+    Raises ValueError for any other MsgType (the gateway answers those itself).
+    """
+    msg_type = fields.get("35", "")
+    decoder = _DECODERS.get(msg_type)
+    if decoder is None:
+        raise ValueError(f"MsgType(35)={msg_type} is not an order message")
+    try:
+        return decoder(fields, session)
+    except _Reject as reject:
+        return _reject_message(fields, session, msg_type, reject)
+
+
+def _reject_message(
+    f: dict[str, str], session: str, msg_type: str, reject: _Reject
+) -> RejectMessage:
+    qty = f.get("38", "")
+    return RejectMessage(
+        session=session,
+        msg_type=msg_type,
+        cl_ord_id=f.get("11", ""),
+        code=reject.code,
+        text=reject.text,
+        orig_cl_ord_id=f.get("41", ""),
+        symbol=f.get("55", ""),
+        side=_SIDES.get(f.get("54", "")),
+        qty=int(qty) if qty.isdigit() and qty.isascii() else 0,
+        account=f.get("1", ""),
+    )
+
+
+# -- encode ---------------------------------------------------------------------------------
+
+# RejectCode name -> OrdRejReason(103) and CxlRejReason(102) on FIX 4.4. FIX 4.2 lacks 11, 13
+# and 99 in 103 and everything above 3 in 102: there the nearest is "broker/exchange option"
+# (103=0, 102=2). Text(58) always carries the detail. Codes missing here get 99 (4.4).
+# Keyed by name so that a renamed code falls back to 99 instead of breaking the import;
+# test_codec checks every name still exists.
+ORD_REJ_REASONS_44 = {
+    "UNKNOWN_SYMBOL": "1",
+    "INVALID_QUANTITY": "13",
+    "INVALID_PRICE": "99",
+    "PRICE_OFF_TICK": "99",  # FIX 5.0: 18 invalid price increment
+    "UNSUPPORTED_CHARACTERISTIC": "11",
+    "DUPLICATE_CL_ORD_ID": "6",
+    "MISSING_FIELD": "99",
+    "HALTED": "2",
+    "PRICE_OUTSIDE_COLLAR": "99",  # FIX 5.0: 16 price exceeds current price band
+    "EXCEEDS_MAX_QTY": "3",
+    "EXCEEDS_MAX_NOTIONAL": "3",
+    "EXCEEDS_CREDIT_LIMIT": "3",
+    "THROTTLED": "99",
+    "RESTRICTED": "0",
+    "BLOCKED": "0",
+    "NOT_AUTHORIZED": "0",
+    "UNKNOWN_ORDER": "5",
+    "TOO_LATE": "0",
+    "CHANGE_NOT_ALLOWED": "99",
+}
+CXL_REJ_REASONS_44 = {
+    "UNKNOWN_ORDER": "1",
+    "TOO_LATE": "0",
+    "DUPLICATE_CL_ORD_ID": "6",
+    "HALTED": "2",
+    "THROTTLED": "2",
+    "RESTRICTED": "2",
+    "BLOCKED": "2",
+    "NOT_AUTHORIZED": "2",
+}
+
+
+def _by_code(table: dict[str, str], allowed: str, fallback: str) -> dict[RejectCode, str]:
+    out = {}
+    for name, value in table.items():
+        code = RejectCode.__members__.get(name)
+        if code is not None:
+            out[code] = value if value in allowed.split() else fallback
+    return out
+
+
+_ORD_REJ = {
+    FIX44: _by_code(ORD_REJ_REASONS_44, "0 1 2 3 4 5 6 7 8 9 10 11 13 14 15 99", "99"),
+    FIX42: _by_code(ORD_REJ_REASONS_44, "0 1 2 3 4 5 6 7 8", "0"),
+}
+_CXL_REJ = {
+    FIX44: _by_code(CXL_REJ_REASONS_44, "0 1 2 3 4 5 6 99", "99"),
+    FIX42: _by_code(CXL_REJ_REASONS_44, "0 1 2 3", "2"),
+}
+_ORD_REJ_OTHER = {FIX44: "99", FIX42: "0"}
+_CXL_REJ_OTHER = {FIX44: "99", FIX42: "2"}
+
+
+def ord_rej_reason(code: RejectCode, begin_string: str) -> str:
+    """OrdRejReason(103) for a reject code, valid for the FIX version."""
+    return _ORD_REJ[begin_string].get(code, _ORD_REJ_OTHER[begin_string])
+
+
+def cxl_rej_reason(code: RejectCode, begin_string: str) -> str:
+    """CxlRejReason(102) for a reject code, valid for the FIX version."""
+    return _CXL_REJ[begin_string].get(code, _CXL_REJ_OTHER[begin_string])
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def transact_time(ts: int) -> str:
+    """Microseconds since the epoch (UTC) -> "YYYYMMDD-HH:MM:SS.ffffff"."""
+    global _second
+    sec, usec = divmod(ts, 1_000_000)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{usec:06d}"
+
+
+def _order_terms(o: OrderSnapshot) -> str:
+    """Account, Symbol, Side, OrderQty, OrdType, Price, TimeInForce of an order."""
+    out = f"1={o.account}\x01" if o.account else ""
+    out += f"55={o.symbol or '[N/A]'}\x0154={o.side.value}\x0138={o.qty}\x01"
+    if o.ord_type is not None:
+        out += f"40={o.ord_type.value}\x01"
+    if o.price is not None:
+        out += f"44={format_price(o.price)}\x01"
+    if o.tif is not None:
+        out += f"59={o.tif.value}\x01"
+    return out
+
+
+def _report(
+    begin_string: str,
+    seq: int,
+    ts: int,
+    o: OrderSnapshot,
+    exec_type: str,
+    ord_status: str,
+    middle: str = "",
+    text: str = "",
+    exec_trans_type: str = "0",
+) -> str:
+    """An ExecutionReport for one order; `middle` holds the event's own fields."""
+    trans = f"20={exec_trans_type}\x01" if begin_string == FIX42 else ""
+    ids = f"11={o.cl_ord_id}\x01" if o.cl_ord_id else ""
+    if o.orig_cl_ord_id:
+        ids += f"41={o.orig_cl_ord_id}\x01"
+    tail = f"58={text}\x01" if text else ""
+    return (
+        f"8={begin_string}\x019=0\x0135=8\x0137={o.order_id}\x0117={seq}\x01{trans}"
+        f"150={exec_type}\x0139={ord_status}\x01{ids}{_order_terms(o)}{middle}"
+        f"14={o.cum_qty}\x01151={o.leaves_qty}\x016={format_avg_price(o.cum_notional, o.cum_qty)}"
+        f"\x0160={transact_time(ts)}\x01{tail}10=000\x01"
+    )
+
+
+def _accepted(e: OrderAccepted, v: str) -> str:
+    return _report(v, e.seq, e.ts, e.order, "0", e.order.status.value)
+
+
+def _rejected(e: OrderRejected, v: str) -> str:
+    reason = f"103={ord_rej_reason(e.code, v)}\x01"
+    return _report(v, e.seq, e.ts, e.order, "8", "8", reason, e.text)
+
+
+def _filled(e: OrderFilled, v: str) -> str:
+    status = e.order.status.value
+    middle = f"32={e.last_qty}\x0131={format_price(e.last_px)}\x01"
+    if v == FIX42:
+        return _report(v, e.seq, e.ts, e.order, status, status, middle)
+    middle += "851=2\x01" if e.aggressor else "851=1\x01"
+    return _report(v, e.seq, e.ts, e.order, "F", status, middle)
+
+
+def _canceled(e: OrderCanceled, v: str) -> str:
+    return _report(v, e.seq, e.ts, e.order, "4", "4", text=e.text)
+
+
+def _replaced(e: OrderReplaced, v: str) -> str:
+    # FIX 4.2 reports a live replaced order as OrdStatus 5 (Replaced); 4.4 has no such status.
+    o = e.order
+    status = "5" if v == FIX42 and not o.status.is_done else o.status.value
+    return _report(v, e.seq, e.ts, o, "5", status)
+
+
+def _expired(e: OrderExpired, v: str) -> str:
+    return _report(v, e.seq, e.ts, e.order, "C", "C", text="time in force ended")
+
+
+# ExecRestatementReason(378): the venue changed the order (self-trade decrement).
+_RESTATED_BY_VENUE = {FIX44: "8", FIX42: "4"}  # 8 market (exchange) option; 4.2: broker option
+
+
+def _restated(e: OrderRestated, v: str) -> str:
+    middle = f"378={_RESTATED_BY_VENUE[v]}\x01"
+    return _report(v, e.seq, e.ts, e.order, "D", e.order.status.value, middle, e.text)
+
+
+def _trade_canceled(e: OrderTradeCanceled, v: str) -> str:
+    """A bust: ExecRefID(19) names the fill's ExecID. 4.4: ExecType H; 4.2: ExecTransType 1."""
+    status = e.order.status.value
+    middle = f"19={e.exec_ref}\x0132={e.last_qty}\x0131={format_price(e.last_px)}\x01"
+    if v == FIX42:
+        return _report(v, e.seq, e.ts, e.order, status, status, middle, e.text, "1")
+    return _report(v, e.seq, e.ts, e.order, "H", status, middle, e.text)
+
+
+def _status(e: OrderStatusReported, v: str) -> str:
+    o = e.order
+    if o is None:
+        return _unknown_status(e, v)
+    status = o.status.value
+    if v == FIX42:
+        return _report(v, e.seq, e.ts, o, status, status, exec_trans_type="3")
+    return _report(v, e.seq, e.ts, o, "I", status)
+
+
+def _unknown_status(e: OrderStatusReported, v: str) -> str:
+    head = "20=3\x01150=8\x01" if v == FIX42 else "150=I\x01"
+    return (
+        f"8={v}\x019=0\x0135=8\x0137=NONE\x0117={e.seq}\x01{head}39=8\x01103=5\x01"
+        f"11={e.cl_ord_id}\x0155={e.symbol}\x0154={e.side.value}\x01"
+        f"14=0\x01151=0\x016=0\x0160={transact_time(e.ts)}\x01"
+        f"58=unknown order {e.cl_ord_id}\x0110=000\x01"
+    )
+
+
+def _cancel_rejected(e: CancelRejected, v: str) -> str:
+    o = e.order
+    if o is None:
+        known = "37=NONE\x01"
+        status = "8"
+    else:
+        known = f"37={o.order_id}\x01"
+        status = o.status.value
+        if o.account:
+            known += f"1={o.account}\x01"
+    text = f"58={e.text}\x01" if e.text else ""
+    return (
+        f"8={v}\x019=0\x0135=9\x01{known}11={e.cl_ord_id or 'NONE'}\x01"
+        f"41={e.orig_cl_ord_id or 'NONE'}\x0139={status}\x01434={e.response_to}\x01"
+        f"102={cxl_rej_reason(e.code, v)}\x0160={transact_time(e.ts)}\x01{text}10=000\x01"
+    )
+
+
+def _mass_cancel_reported(e: MassCancelReported, v: str) -> str | None:
+    if v == FIX42:
+        return None  # FIX 4.2 has no OrderMassCancelReport (nor the request)
+    symbol = f"55={e.symbol}\x01" if e.symbol else ""
+    extra = "532=99\x01" if e.response == "0" else f"533={e.affected}\x01"
+    text = f"58={e.text}\x01" if e.text else ""
+    return (
+        f"8={v}\x019=0\x0135=r\x0137={e.seq}\x0111={e.cl_ord_id or 'NONE'}\x01"
+        f"530={e.request_type}\x01531={e.response}\x01{extra}{symbol}"
+        f"60={transact_time(e.ts)}\x01{text}10=000\x01"
+    )
+
+
+_ENCODERS: dict[type, Callable[[object, str], str | None]] = {
+    OrderAccepted: _accepted,  # type: ignore[dict-item]
+    OrderRejected: _rejected,  # type: ignore[dict-item]
+    OrderFilled: _filled,  # type: ignore[dict-item]
+    OrderCanceled: _canceled,  # type: ignore[dict-item]
+    OrderReplaced: _replaced,  # type: ignore[dict-item]
+    OrderExpired: _expired,  # type: ignore[dict-item]
+    OrderStatusReported: _status,  # type: ignore[dict-item]
+    CancelRejected: _cancel_rejected,  # type: ignore[dict-item]
+    OrderRestated: _restated,  # type: ignore[dict-item]
+    MassCancelReported: _mass_cancel_reported,  # type: ignore[dict-item]
+    OrderTradeCanceled: _trade_canceled,  # type: ignore[dict-item]
+}
+
+
+_NOT_REPORTS = (TradeExecuted, OperatorActionApplied, TradeBusted)
+
+
+def encode(event: Event, begin_string: str) -> str | None:
+    """The full outgoing report for an event, or None when it has none for this client.
+
+    TradeExecuted, TradeBusted and OperatorActionApplied are not reports (each side of a
+    trade gets its own OrderFilled / OrderTradeCanceled); MassCancelReported has no FIX 4.2
+    form.
+
+    begin_string is "FIX.4.2" or "FIX.4.4". BodyLength and CheckSum are placeholders that
+    QuickFIX recomputes on send; the header CompIDs, MsgSeqNum and SendingTime are its job too.
+    """
+    encoder = _ENCODERS.get(type(event))
+    if encoder is None:
+        if type(event) in _NOT_REPORTS:
+            return None
+        raise TypeError(f"no FIX report for {type(event).__name__}")
+    return encoder(event, begin_string)
+
+
+def business_reject(
+    begin_string: str,
+    ref_seq_num: str,
+    ref_msg_type: str,
+    ref_id: str,
+    reason: str,
+    text: str,
+) -> str:
+    """A BusinessMessageReject (35=j). FIX 4.2 has reasons 0-5 only: others become 0 (other)."""
+    if begin_string == FIX42 and reason not in ("0", "1", "2", "3", "4", "5"):
+        reason = "0"
+    ref = f"45={ref_seq_num}\x01" if ref_seq_num else ""
+    ref += f"372={ref_msg_type}\x01"
+    if ref_id:
+        ref += f"379={ref_id}\x01"
+    return f"8={begin_string}\x019=0\x0135=j\x01{ref}380={reason}\x0158={text}\x0110=000\x01"
