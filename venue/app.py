@@ -23,7 +23,7 @@ import orjson
 
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
-from venue.domain.commands import Command, ExpireDayOrders
+from venue.domain.commands import Command, ExpireDayOrders, SessionDisconnected
 from venue.domain.events import Event, report_session
 from venue.fix.application import FixGateway, render_settings
 from venue.fix.codec import encode
@@ -85,8 +85,16 @@ class Venue:
         fix_settings = render_settings(
             settings.acceptor_config, port=settings.port, data_dir=self.data_dir
         )
-        roles = {s.session: s.role for s in self.reference.sessions.values()}
-        self.gateway = FixGateway(fix_settings, submit=self.inbox.put, roles=roles)
+        sessions = self.reference.sessions.values()
+        self.gateway = FixGateway(
+            fix_settings,
+            submit=self.inbox.put,
+            roles={s.session: s.role for s in sessions},
+            on_logout=self._logged_out,
+            credentials={
+                s.session: (s.username, s.password_hash) for s in sessions if s.password_hash
+            },
+        )
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -126,7 +134,13 @@ class Venue:
                 self._snapshot()
             self.journal.close()
         self.projection.stop()
+        self.gateway.close()
         self.db.dispose()
+
+    def _logged_out(self, session: str) -> None:
+        """Cancel on disconnect; not when the venue itself is shutting down."""
+        if not self._stopping.is_set():
+            self.inbox.put(SessionDisconnected(session))
 
     def execute(self, command: Command, timeout: float = 10.0) -> list[Event]:
         """Run one command through the kernel and wait until its events are durable."""
@@ -280,9 +294,12 @@ class Venue:
             session = report_session(event)
             if session is None:
                 continue
-            text = encode(event, gateway.begin_string(session))
-            if text is not None:
-                gateway.send(session, text)
+            try:
+                text = encode(event, gateway.begin_string(session))
+                if text is not None:
+                    gateway.send(session, text)
+            except Exception:  # a bug: the event is journaled, the report is in the log
+                log.exception("could not send the report of %r to %s", event, session)
 
 
 def run(settings: VenueSettings) -> None:

@@ -42,6 +42,15 @@ def run(port: int | None, data_dir: Path | None) -> None:
     run_venue(_settings(port, data_dir))
 
 
+@main.command("hash-password")
+@click.password_option()
+def hash_password(password: str) -> None:
+    """Print the hash to put in a session's `password_hash` in venue.toml."""
+    from venue.fix.auth import hash_password as make_hash
+
+    click.echo(make_hash(password))
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""

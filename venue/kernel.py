@@ -173,6 +173,13 @@ class Kernel:
                 None, cmd.qty, 0, 0, 0, OrdStatus.REJECTED, ts,
             )  # fmt: skip
             out.append(OrderRejected(self.counters.next_seq(), ts, snapshot, cmd.code, cmd.text))
+        elif cmd.msg_type == "H":  # a status request we cannot read: the order is unknown
+            out.append(
+                OrderStatusReported(
+                    self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol,
+                    cmd.side or Side.BUY, None, self._firm_of(cmd.session),
+                )
+            )  # fmt: skip
         else:
             response_to = CANCEL if cmd.msg_type == "F" else REPLACE
             out.append(

@@ -26,6 +26,7 @@ import quickfix as fix
 
 from venue.domain.commands import Command
 from venue.domain.reference import Role
+from venue.fix.auth import check_logon
 from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
 
 log = logging.getLogger("venue.fix")
@@ -78,8 +79,12 @@ class FixGateway:
         roles: Mapping[str, Role],
         on_logon: Callable[[str], None] | None = None,
         on_logout: Callable[[str], None] | None = None,
+        credentials: Mapping[str, tuple[str | None, str]] | None = None,
     ) -> None:
         self._submit = submit
+        # session -> (username or None, password hash): sessions listed here must log on
+        # with Username(553)/Password(554).
+        self._credentials = dict(credentials or {})
         self._roles = dict(roles)
         self._on_logon = on_logon
         self._on_logout = on_logout
@@ -200,6 +205,20 @@ class FixGateway:
         """The configured counterparties' CompIDs."""
         return list(self._session_ids)
 
+    def _check_logon(self, raw: str, session_id: fix.SessionID) -> str | None:
+        """Why a Logon must be refused (QuickFIX answers with a Logout carrying it)."""
+        fields = parse(raw)
+        if fields.get("35") != "A":
+            return None
+        session = session_id.getTargetCompID().getValue()
+        if session not in self._credentials:
+            return None
+        username, password_hash = self._credentials[session]
+        refusal = check_logon(fields, username, password_hash)
+        if refusal is not None:
+            log.warning("logon refused for %s: %s", session, refusal)
+        return refusal
+
     def begin_string(self, session: str) -> str:
         """The session's FIX version, "FIX.4.2" or "FIX.4.4"."""
         return self._begin_strings[session]
@@ -309,7 +328,14 @@ class _Application(fix.Application):
         pass
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        refusal = None
+        try:
+            refusal = self._gateway._check_logon(message.toString(), session_id)
+        except Exception:
+            log.exception("logon check failed on %s", session_id)
+            refusal = "logon could not be checked"
+        if refusal is not None:
+            raise fix.RejectLogon(refusal)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         pass
