@@ -25,8 +25,9 @@ from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
 from venue.domain.commands import Command, ExpireDayOrders, SessionDisconnected
 from venue.domain.events import Event, report_session
+from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
-from venue.fix.codec import encode
+from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
 from venue.journal import (
     Journal,
     decode_record,
@@ -95,6 +96,7 @@ class Venue:
                 s.session: (s.username, s.password_hash) for s in sessions if s.password_hash
             },
         )
+        self.drop_copies = [s for s in sessions if s.role is Role.DROP_COPY]
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -288,7 +290,7 @@ class Venue:
         self._recover()
 
     def _release(self, events: list[Event]) -> None:
-        """Send the reports of durable events."""
+        """Send the reports of durable events to their sessions and to drop copy."""
         gateway = self.gateway
         for event in events:
             session = report_session(event)
@@ -298,8 +300,22 @@ class Venue:
                 text = encode(event, gateway.begin_string(session))
                 if text is not None:
                     gateway.send(session, text)
+                if self.drop_copies and type(event) in COPIED_EVENTS:
+                    self._copy(event, session)
             except Exception:  # a bug: the event is journaled, the report is in the log
                 log.exception("could not send the report of %r to %s", event, session)
+
+    def _copy(self, event: Event, origin: str) -> None:
+        """Drop copy: every drop-copy session entitled to the event's firm gets a copy,
+        logged on or not (QuickFIX stores it and resends it on the next logon)."""
+        snapshot = getattr(event, "order", None)
+        firm = snapshot.firm if snapshot is not None else getattr(event, "firm", "")
+        for copy_session in self.drop_copies:
+            if copy_session.sees(firm):
+                begin_string = self.gateway.begin_string(copy_session.session)
+                text = encode_copy(event, begin_string, origin)
+                if text is not None:
+                    self.gateway.send(copy_session.session, text)
 
 
 def run(settings: VenueSettings) -> None:

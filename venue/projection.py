@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -42,10 +41,10 @@ def follow(journal_dir: Path, db_url: str, stop: Connection) -> None:
                 pending.extend(e for e in decode_record(payload)[2] if e.seq > last)
                 after = record_no
                 if len(pending) >= BATCH:
-                    last = _apply(projector, pending)
+                    last = _apply(projector, pending, stop)
                     pending = []
             if pending:
-                last = _apply(projector, pending)
+                last = _apply(projector, pending, stop)
             if stopping:
                 return
             stop.poll(IDLE_WAIT)
@@ -53,14 +52,20 @@ def follow(journal_dir: Path, db_url: str, stop: Connection) -> None:
         engine.dispose()
 
 
-def _apply(projector: SqlProjector, events: list[Event]) -> int:
-    """Apply, retrying while the database is unavailable (nothing is skipped)."""
+class Stopped(Exception):
+    """Asked to stop while SQL kept failing; the journal still has every event."""
+
+
+def _apply(projector: SqlProjector, events: list[Event], stop: Connection) -> int:
+    """Apply, retrying while the database fails (nothing is skipped); give up only when
+    asked to stop (the next start catches up from the journal)."""
     while True:
         try:
             return projector.apply(events)
         except Exception:
             log.exception("SQL projection failed; retrying in 1s (the journal keeps everything)")
-            time.sleep(1.0)
+            if stop.poll(1.0):
+                raise Stopped from None
 
 
 def _main(journal_dir: str, db_url: str, stop: Connection) -> None:
@@ -70,7 +75,10 @@ def _main(journal_dir: str, db_url: str, stop: Connection) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    follow(Path(journal_dir), db_url, stop)
+    try:
+        follow(Path(journal_dir), db_url, stop)
+    except Stopped:
+        log.warning("SQL projection stopped behind the journal; it catches up on the next start")
 
 
 class ProjectionProcess:

@@ -590,3 +590,33 @@ def business_reject(
     if ref_id:
         ref += f"379={ref_id}\x01"
     return f"8={begin_string}\x019=0\x0135=j\x01{ref}380={reason}\x0158={text}\x0110=000\x01"
+
+
+# Events whose report a drop-copy session receives: every ExecutionReport about an order
+# and every OrderCancelReject (not status answers, not mass-cancel reports).
+COPIED_EVENTS = (
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCanceled,
+    OrderReplaced,
+    OrderExpired,
+    OrderRestated,
+    OrderTradeCanceled,
+    CancelRejected,
+)
+
+
+def encode_copy(event: Event, begin_string: str, origin: str) -> str | None:
+    """The drop copy of an event's report: the same report with CopyMsgIndicator(797)=Y and
+    the originating session's CompID in OnBehalfOfCompID(115)."""
+    if type(event) not in COPIED_EVENTS:
+        return None
+    text = encode(event, begin_string)
+    if text is None:
+        return None
+    head, _, body = text.partition("\x0135=")
+    msg_type, _, rest = body.partition("\x01")
+    copy_flag = "797=Y\x01" if begin_string != FIX42 else ""
+    rest = rest.removesuffix("10=000\x01")
+    return f"{head}\x0135={msg_type}\x01115={origin}\x01{rest}{copy_flag}10=000\x01"

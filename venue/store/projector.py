@@ -274,7 +274,8 @@ def _execution(e: Event, o: OrderSnapshot, common: Row) -> Row:
         row["last_px"] = _px(get("last_px"))
         row["last_qty"] = get("last_qty")
         row["trade_id"] = get("trade_id")
-        row["liquidity"] = "R" if get("aggressor") else "A"
+        if plan.liquidity:
+            row["liquidity"] = "R" if get("aggressor") else "A"
     return row
 
 
@@ -327,6 +328,7 @@ class _Plan:
     code: bool
     reason: bool
     fill: bool
+    liquidity: bool  # a fill that says which side was the aggressor
     detail: tuple[str, ...]  # fields without a column
 
 
@@ -354,6 +356,7 @@ def _make_plan(cls: type) -> _Plan:
         code="code" in fields,
         reason="reason" in fields,
         fill={"last_px", "last_qty", "trade_id"} <= fields,
+        liquidity="aggressor" in fields,
         detail=tuple(n for n in names if n not in _COLUMN_FIELDS),
     )
 
