@@ -676,3 +676,11 @@ def test_cancel_reason_and_codes_survive_as_enums():
     _, decoded_command, decoded = decode_record(encode_record(TS, command, events))
     assert type(decoded_command.side) is Side
     assert type(decoded[-1].reason) is CancelReason
+
+
+def test_record_last_seq_names_the_last_event_without_decoding():
+    from venue.journal import record_last_seq
+
+    for ts, command, events in realistic_records():
+        payload = encode_record(ts, command, events)
+        assert record_last_seq(payload) == (events[-1].seq if events else 0)

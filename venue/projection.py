@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from venue.domain.events import Event
-from venue.journal import decode_record, read_records
+from venue.journal import decode_record, read_records, record_last_seq
 from venue.store.db import make_engine
 from venue.store.projector import SqlProjector
 
@@ -38,8 +38,10 @@ def follow(journal_dir: Path, db_url: str, stop: Connection) -> None:
             stopping = stop.poll()
             pending: list[Event] = []
             for record_no, payload in read_records(journal_dir, after=after):
-                pending.extend(e for e in decode_record(payload)[2] if e.seq > last)
                 after = record_no
+                if record_last_seq(payload) <= last:  # already in SQL (catching up)
+                    continue
+                pending.extend(e for e in decode_record(payload)[2] if e.seq > last)
                 if len(pending) >= BATCH:
                     last = _apply(projector, pending, stop)
                     pending = []

@@ -5,7 +5,7 @@
 back, and snapshots let recovery start from a recent state instead of record 1.
 """
 
-from venue.journal.codec import decode_record, encode_record
+from venue.journal.codec import decode_record, encode_record, record_last_seq
 from venue.journal.journal import Journal, JournalCorrupt, read_records
 from venue.journal.snapshot import latest_snapshot, prune_snapshots, write_snapshot
 
@@ -17,5 +17,6 @@ __all__ = [
     "latest_snapshot",
     "prune_snapshots",
     "read_records",
+    "record_last_seq",
     "write_snapshot",
 ]
