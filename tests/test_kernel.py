@@ -157,16 +157,18 @@ def test_cancel_of_another_firms_order_is_answered_as_unknown():
     assert len(k.live) == 1
 
 
-def test_cancel_by_order_id_works_within_the_firm_only():
+def test_cancel_by_order_id_works_for_the_owning_session_only():
     from venue.domain.commands import CancelOrder
 
     k = kernel()
     [acc] = k.handle(new("a", "B", 10, "100.00", session="C1"), 1)
     oid = acc.order.order_id
-    [rej] = k.handle(CancelOrder("C2", "x", "?", "AAPL", Side.BUY, oid), 2)
-    assert rej.code is RejectCode.UNKNOWN_ORDER
-    [ok] = k.handle(CancelOrder("C3", "y", "?", "AAPL", Side.BUY, oid), 3)
-    assert isinstance(ok, OrderCanceled)
+    [other_firm] = k.handle(CancelOrder("C2", "x", "?", "AAPL", Side.BUY, oid), 2)
+    assert other_firm.code is RejectCode.UNKNOWN_ORDER
+    [same_firm] = k.handle(CancelOrder("C3", "y", "?", "AAPL", Side.BUY, oid), 3)
+    assert same_firm.code is RejectCode.UNKNOWN_ORDER and same_firm.order is None
+    [ok] = k.handle(CancelOrder("C1", "z", "?", "AAPL", Side.BUY, oid), 4)
+    assert isinstance(ok, OrderCanceled) and ok.order.cl_ord_id == "z"
     k.check_invariants()
 
 

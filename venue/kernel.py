@@ -182,10 +182,12 @@ class Kernel:
             )  # fmt: skip
         else:
             response_to = CANCEL if cmd.msg_type == "F" else REPLACE
+            order, problem = self._find(cmd.session, cmd.orig_cl_ord_id, None)
+            snapshot = order.snapshot() if order is not None and problem is None else None
             out.append(
                 CancelRejected(
                     self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                    response_to, cmd.code, cmd.text, None, self._firm_of(cmd.session),
+                    response_to, cmd.code, cmd.text, snapshot, self._firm_of(cmd.session),
                 )
             )  # fmt: skip
 
@@ -477,12 +479,13 @@ class Kernel:
     def _find(
         self, session: str, cl_ord_id: str, order_id: int | None, allow_done: bool = False
     ) -> tuple[Order | None, Problem | None]:
-        """The session's order by ClOrdID (or by OrderID within the session's firm)."""
+        """The session's order by ClOrdID, or by OrderID. A session acts only on its own
+        orders: anyone else's, even of the same firm, is answered as unknown."""
         key = (session, cl_ord_id)
         order = self._live_by_cl.get(key)
         if order is None and order_id is not None:
             candidate = self.live.get(order_id)
-            if candidate is not None and candidate.firm == self.sessions[session].firm:
+            if candidate is not None and candidate.session == session:
                 order = candidate
         if order is not None:
             return order, None

@@ -1,7 +1,7 @@
 """Pre-trade checks: guard clauses that return (code, text) or None. Pure, no state.
 
 Each text says what was wrong and what was allowed, e.g.
-"price 231.20 outside collar 171.00-209.00 (reference 190.00 +/-10%)".
+"price 231.2 outside collar 171-209 (reference 190 +/-10%)".
 """
 
 from __future__ import annotations
