@@ -6,7 +6,7 @@
 -- One row per ExecutionReport the venue sent; exec_id is the event's seq (ExecID 17).
 CREATE TABLE executions (
     exec_id BIGINT NOT NULL,
-    order_id BIGINT NOT NULL,
+    order_id BIGINT,
     session VARCHAR(64) NOT NULL,
     firm VARCHAR(64) NOT NULL,
     account VARCHAR,

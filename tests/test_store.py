@@ -129,7 +129,7 @@ def mixed_stream() -> list[Event]:
     v.send(CancelOrder("C2", "s1x", "s1", "AAPL", SELL))
     v.send(CancelOrder("C2", "nope", "unknown", "AAPL", SELL))  # CancelRejected
     v.send(QueryOrder("C1", "b1", "AAPL", BUY))
-    v.send(QueryOrder("C1", "ghost", "AAPL", BUY))  # unknown: audit only
+    v.send(QueryOrder("C1", "ghost", "AAPL", BUY))  # unknown order: answered all the same
     v.send(NewOrder("C1", "m1", "MSFT", SELL, LIMIT, IOC, 10, _units("50.00")))
     v.send(NewOrder("C1", "x1", "XXX", BUY, LIMIT, DAY, 10, _units("1.00")))
     v.send(RejectMessage("C2", "D", "bad1", RejectCode.MISSING_FIELD, "OrderQty(38) missing"))
@@ -254,8 +254,12 @@ def test_audit_trail_has_one_row_per_event_with_consecutive_seqs(engine):
     assert {"TradeExecuted", "CancelRejected", "OrderRestated", "MassCancelReported",
             "OperatorActionApplied", "OrderExpired", "OrderReplaced"} <= kinds  # fmt: skip
 
-    reports = [e for e in events if getattr(e, "order", None) is not None]
-    reports = [e for e in reports if type(e).__name__ != "CancelRejected"]
+    reports = [
+        e
+        for e in events
+        if (getattr(e, "order", None) is not None and type(e).__name__ != "CancelRejected")
+        or type(e).__name__ == "OrderStatusReported"  # unknown orders are answered too
+    ]
     assert [r.exec_id for r in all_rows(engine, Execution)] == [e.seq for e in reports]
     assert len(all_rows(engine, Trade)) == sum(r.event_type == "TradeExecuted" for r in audit)
 
@@ -311,7 +315,7 @@ def test_audit_rows_of_each_kind_carry_what_the_event_said(engine):
     }  # fmt: skip
 
     status_execs = [e for e in all_rows(engine, Execution) if e.exec_type == "status"]
-    assert [e.exec_id for e in status_execs] == [known.seq]
+    assert [e.exec_id for e in status_execs] == [known.seq, unknown.seq]
 
 
 # -- idempotence and batching ------------------------------------------------------------
@@ -486,12 +490,20 @@ def test_schema_sql_is_what_the_schema_module_prints_now():
     )
 
 
-def test_unknown_order_status_answer_is_in_the_audit_trail_only(engine):
+def test_unknown_order_status_answer_has_its_execution_row_without_an_order(engine):
     v = Venue()
     (answer,) = v.send(QueryOrder("C1", "ghost", "AAPL", BUY))
     assert isinstance(answer, OrderStatusReported) and answer.order is None
     project(engine, v.events)
-    assert all_rows(engine, Execution) == []
+    [row] = all_rows(engine, Execution)
+    assert (row.exec_id, row.order_id, row.cl_ord_id, row.exec_type, row.ord_status) == (
+        answer.seq,
+        None,
+        "ghost",
+        "status",
+        "8",
+    )
+    assert row.text == "unknown order ghost"
     assert [r.event_type for r in all_rows(engine, OrderEvent)] == ["OrderStatusReported"]
 
 

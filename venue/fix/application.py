@@ -283,6 +283,15 @@ class FixGateway:
         if msg_type not in ORDER_MSG_TYPES:
             return True
         session = fields.get("49", "")
+        if not text.isascii() and _has_undecodable(text):
+            # Bytes that are not UTF-8 cannot be journaled, echoed or stored as they came:
+            # refuse the message without echoing any of its fields.
+            reject = business_reject(
+                self._begin_strings.get(session, "FIX.4.4"), fields.get("34", ""), msg_type,
+                "", "0", "message refused: it contains bytes that are not valid UTF-8",
+            )  # fmt: skip
+            self._send(session_id, reject)
+            return False
         if self._roles.get(session) is not Role.ORDER_ENTRY:
             reject = business_reject(
                 self._begin_strings.get(session, "FIX.4.4"),
@@ -296,6 +305,15 @@ class FixGateway:
             return False
         self._submit(decode(fields, session))
         return False
+
+
+def _has_undecodable(text: str) -> bool:
+    """QuickFIX hands over invalid UTF-8 as lone surrogates; they cannot be encoded back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class _Application(fix.Application):

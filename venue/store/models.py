@@ -86,7 +86,7 @@ class Execution(Base):
     __tablename__ = "executions"
 
     exec_id: Mapped[int] = mapped_column(Key, primary_key=True, autoincrement=False)
-    order_id: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)  # NULL: status of an unknown order
     session: Mapped[str] = mapped_column(Name)
     firm: Mapped[str] = mapped_column(Name)
     account: Mapped[str | None] = mapped_column(Ident)

@@ -182,6 +182,9 @@ def rows_for(events: Sequence[Event]) -> tuple[list[Row], list[Row], list[Row], 
         common = None if order is None else _common(order)
         row = _audit(e, order, common)
         audit.append(row)
+        if type(e) is OrderStatusReported and order is None:
+            execs.append(_unknown_status(e))  # type: ignore[arg-type]
+            continue
         if order is None or common is None:
             continue
         changes_order = isinstance(e, ORDER_EVENTS)
@@ -277,6 +280,28 @@ def _execution(e: Event, o: OrderSnapshot, common: Row) -> Row:
         if plan.liquidity:
             row["liquidity"] = "R" if get("aggressor") else "A"
     return row
+
+
+def _unknown_status(e: OrderStatusReported) -> Row:
+    """The ExecutionReport answering a status request for an order the venue does not know
+    (OrderID NONE, OrdStatus 8 rejected)."""
+    return {
+        **_EXEC_NULLS,
+        "exec_id": e.seq,
+        "session": e.session,
+        "firm": e.firm,
+        "cl_ord_id": e.cl_ord_id,
+        "symbol": e.symbol,
+        "side": e.side.value,
+        "exec_type": "status",
+        "ord_status": "8",
+        "qty": 0,
+        "cum_qty": 0,
+        "leaves_qty": 0,
+        "avg_px": Decimal(0),
+        "text": f"unknown order {e.cl_ord_id}",
+        "transact_us": e.ts,
+    }
 
 
 def _trade(e: TradeExecuted) -> Row:

@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "executions",
         sa.Column("exec_id", KEY, autoincrement=False, nullable=False),
-        sa.Column("order_id", sa.BigInteger(), nullable=False),
+        sa.Column("order_id", sa.BigInteger(), nullable=True),
         sa.Column("session", NAME, nullable=False),
         sa.Column("firm", NAME, nullable=False),
         sa.Column("account", sa.String(), nullable=True),
