@@ -13,11 +13,14 @@ requests and the end-of-day scheduler enter through the same inbox.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
+import struct
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 
@@ -48,8 +51,31 @@ BATCH_MAX = 512
 _STOP = object()
 
 
-class ReplayDiverged(RuntimeError):
+class RecoveryError(RuntimeError):
+    """The data directory cannot be recovered safely: the venue refuses to start."""
+
+
+class ReplayDiverged(RecoveryError):
     """Replaying the journal gave different events than were recorded."""
+
+
+class ReleaseMarker:
+    """The last journal record whose reports were handed to QuickFIX: one 8-byte number,
+    overwritten in place after each batch (no fsync: it only bounds what is re-sent)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def read(self, default: int) -> int:
+        data = os.pread(self._fd, 8, 0)
+        return struct.unpack("<Q", data)[0] if len(data) == 8 else default
+
+    def write(self, record_no: int) -> None:
+        os.pwrite(self._fd, struct.pack("<Q", record_no), 0)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 class _Waiter:
@@ -83,6 +109,7 @@ class Venue:
         self.journal: Journal | None = None
         self._last_record = 0
         self._snapshot_record = 0
+        self._released = ReleaseMarker(self.journal_dir / "released")
         fix_settings = render_settings(
             settings.acceptor_config, port=settings.port, data_dir=self.data_dir
         )
@@ -111,6 +138,7 @@ class Venue:
             segment_bytes=self.settings.journal.segment_mb << 20,
         )
         self._recover()
+        self._release_unsent()
         self.projection.start()
         self._threads = [
             threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
@@ -124,7 +152,10 @@ class Venue:
         self.gateway.start()
 
     def stop(self) -> None:
-        """Stop taking orders, finish what is queued, snapshot, flush SQL, close the journal."""
+        """Stop taking orders, finish what is queued, snapshot, flush SQL, close the journal.
+        Calling it again does nothing."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self.gateway.stop()
         if self.control is not None:
@@ -135,6 +166,7 @@ class Venue:
             if self._last_record > self._snapshot_record:
                 self._snapshot()
             self.journal.close()
+        self._released.close()
         self.projection.stop()
         self.gateway.close()
         self.db.dispose()
@@ -173,6 +205,13 @@ class Venue:
         after = 0
         if snapshot is not None:
             after, payload = snapshot
+            journal_end = self.journal.last_record_no if self.journal else 0
+            if after > journal_end:
+                raise RecoveryError(
+                    f"snapshot at record {after} is newer than the journal, which ends at "
+                    f"record {journal_end}: journal records were lost (fsync off and a power "
+                    "loss?). Starting would reuse ids; restore the journal or remove the data."
+                )
             self.kernel = Kernel.restore(self.reference, orjson.loads(payload))
             self._snapshot_record = after
         records = 0
@@ -192,6 +231,19 @@ class Venue:
             time.perf_counter() - started,
         )  # fmt: skip
 
+    def _release_unsent(self) -> None:
+        """Send the reports of records journaled after the last released batch: a crash
+        between the journal write and the sends must not lose them. Clients may get a
+        report twice (same ExecID) but never miss one."""
+        released = self._released.read(default=self._last_record)
+        events: list[Event] = []
+        for _, payload in read_records(self.journal_dir, after=released):
+            events.extend(decode_record(payload)[2])
+        if events:
+            log.info("sending %d reports journaled before the last stop but not sent", len(events))
+            self._release(events)
+        self._released.write(self._last_record)
+
     def _snapshot(self) -> None:
         payload = orjson.dumps(self.kernel.export_state())
         write_snapshot(self.snapshot_dir, self._last_record, payload)
@@ -209,7 +261,8 @@ class Venue:
         """If the venue was down when a trading day ended, expire that day's orders now."""
         cutoff = self.last_day_end(datetime.now(UTC))
         cutoff_us = int(cutoff.timestamp() * 1_000_000)
-        if self.kernel.last_ts and self.kernel.expired_through < cutoff_us:
+        last = self.kernel.last_ts
+        if 0 < last < cutoff_us and self.kernel.expired_through < cutoff_us:
             events = self.execute(ExpireDayOrders(cutoff_us))
             log.info("trading day ended %s while down: %d Day orders expired", cutoff, len(events))
 
@@ -283,6 +336,7 @@ class Venue:
             self.failed.set()
             return False
         self._release(events)
+        self._released.write(self._last_record)
         return True
 
     def _rebuild_kernel(self) -> None:
