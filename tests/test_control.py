@@ -501,11 +501,6 @@ def test_control_socket_and_token_are_private_to_the_owner(venue_factory):
     assert len((venue.data_dir / control.TOKEN_NAME).read_text().strip()) == 64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: venue/control.py ensure_token() reuses an existing token file as it is, "
-    "even when others can read it; the token then protects nothing",
-)
 def test_token_file_left_readable_by_others_is_made_private_at_start(tmp_path, venue_factory):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -517,12 +512,6 @@ def test_token_file_left_readable_by_others_is_made_private_at_start(tmp_path, v
     assert stat.S_IMODE(os.stat(venue.data_dir / control.TOKEN_NAME).st_mode) == 0o600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="bug: venue/control.py binds <data_dir>/control.sock; a data dir path longer than "
-    "about 100 bytes exceeds AF_UNIX's 108-byte limit and the venue does not start",
-)
 def test_venue_in_a_deep_data_directory_starts_and_serves_the_control_channel(tmp_path, free_port):
     venue = Venue(VenueSettings(port=free_port, data_dir=tmp_path / ("d" * 100)))
     try:

@@ -838,12 +838,6 @@ def test_disconnect_cancels_day_orders_keeps_gtc_and_reports_on_the_next_logon(
     ) == [(day, 7)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a report sent while QuickFIX answers a Logon is stored but never sent "
-    "(Session::generateLogon sets sentLogon only after sending the Logon); the client sees "
-    "no gap until the venue's next message, up to a heartbeat interval later",
-)
 def test_cancel_on_disconnect_report_racing_the_next_logon_still_arrives(
     venue_factory, fix_client_factory
 ):

@@ -181,5 +181,13 @@ def bust(ctx: click.Context, trade_id: int, reason: str) -> None:
     _send(ctx, {"action": "bust", "trade_id": trade_id, "reason": reason})
 
 
+def _mount_export() -> None:
+    from venue.reporting.cli import export
+
+    main.add_command(export, "export")
+
+
+_mount_export()
+
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ lands in the audit trail with the operator's name.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -16,6 +17,7 @@ import os
 import secrets
 import socket
 import socketserver
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -32,12 +34,24 @@ TOKEN_NAME = "control.token"
 
 
 def ensure_token(data_dir: Path) -> str:
+    """The control token, created on first start; always left readable by its owner only."""
     path = data_dir / TOKEN_NAME
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
+    os.chmod(path, 0o600)
     return path.read_text().strip()
+
+
+def socket_path(data_dir: Path) -> Path:
+    """<data_dir>/control.sock, or a short path in the temp dir named after the data dir
+    when that is longer than a Unix socket address allows (about 107 bytes)."""
+    path = data_dir / SOCKET_NAME
+    if len(os.fsencode(path)) < 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(data_dir.resolve())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"venue-{digest}.sock"
 
 
 def command_from_request(operator: str, spec: dict[str, Any]) -> Command:
@@ -61,7 +75,7 @@ def command_from_request(operator: str, spec: dict[str, Any]) -> Command:
 
 class ControlServer:
     def __init__(self, data_dir: Path, execute: Callable[[Command], list[Event]]) -> None:
-        self.path = data_dir / SOCKET_NAME
+        self.path = socket_path(data_dir)
         self.token = ensure_token(data_dir)
         self._execute = execute
         if self.path.exists():
@@ -123,7 +137,7 @@ def send(data_dir: Path, operator: str, command: dict[str, Any], timeout: float 
     token = (data_dir / TOKEN_NAME).read_text().strip()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
-        sock.connect(str(data_dir / SOCKET_NAME))
+        sock.connect(str(socket_path(data_dir)))
         request = {"token": token, "operator": operator, "command": command}
         sock.sendall(json.dumps(request).encode() + b"\n")
         with sock.makefile("rb") as f:

@@ -265,6 +265,12 @@ class FixGateway:
         if comp_id == STOPPER_COMP_ID:
             return
         log.info("%s logged on", comp_id)
+        # QuickFIX marks the session logged on only after its Logon answer is out; a report
+        # sent in between is stored but not written. A Heartbeat now shows the client the
+        # gap at once, so it asks for a resend instead of waiting for the next message.
+        self._send(
+            session_id, f"8={session_id.getBeginString().getValue()}\x019=0\x0135=0\x0110=000\x01"
+        )
         if self._on_logon is not None:
             self._on_logon(comp_id)
 
