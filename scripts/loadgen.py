@@ -71,6 +71,11 @@ TARGETS: dict[str, Target] = {
         env={"VENUE_JOURNAL__FSYNC": "false"},
         note="the venue, journal without fsync",
     ),
+    "venue-nochecks": Target(
+        (*VENUE, *SERVE),
+        env={"VENUE_REFERENCE_CONFIG": str(ROOT / "scripts" / "bench_nochecks.toml")},
+        note="the venue without pre-trade limits (collar, size, credit, throttle)",
+    ),
     "bare-nofiles": Target(
         (*BARE, *SERVE, "--memory-store", "--no-log"),
         note="diagnosis: bare without FileStore and FileLog (not the venue's settings)",
@@ -83,6 +88,7 @@ DEFAULT_TARGETS = ("bare", "venue", "venue-nojournal")
 BASELINE = "bare"
 DURABLE = "venue"
 NON_DURABLE = "venue-nojournal"
+NO_CHECKS = "venue-nochecks"
 
 SENDERS = ("CLIENT1", "CLIENT2")
 TARGET_COMP_ID = "VENUE"
@@ -714,6 +720,8 @@ def ratios(rows: list[dict]) -> list[tuple[str, float | None, str, bool | None]]
     out.append((f"{DURABLE}/{BASELINE} p50", v, "<= 2.00", None if v is None else v <= 2.0))
     v = ratio(DURABLE, NON_DURABLE, "throughput", "orders_per_s")
     out.append(("durable/non-durable throughput", v, ">= 0.80", None if v is None else v >= 0.8))
+    v = ratio(DURABLE, NO_CHECKS, "throughput", "orders_per_s")
+    out.append(("checks on/off throughput", v, ">= 0.90", None if v is None else v >= 0.9))
     r = by.get((DURABLE, "open"))
     v = r["p99_us"] if r else None
     out.append(("durable open-loop p99", v, "< 1000", None if v is None else v < 1000))

@@ -213,29 +213,23 @@ _ORDER_TYPE = {"1": "market", "2": "limit"}
 _REQUEST = {"1": "cancel", "2": "replace"}
 
 
+def _order_event_columns() -> tuple[Any, ...]:
+    """The order_events columns both order records and CAT events start with, in order."""
+    e = EVENTS
+    return (
+        e.seq, e.ts_us, e.event_type, e.firm, e.session, e.account, e.order_id, e.cl_ord_id,
+        e.orig_cl_ord_id, e.symbol, e.side, e.ord_type, e.tif, e.price, e.qty, e.leaves_qty,
+        e.cum_qty,
+    )  # fmt: skip
+
+
 def order_records_query(
     start_us: int, end_us: int, firm: str | None = None, symbol: str | None = None
 ) -> Select[Any]:
     e = EVENTS
     stmt = (
         select(
-            e.seq,
-            e.ts_us,
-            e.event_type,
-            e.firm,
-            e.session,
-            e.account,
-            e.order_id,
-            e.cl_ord_id,
-            e.orig_cl_ord_id,
-            e.symbol,
-            e.side,
-            e.ord_type,
-            e.tif,
-            e.price,
-            e.qty,
-            e.leaves_qty,
-            e.cum_qty,
+            *_order_event_columns(),
             e.status,
             e.priority_ts_us,
             e.trade_id,
@@ -421,23 +415,7 @@ def cat_events_query(
     e = EVENTS
     stmt = (
         select(
-            e.seq,
-            e.ts_us,
-            e.event_type,
-            e.firm,
-            e.session,
-            e.account,
-            e.order_id,
-            e.cl_ord_id,
-            e.orig_cl_ord_id,
-            e.symbol,
-            e.side,
-            e.ord_type,
-            e.tif,
-            e.price,
-            e.qty,
-            e.leaves_qty,
-            e.cum_qty,
+            *_order_event_columns(),
             e.cancel_reason,
             e.trade_id,
             e.last_px,
