@@ -118,14 +118,14 @@ class FixClient:
         reset: bool = True,
         heartbeat: int = 30,
         host: str = "127.0.0.1",
-        timeout: float = 5.0,
+        timeout: float = 10.0,
     ) -> FixClient:
         """Open a TCP connection and log on; returns once the venue's Logon arrives."""
         client = cls(port, sender, begin_string, target, heartbeat, host)
         client.reconnect(reset=reset, timeout=timeout)
         return client
 
-    def reconnect(self, reset: bool = False, timeout: float = 5.0) -> Message:
+    def reconnect(self, reset: bool = False, timeout: float = 10.0) -> Message:
         """New TCP connection and Logon. reset=False keeps both sequence numbers."""
         self.close()
         self._sock = socket.create_connection((self.host, self.port), timeout=timeout)
@@ -143,7 +143,7 @@ class FixClient:
         self.logged_on = True
         return logon
 
-    def logout(self, timeout: float = 5.0) -> Message | None:
+    def logout(self, timeout: float = 10.0) -> Message | None:
         """Send Logout, wait for the venue's Logout, close the socket (sequence numbers kept)."""
         answer = None
         if self._sock is not None:
@@ -302,7 +302,7 @@ class FixClient:
 
     # -- receiving --------------------------------------------------------------------------
 
-    def receive(self, timeout: float = 5.0) -> Message:
+    def receive(self, timeout: float = 10.0) -> Message:
         """The next message from the venue (admin messages included)."""
         deadline = time.monotonic() + timeout
         while not self._ready:
@@ -313,7 +313,7 @@ class FixClient:
         return self._ready.pop(0)
 
     def wait_for(
-        self, predicate: Callable[[Message], bool], timeout: float = 5.0, what: str = ""
+        self, predicate: Callable[[Message], bool], timeout: float = 10.0, what: str = ""
     ) -> Message:
         """Receive until a message satisfies predicate; others are skipped (kept in .received)."""
         deadline = time.monotonic() + timeout
@@ -332,7 +332,7 @@ class FixClient:
         self,
         msg_type: str,
         tags: Mapping[int, str] | None = None,
-        timeout: float = 5.0,
+        timeout: float = 10.0,
         **named: str,
     ) -> Message:
         """The next message of msg_type, which must carry these values (skips other types).

@@ -49,7 +49,7 @@ def handled_last_day_end(venue: Venue) -> None:
     venue.execute(ExpireDayOrders(int(cutoff.timestamp() * 1_000_000)))
 
 
-def report(client: FixClient, msg_type: str = "8", timeout: float = 5.0, **tags: str) -> Message:
+def report(client: FixClient, msg_type: str = "8", timeout: float = 10.0, **tags: str) -> Message:
     """The next message of msg_type carrying these tags (by name); others are skipped."""
     want = {TAGS[name]: value for name, value in tags.items()}
     return client.wait_for(

@@ -59,7 +59,7 @@ def px(msg: Message, tag: int) -> Decimal:
     return Decimal(msg[tag])
 
 
-def report(client: FixClient, cl_ord_id: str, timeout: float = 5.0) -> Message:
+def report(client: FixClient, cl_ord_id: str, timeout: float = 10.0) -> Message:
     """The next ExecutionReport or OrderCancelReject about cl_ord_id (others skipped)."""
     return client.wait_for(
         lambda m: m.get(35) in ("8", "9") and m.get(11) == cl_ord_id, timeout, f"11={cl_ord_id}"
@@ -204,7 +204,8 @@ class TestNewOrders:
         assert ack[37].isdigit() and ack[37] != "b1"
         assert px(ack, 44) == Decimal("190.00") and px(ack, 6) == 0
         assert_consistent(ack)
-        assert c2.drain(0.2) == []  # nothing about it goes to another firm
+        # nothing about it goes to another firm (a Heartbeat may)
+        assert [m for m in c2.drain(0.2) if m[35] != "0"] == []
         check(state(c1, "b1", sym, BUY), OrdStatus="0", LeavesQty="100", OrderID=ack[37])
 
     def test_gtc_order_rests_and_trades_like_a_day_order(
