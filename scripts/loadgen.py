@@ -76,6 +76,20 @@ TARGETS: dict[str, Target] = {
         env={"VENUE_REFERENCE_CONFIG": str(ROOT / "scripts" / "bench_nochecks.toml")},
         note="the venue without pre-trade limits (collar, size, credit, throttle)",
     ),
+    "venue-nodropcopy": Target(
+        (*VENUE, *SERVE),
+        env={"VENUE_REFERENCE_CONFIG": str(ROOT / "scripts" / "bench_nodropcopy.toml")},
+        note="the venue without drop-copy sessions (each report sent once, as bare does)",
+    ),
+    "bare-nolog": Target(
+        (*BARE, *SERVE, "--no-log"),
+        note="bare with FileStore but without QuickFIX's FileLog",
+    ),
+    "venue-nolog": Target(
+        (*VENUE, *SERVE),
+        env={"VENUE_FIX_MESSAGE_LOG": "false"},
+        note="the venue with FileStore but without QuickFIX's FileLog",
+    ),
     "bare-nofiles": Target(
         (*BARE, *SERVE, "--memory-store", "--no-log"),
         note="diagnosis: bare without FileStore and FileLog (not the venue's settings)",
@@ -83,12 +97,13 @@ TARGETS: dict[str, Target] = {
 }
 
 # Run by default (the rest only when named with --targets).
-DEFAULT_TARGETS = ("bare", "venue", "venue-nojournal")
+DEFAULT_TARGETS = ("bare", "venue", "venue-nojournal", "venue-nochecks", "venue-nodropcopy")
 # The ratio lines compare these targets: venue/bare and durable/non-durable.
 BASELINE = "bare"
 DURABLE = "venue"
 NON_DURABLE = "venue-nojournal"
 NO_CHECKS = "venue-nochecks"
+NO_DROP_COPY = "venue-nodropcopy"
 
 SENDERS = ("CLIENT1", "CLIENT2")
 TARGET_COMP_ID = "VENUE"
@@ -716,6 +731,10 @@ def ratios(rows: list[dict]) -> list[tuple[str, float | None, str, bool | None]]
     out: list[tuple[str, float | None, str, bool | None]] = []
     v = ratio(DURABLE, BASELINE, "throughput", "orders_per_s")
     out.append((f"{DURABLE}/{BASELINE} throughput", v, ">= 0.50", None if v is None else v >= 0.5))
+    v = ratio(NO_DROP_COPY, BASELINE, "throughput", "orders_per_s")
+    out.append(
+        (f"{NO_DROP_COPY}/{BASELINE} throughput", v, ">= 0.50", None if v is None else v >= 0.5)
+    )
     v = ratio(DURABLE, BASELINE, "latency", "p50_us")
     out.append((f"{DURABLE}/{BASELINE} p50", v, "<= 2.00", None if v is None else v <= 2.0))
     v = ratio(DURABLE, NON_DURABLE, "throughput", "orders_per_s")

@@ -122,6 +122,7 @@ class Venue:
             credentials={
                 s.session: (s.username, s.password_hash) for s in sessions if s.password_hash
             },
+            message_log=settings.fix_message_log,
         )
         self.drop_copies = [s for s in sessions if s.role is Role.DROP_COPY]
         self.control: ControlServer | None = None

@@ -40,6 +40,9 @@ class VenueSettings(BaseSettings):
     acceptor_config: Path = FIX_CONFIG_DIR / "acceptor.cfg"
     reference_config: Path = FIX_CONFIG_DIR / "venue.toml"
     journal: JournalSettings = JournalSettings()
+    fix_message_log: bool = Field(
+        True, description="QuickFIX's FileLog of every message and session event under fix/log"
+    )
     trading_day_end: time = Field(
         time(21, 0), description="UTC time at which Day orders expire (16:00 New York, winter)"
     )

@@ -80,6 +80,7 @@ class FixGateway:
         on_logon: Callable[[str], None] | None = None,
         on_logout: Callable[[str], None] | None = None,
         credentials: Mapping[str, tuple[str | None, str]] | None = None,
+        message_log: bool = True,
     ) -> None:
         self._submit = submit
         # session -> (username or None, password hash): sessions listed here must log on
@@ -102,10 +103,16 @@ class FixGateway:
         self._app = _Application(self)
         # QuickFIX keeps raw pointers to these: they must live as long as the acceptor.
         self._store_factory = fix.FileStoreFactory(settings)
-        self._log_factory = fix.FileLogFactory(settings)
-        self._acceptor: fix.SocketAcceptor | None = fix.SocketAcceptor(
-            self._app, self._store_factory, settings, self._log_factory
-        )
+        # QuickFIX's FileLog (every message in and out, session events) is for reading by
+        # people; the journal and the message store are what the venue relies on.
+        self._log_factory = fix.FileLogFactory(settings) if message_log else None
+        if self._log_factory is not None:
+            acceptor = fix.SocketAcceptor(
+                self._app, self._store_factory, settings, self._log_factory
+            )
+        else:
+            acceptor = fix.SocketAcceptor(self._app, self._store_factory, settings)
+        self._acceptor: fix.SocketAcceptor | None = acceptor
         self._started = False
         self._stopped = False
 
