@@ -75,7 +75,18 @@ class ReleaseMarker:
         os.pwrite(self._fd, struct.pack("<Q", record_no), 0)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _CatchUp:
+    """A drop-copy session logged on: send it what it missed, then copy to it live."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: str) -> None:
+        self.session = session
 
 
 class _Waiter:
@@ -118,13 +129,20 @@ class Venue:
             fix_settings,
             submit=self.inbox.put,
             roles={s.session: s.role for s in sessions},
+            on_logon=self._logged_on,
             on_logout=self._logged_out,
             credentials={
                 s.session: (s.username, s.password_hash) for s in sessions if s.password_hash
             },
             message_log=settings.fix_message_log,
         )
-        self.drop_copies = [s for s in sessions if s.role is Role.DROP_COPY]
+        self.drop_copies = {s.session: s for s in sessions if s.role is Role.DROP_COPY}
+        # Copies go live to a drop-copy session only once it is logged on and caught up;
+        # what it missed comes from the journal (the marker: last record copied to it).
+        self._copy_live = dict.fromkeys(self.drop_copies, False)
+        self._copy_marks = {
+            name: ReleaseMarker(self.journal_dir / f"copied-{name}") for name in self.drop_copies
+        }
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -133,6 +151,15 @@ class Venue:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        """Recover, then serve. If anything fails, everything opened so far is released (a
+        QuickFIX session left registered would capture the next venue's messages)."""
+        try:
+            self._start()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _start(self) -> None:
         self.journal = Journal.open(
             self.journal_dir,
             fsync=self.settings.journal.fsync,
@@ -152,6 +179,26 @@ class Venue:
         self.control.start()
         self.gateway.start()
 
+    def _abandon(self) -> None:
+        """Undo a start that failed part way."""
+        self._stopping.set()
+        if self._threads:
+            self.inbox.put(_STOP)
+            self._threads[0].join(10)
+        for close in (
+            lambda: self.control.stop() if self.control is not None else None,
+            self.gateway.close,
+            self.projection.stop,
+            lambda: self.journal.close() if self.journal is not None else None,
+            self._released.close,
+            *(mark.close for mark in self._copy_marks.values()),
+            self.db.dispose,
+        ):
+            try:
+                close()
+            except Exception:
+                log.exception("cleanup after a failed start")
+
     def stop(self) -> None:
         """Stop taking orders, finish what is queued, snapshot, flush SQL, close the journal.
         Calling it again does nothing."""
@@ -168,13 +215,21 @@ class Venue:
                 self._snapshot()
             self.journal.close()
         self._released.close()
+        for mark in self._copy_marks.values():
+            mark.close()
         self.projection.stop()
         self.gateway.close()
         self.db.dispose()
 
+    def _logged_on(self, session: str) -> None:
+        if session in self.drop_copies:
+            self.inbox.put(_CatchUp(session))
+
     def _logged_out(self, session: str) -> None:
         """Cancel on disconnect; not when the venue itself is shutting down."""
-        if not self._stopping.is_set():
+        if session in self.drop_copies:
+            self._copy_live[session] = False
+        elif not self._stopping.is_set():
             self.inbox.put(SessionDisconnected(session))
 
     def execute(self, command: Command, timeout: float = 10.0) -> list[Event]:
@@ -298,6 +353,13 @@ class Venue:
                 if item is _STOP:
                     stopping = True
                     continue
+                if type(item) is _CatchUp:
+                    # Everything before it in the inbox must be journaled and released first.
+                    if not self._commit(records, produced):
+                        return
+                    records, produced = [], []
+                    self._catch_up(item.session)
+                    continue
                 command = item.command if type(item) is _Waiter else item
                 ts = now_us()
                 try:
@@ -338,6 +400,9 @@ class Venue:
             return False
         self._release(events)
         self._released.write(self._last_record)
+        for name, live in self._copy_live.items():
+            if live:
+                self._copy_marks[name].write(self._last_record)
         return True
 
     def _rebuild_kernel(self) -> None:
@@ -360,17 +425,31 @@ class Venue:
             except Exception:  # a bug: the event is journaled, the report is in the log
                 log.exception("could not send the report of %r to %s", event, session)
 
-    def _copy(self, event: Event, origin: str) -> None:
-        """Drop copy: every drop-copy session entitled to the event's firm gets a copy,
-        logged on or not (QuickFIX stores it and resends it on the next logon)."""
+    def _copy(self, event: Event, origin: str, only: str | None = None) -> None:
+        """Drop copy: each live drop-copy session entitled to the event's firm (or just
+        `only`, when catching one up) gets the report with 797=Y and 115=origin."""
         snapshot = getattr(event, "order", None)
         firm = snapshot.firm if snapshot is not None else getattr(event, "firm", "")
-        for copy_session in self.drop_copies:
-            if copy_session.sees(firm):
-                begin_string = self.gateway.begin_string(copy_session.session)
-                text = encode_copy(event, begin_string, origin)
+        for name, info in self.drop_copies.items():
+            if (name == only or (only is None and self._copy_live[name])) and info.sees(firm):
+                text = encode_copy(event, self.gateway.begin_string(name), origin)
                 if text is not None:
-                    self.gateway.send(copy_session.session, text)
+                    self.gateway.send(name, text)
+
+    def _catch_up(self, session: str) -> None:
+        """On the kernel thread: send a drop-copy session every copy it missed, in order,
+        from the journal, then copy to it live. ExecIDs let it drop any it already had."""
+        mark = self._copy_marks[session]
+        sent = 0
+        for _, payload in read_records(self.journal_dir, after=mark.read(default=0)):
+            for event in decode_record(payload)[2]:
+                origin = report_session(event)
+                if origin is not None and type(event) in COPIED_EVENTS:
+                    self._copy(event, origin, only=session)
+                    sent += 1
+        mark.write(self._last_record)
+        self._copy_live[session] = True
+        log.info("drop copy %s caught up: %d reports from the journal", session, sent)
 
 
 def run(settings: VenueSettings) -> None:
