@@ -53,3 +53,10 @@ def test_core_uses_no_clock_threads_sockets_or_files():
             if m and m.group(1) in forbidden:
                 found.append(f"{path.relative_to(ROOT)}: {line.strip()}")
     assert not found, found
+
+
+def test_mypy_finds_nothing_in_the_package():
+    result = subprocess.run(
+        [str(BIN / "mypy"), "venue"], cwd=ROOT, capture_output=True, text=True
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -167,7 +167,9 @@ def set_limit(ctx: click.Context, scope: str, key: str, field: str, value: str) 
     firm:       credit_limit, stp_mode (R, A, B, D)
     session:    max_orders_per_second, cancel_on_disconnect, cancel_gtc_on_disconnect
     """
-    command = {"action": "set_limit", "scope": scope, "key": key, "field": field}
+    command: dict[str, str | None] = {
+        "action": "set_limit", "scope": scope, "key": key, "field": field,
+    }  # fmt: skip
     command["value"] = None if value.lower() == "none" else value
     _send(ctx, command)
 

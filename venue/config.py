@@ -39,7 +39,7 @@ class VenueSettings(BaseSettings):
     )
     acceptor_config: Path = FIX_CONFIG_DIR / "acceptor.cfg"
     reference_config: Path = FIX_CONFIG_DIR / "venue.toml"
-    journal: JournalSettings = JournalSettings()
+    journal: JournalSettings = Field(default_factory=JournalSettings)
     fix_message_log: bool = Field(
         True, description="QuickFIX's FileLog of every message and session event under fix/log"
     )

@@ -183,11 +183,11 @@ class Kernel:
         else:
             response_to = CANCEL if cmd.msg_type == "F" else REPLACE
             order, problem = self._find(cmd.session, cmd.orig_cl_ord_id, None)
-            snapshot = order.snapshot() if order is not None and problem is None else None
+            live = order.snapshot() if order is not None and problem is None else None
             out.append(
                 CancelRejected(
                     self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                    response_to, cmd.code, cmd.text, snapshot, self._firm_of(cmd.session),
+                    response_to, cmd.code, cmd.text, live, self._firm_of(cmd.session),
                 )
             )  # fmt: skip
 
@@ -251,7 +251,7 @@ class Kernel:
             ok, text = False, f"no trade {cmd.trade_id} today"
         elif trade[7]:
             ok, text = False, f"trade {cmd.trade_id} is already busted"
-        if ok:
+        if ok and trade is not None:
             symbol, price, qty, buy_id, sell_id, buy_exec, sell_exec, _ = trade
             trade[7] = True
             out.append(
@@ -533,7 +533,7 @@ class Kernel:
                 continue
             if kind not in ORDER_EVENTS:
                 continue
-            snap: OrderSnapshot = event.order  # type: ignore[union-attr]
+            snap: OrderSnapshot = event.order  # type: ignore[union-attr,assignment]
             if kind is OrderFilled:
                 fill: OrderFilled = event  # type: ignore[assignment]
                 executed = fill.last_qty * fill.last_px

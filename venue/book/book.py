@@ -98,7 +98,7 @@ class OrderBook:
                     last_ts = order.priority_ts
                     assert oid not in seen, f"order {oid} in two levels"
                     seen.add(oid)
-                    assert self.orders.get(oid) is order
+                    assert oid in self.orders and self.orders[oid] is order
                     total += order.leaves_qty
                 assert total == level.qty, f"level {level.price} total {level.qty} != {total}"
         assert seen == set(self.orders), "id map and levels disagree"

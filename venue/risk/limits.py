@@ -69,4 +69,4 @@ def changed(
             raise ValueError(f"bad value {value!r} for {field}: {exc}") from None
         if isinstance(parsed, int) and not isinstance(parsed, bool) and parsed < 0:
             raise ValueError(f"{field} must not be negative")
-    return dataclasses.replace(current, **{_ATTR.get(field, field): parsed})  # type: ignore[type-var]
+    return dataclasses.replace(current, **{_ATTR.get(field, field): parsed})  # type: ignore[arg-type,type-var]
