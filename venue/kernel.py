@@ -659,10 +659,6 @@ class Kernel:
             f: v for f, v in open_by_firm.items() if v
         }, "firm open notional drifted from the live orders"
 
-    def is_order_entry(self, session: str) -> bool:
-        info = self.sessions.get(session)
-        return info is not None and info.role is Role.ORDER_ENTRY
-
 
 _HANDLERS: dict[type, Any] = {
     NewOrder: Kernel._new_order,
