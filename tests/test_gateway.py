@@ -1,5 +1,6 @@
-"""The FIX edge alone: a real FixGateway on a free loopback port, a recording `submit`,
-simplefix clients over TCP. (Whole-venue tests run the kernel behind it: venue_fixtures.)
+"""The FIX edge alone: a real FixGateway (gatekeeper on a free loopback port, QuickFIX on a
+spare one behind it), a recording `submit`, simplefix clients over TCP. (Whole-venue tests
+run the kernel behind it: venue_fixtures.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from venue.domain.codes import RejectCode
 from venue.domain.commands import Command, MassCancel, NewOrder, RejectMessage
 from venue.domain.reference import Role, StpMode
 from venue.domain.values import OrdType, Side, TimeInForce
-from venue.fix.application import FixGateway, render_settings
+from venue.fix.application import STOPPER_COMP_ID, FixGateway, render_settings
+from venue.fix.gatekeeper import spare_port
 
 CONFIG = Path(__file__).resolve().parent.parent / "fix_config" / "acceptor.cfg"
 ROLES = {
@@ -69,8 +71,8 @@ class Edge:
 
 
 def start_gateway(edge: Edge, port: int) -> FixGateway:
-    settings = render_settings(CONFIG, port=port, data_dir=edge.data_dir)
-    gateway = FixGateway(settings, edge.submit, ROLES)
+    settings = render_settings(CONFIG, port=spare_port(), data_dir=edge.data_dir)
+    gateway = FixGateway(settings, edge.submit, ROLES, listen=("127.0.0.1", port))
     gateway.start()
     return gateway
 
@@ -115,9 +117,82 @@ def test_logon_and_logout(edge: Edge) -> None:
     wait_until(lambda: not edge.gateway.logged_on("CLIENT1"), what="CLIENT1 logged out")
 
 
-def test_logon_from_an_unknown_comp_id_is_dropped(edge: Edge) -> None:
-    with pytest.raises((ConnectionError, AssertionError)):
-        FixClient.connect(edge.clients.port, sender="NOBODY", timeout=2)
+def refusal(port: int, sender: str, begin_string: str = "FIX.4.4", target: str = "VENUE") -> str:
+    """Log on as given; return the Text of the Logout that refused it (the connection must
+    then be closed)."""
+    client = FixClient(port, sender, begin_string, target, 30)
+    try:
+        with pytest.raises(ConnectionError, match="logon refused"):
+            client.reconnect(reset=True, timeout=5)
+        [logout] = client.received
+        assert (logout[35], logout[34], logout[49], logout[56]) == ("5", "1", target, sender)
+        with pytest.raises(ConnectionError, match="closed the connection"):
+            client.receive(timeout=5)
+        return logout[58]
+    finally:
+        client.close()
+
+
+NO_SESSION = "no session is configured for it"
+STOPPER = STOPPER_COMP_ID
+
+
+@pytest.mark.parametrize(
+    ("sender", "begin_string", "target", "why"),
+    [
+        ("NOBODY", "FIX.4.4", "VENUE", f"unknown SenderCompID(49) 'NOBODY': {NO_SESSION}"),
+        ("CLIENT1", "FIX.4.4", "OTHER", "unknown TargetCompID(56) 'OTHER': this venue is VENUE"),
+        ("CLIENT3", "FIX.4.4", "VENUE", "session CLIENT3 is configured for FIX.4.2, not FIX.4.4"),
+        (STOPPER, "FIX.4.4", "VENUE", f"unknown SenderCompID(49) '{STOPPER}': {NO_SESSION}"),
+    ],
+    ids=["unknown-sender", "unknown-target", "wrong-version", "internal-session"],
+)  # fmt: skip
+def test_logon_the_venue_cannot_serve_gets_a_logout_saying_why(
+    edge: Edge, sender: str, begin_string: str, target: str, why: str
+) -> None:
+    assert refusal(edge.clients.port, sender, begin_string, target) == why
+    client = edge.client()  # the venue still serves the sessions it knows
+    client.new_order("o1", "AAPL", "1", 100, price="190.01")
+    assert [c.cl_ord_id for c in edge.wait_commands(1)] == ["o1"]  # type: ignore[attr-defined]
+
+
+def test_second_connection_of_a_logged_on_session_gets_a_logout_and_the_first_stays(
+    edge: Edge,
+) -> None:
+    first = edge.client()
+    wait_until(lambda: edge.gateway.logged_on("CLIENT1"), what="CLIENT1 logged on")
+    assert refusal(edge.clients.port, "CLIENT1") == "session CLIENT1 is already logged on"
+    first.new_order("o1", "AAPL", "1", 100, price="190.01")
+    assert [c.cl_ord_id for c in edge.wait_commands(1)] == ["o1"]  # type: ignore[attr-defined]
+
+
+def raw_logon(sender: str) -> bytes:
+    stamp = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
+    body = f"35=A\x0149={sender}\x0156=VENUE\x0134=1\x0152={stamp}\x0198=0\x01108=30\x01141=Y\x01"
+    head = f"8=FIX.4.4\x019={len(body)}\x01{body}".encode()
+    return head + b"10=%03d\x01" % (sum(head) % 256)
+
+
+def test_logon_arriving_a_few_bytes_at_a_time_is_served(edge: Edge) -> None:
+    logon = raw_logon("CLIENT2")
+    with socket.create_connection(("127.0.0.1", edge.clients.port), timeout=5) as raw:
+        for i in range(0, len(logon), 7):  # 7-byte pieces, 20 ms apart
+            raw.sendall(logon[i : i + 7])
+            time.sleep(0.02)
+        answer = raw.recv(4096)
+        assert b"\x0135=A\x01" in answer and b"\x0156=CLIENT2\x01" in answer
+        wait_until(lambda: edge.gateway.logged_on("CLIENT2"), what="CLIENT2 logged on")
+
+
+def test_bytes_that_are_not_fix_are_closed_without_an_answer(edge: Edge) -> None:
+    with socket.create_connection(("127.0.0.1", edge.clients.port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: venue\r\n\r\n")
+        try:
+            said = raw.recv(1024)
+        except ConnectionResetError:  # closed with our bytes unread
+            said = b""
+        assert said == b""  # closed, nothing said
+    edge.client()  # and the venue still serves
 
 
 def test_sequence_numbers_continue_across_logons(edge: Edge) -> None:
@@ -384,14 +459,22 @@ def _non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def test_connection_from_another_address_is_closed(edge: Edge) -> None:
+def test_fix_port_listens_on_the_configured_host_only(edge: Edge) -> None:
     address = _non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    # QuickFIX 1.16 listens on all interfaces; AllowedRemoteAddresses closes the connection
-    # (after answering the Logon) and no application message is processed.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, edge.clients.port), timeout=2).close()
+
+
+def test_quickfix_port_closes_connections_from_other_addresses(edge: Edge) -> None:
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    # QuickFIX 1.16 listens on all interfaces; AllowedRemoteAddresses=127.0.0.1 (only the
+    # gatekeeper hands over) closes the connection after its Logon; nothing is processed.
     try:
-        client = FixClient.connect(edge.clients.port, host=address, timeout=2)
+        client = FixClient.connect(edge.gateway.quickfix_port, host=address, timeout=2)
     except (ConnectionError, AssertionError, OSError):
         return
     with pytest.raises((ConnectionError, OSError)):

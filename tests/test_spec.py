@@ -7,7 +7,8 @@ The scenario format is described in spec/scenarios/README.md. In short, one step
     CLIENT1 -> D 11=a1 55=AAPL 54=1 38=100 40=2 44=190 59=0   send (60 and 4.2's 21 added)
     CLIENT1 <- 8 11=a1 150=0 39=0 37=$buy 17=*                the next application message
     CLIENT1 <- nothing                                         nothing more arrives (0.3 s)
-    CLIENT1 disconnect | logout | logon | logon dropped        session events
+    CLIENT1 disconnect | logout | logon                        session events
+    NOBODY logon refused 58="..."                             Logout (tags checked), closed
     $ venue ctl halt AAPL                                      an operator command (the CLI)
     VENUE end-of-day                                           the trading day ends now
     xfail: bug: ...                                            a known bug (strict xfail)
@@ -64,7 +65,7 @@ class Step:
     line: int
     text: str  # the line as written, for messages
     actor: str  # a session's CompID, "$" (operator) or "VENUE"
-    kind: str  # send | expect | nothing | logon | logon-dropped | disconnect | logout | ctl | eod
+    kind: str  # send | expect | nothing | logon | logon-refused | disconnect | logout | ctl | eod
     msg_type: str = ""
     fields: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
@@ -133,8 +134,8 @@ def parse_scenario(path: Path) -> Scenario:
             step = Step(number, text, actor, "expect", rest[1], _fields(rest[2:], where))
         elif rest in (["logon"], ["disconnect"], ["logout"]):
             step = Step(number, text, actor, rest[0])
-        elif rest == ["logon", "dropped"]:
-            step = Step(number, text, actor, "logon-dropped")
+        elif rest[:2] == ["logon", "refused"]:
+            step = Step(number, text, actor, "logon-refused", "5", _fields(rest[2:], where))
         else:
             raise ScenarioError(f"{where}: cannot read {text!r}")
         scenario.steps.append(step)
@@ -183,7 +184,7 @@ class Player:
             "expect": self._expect,
             "nothing": self._nothing,
             "logon": self._logon,
-            "logon-dropped": self._logon_dropped,
+            "logon-refused": self._logon_refused,
             "disconnect": self._disconnect,
             "logout": self._logout,
             "ctl": self._ctl,
@@ -236,22 +237,26 @@ class Player:
                     raise
                 time.sleep(0.1)
 
-    def _logon_dropped(self, step: Step) -> None:
+    def _logon_refused(self, step: Step) -> None:
         client = FixClient(
             self.venue.settings.port, step.actor, self._begin_string(step.actor), "VENUE", 30
         )
         try:
             client.reconnect(reset=True)
         except ConnectionError:
-            if not client.received:
-                return  # closed, and nothing was said: as expected
-            answers = "; ".join(describe(m) for m in client.received)
-            self.fail(step, f"expected the connection to be dropped silently, got: {answers}")
+            answers = client.received
+            if len(answers) != 1:
+                said = "; ".join(describe(m) for m in answers) or "nothing"
+                self.fail(step, f"expected one Logout, then the connection closed; got: {said}")
+            problems = self._mismatches(step, answers[0])
+            if problems:
+                self.fail(step, f"received {describe(answers[0])}\n  " + "\n  ".join(problems))
+            return
         except FixTimeout as exc:
-            self.fail(step, f"expected the connection to be dropped, it stayed open: {exc}")
+            self.fail(step, f"expected a Logout, the connection stayed open: {exc}")
         finally:
             client.close()
-        self.fail(step, "expected the connection to be dropped, the logon was accepted")
+        self.fail(step, "expected the logon to be refused, it was accepted")
 
     def _disconnect(self, step: Step) -> None:
         self._client(step).close()
@@ -475,7 +480,7 @@ def test_scenario_parser_reads_every_step_kind(tmp_path: Path) -> None:
         "CLIENT1 -> D 11=a 44=190  # trailing comment\n"
         'CLIENT1 <- 8 11=a 150=0 37=$id 17=* 20=- 58="two words"\n'
         "CLIENT1 <- nothing\n"
-        "CLIENT1 disconnect\nCLIENT1 logon\nCLIENT1 logout\nNOBODY logon dropped\n"
+        "CLIENT1 disconnect\nCLIENT1 logon\nCLIENT1 logout\nNOBODY logon refused 58=*\n"
         "$ venue ctl set-limit firm FIRM1 stp_mode A\n"
         "VENUE end-of-day\n"
     )
@@ -489,7 +494,7 @@ def test_scenario_parser_reads_every_step_kind(tmp_path: Path) -> None:
     )
     kinds = [s.kind for s in scenario.steps]
     assert kinds == [
-        "send", "expect", "nothing", "disconnect", "logon", "logout", "logon-dropped", "ctl", "eod",
+        "send", "expect", "nothing", "disconnect", "logon", "logout", "logon-refused", "ctl", "eod",
     ]  # fmt: skip
     assert scenario.steps[0].fields == (("11", "a"), ("44", "190"))
     assert scenario.steps[1].fields[-1] == ("58", "two words")

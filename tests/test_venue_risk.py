@@ -555,7 +555,7 @@ def test_passwords_are_never_written_to_the_data_directory_in_clear(password_ven
     assert leaks == []
 
 
-def test_second_connection_for_a_logged_on_session_is_dropped_and_changes_nothing(
+def test_second_connection_for_a_logged_on_session_gets_a_logout_and_changes_nothing(
     venue_factory, fix_client_factory
 ):
     venue = venue_factory()
@@ -566,8 +566,9 @@ def test_second_connection_for_a_logged_on_session_is_dropped_and_changes_nothin
         intruder = FixClient(venue.settings.port, "CLIENT1", "FIX.4.4", "VENUE", 30)
         intruder.next_out = 50
         try:
-            with pytest.raises(ConnectionError, match="closed the connection"):
+            with pytest.raises(ConnectionError, match="logon refused"):
                 intruder.reconnect(reset=reset)
+            assert [m[58] for m in intruder.received] == ["session CLIENT1 is already logged on"]
         finally:
             intruder.close()
 

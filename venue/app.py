@@ -31,6 +31,7 @@ from venue.domain.events import Event, report_session
 from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
 from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
+from venue.fix.gatekeeper import spare_port
 from venue.journal import (
     Journal,
     decode_record,
@@ -121,8 +122,10 @@ class Venue:
         self._last_record = 0
         self._snapshot_record = 0
         self._released = ReleaseMarker(self.journal_dir / "released")
+        # Clients connect to the gatekeeper on host:port; QuickFIX listens on a spare port
+        # for its hand-overs (see venue/fix/gatekeeper.py).
         fix_settings = render_settings(
-            settings.acceptor_config, port=settings.port, data_dir=self.data_dir
+            settings.acceptor_config, port=spare_port(), data_dir=self.data_dir
         )
         sessions = self.reference.sessions.values()
         self.gateway = FixGateway(
@@ -135,6 +138,7 @@ class Venue:
                 s.session: (s.username, s.password_hash) for s in sessions if s.password_hash
             },
             message_log=settings.fix_message_log,
+            listen=(settings.host, settings.port),
         )
         self.drop_copies = {s.session: s for s in sessions if s.role is Role.DROP_COPY}
         # Copies go live to a drop-copy session only once it is logged on and caught up;
@@ -459,8 +463,9 @@ def run(settings: VenueSettings) -> None:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
+    host, port = venue.gateway.address
     print(
-        f"venue listening on 127.0.0.1:{settings.port} "
+        f"venue listening on {host}:{port} "
         f"(data in {venue.data_dir}, database {venue.db.url.render_as_string()})",
         flush=True,
     )

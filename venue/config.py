@@ -32,7 +32,8 @@ class JournalSettings(BaseModel):
 class VenueSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENUE_", env_nested_delimiter="__")
 
-    port: int = 9878
+    host: str = Field("127.0.0.1", description="address the FIX port listens on")
+    port: int = Field(9878, description="FIX port clients connect to")
     data_dir: Path = Path("var")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/venue.db"

@@ -28,6 +28,7 @@ from venue.domain.commands import Command
 from venue.domain.reference import Role
 from venue.fix.auth import check_logon
 from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
+from venue.fix.gatekeeper import Gatekeeper, Refusal
 
 log = logging.getLogger("venue.fix")
 
@@ -70,6 +71,9 @@ class FixGateway:
     submit: where decoded commands go (the kernel's queue); called on the acceptor thread.
     roles: counterparty CompID -> Role; only ORDER_ENTRY sessions may send orders.
     on_logon / on_logout: optional, called with the CompID (for cancel on disconnect).
+    listen: optional (host, port) of a Gatekeeper in front: clients connect there, a Logon
+      QuickFIX would drop in silence gets a Logout saying why, and QuickFIX itself then
+      listens on the settings' SocketAcceptPort for the gatekeeper's hand-overs only.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class FixGateway:
         on_logout: Callable[[str], None] | None = None,
         credentials: Mapping[str, tuple[str | None, str]] | None = None,
         message_log: bool = True,
+        listen: tuple[str, int] | None = None,
     ) -> None:
         self._submit = submit
         # session -> (username or None, password hash): sessions listed here must log on
@@ -113,6 +118,18 @@ class FixGateway:
         else:
             acceptor = fix.SocketAcceptor(self._app, self._store_factory, settings)
         self._acceptor: fix.SocketAcceptor | None = acceptor
+        self._gatekeeper = (
+            Gatekeeper(
+                *listen,
+                backend_port=self._port,
+                check=self.check_first_message,
+                logon_timeout=defaults.getInt("LogonTimeout")
+                if defaults.has("LogonTimeout")
+                else 10,
+            )
+            if listen is not None
+            else None
+        )
         self._started = False
         self._stopped = False
 
@@ -124,6 +141,20 @@ class FixGateway:
             raise RuntimeError("a stopped FixGateway cannot start again: make a new one")
         self._acceptor.start()
         self._started = True
+        if self._gatekeeper is not None:
+            self._gatekeeper.start()  # after QuickFIX listens: it hands connections over
+
+    @property
+    def quickfix_port(self) -> int:
+        """The port QuickFIX itself listens on (behind the gatekeeper, if there is one)."""
+        return self._port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where clients connect: the gatekeeper's address, or QuickFIX's own port."""
+        if self._gatekeeper is not None:
+            return self._gatekeeper.address
+        return ("0.0.0.0", self._port)
 
     def stop(self, force: bool = False, timeout: float = 10.0) -> None:
         """Log every session out and stop listening. Not restartable.
@@ -133,6 +164,8 @@ class FixGateway:
         open: send() after stop() still stores the message, with its sequence number, for
         resending when the counterparty logs on to the next run.
         """
+        if self._gatekeeper is not None:
+            self._gatekeeper.stop()
         if not self._started or self._acceptor is None:
             return
         self._started = False
@@ -211,6 +244,23 @@ class FixGateway:
     def sessions(self) -> list[str]:
         """The configured counterparties' CompIDs."""
         return list(self._session_ids)
+
+    def check_first_message(self, fields: Mapping[str, str]) -> Refusal | None:
+        """Why QuickFIX would drop a connection starting with this message (None: it would
+        not). Runs on the gatekeeper's thread; credentials are QuickFIX's to check."""
+        begin, sender, target = fields.get("8", ""), fields.get("49", ""), fields.get("56", "")
+        if target != self._sender:
+            return Refusal(f"unknown TargetCompID(56) '{target}': this venue is {self._sender}")
+        if sender not in self._begin_strings:
+            return Refusal(f"unknown SenderCompID(49) '{sender}': no session is configured for it")
+        if begin != self._begin_strings[sender]:
+            configured = self._begin_strings[sender]
+            return Refusal(f"session {sender} is configured for {configured}, not {begin}")
+        if fields.get("35") == "A" and self.logged_on(sender):
+            # Not final: a client that reconnects at once may come before QuickFIX has seen
+            # its previous connection close.
+            return Refusal(f"session {sender} is already logged on", final=False)
+        return None
 
     def _check_logon(self, raw: str, session_id: fix.SessionID) -> str | None:
         """Why a Logon must be refused (QuickFIX answers with a Logout carrying it)."""

@@ -1,0 +1,112 @@
+"""The gatekeeper alone: its reading of a first message, its Logout, and connections that
+never send a Logon. (Hand-overs to the real QuickFIX acceptor: test_gateway.py.)"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from venue.fix.gatekeeper import Gatekeeper, Refusal, first_message, logout
+
+LOGON = b"8=FIX.4.4\x019=5\x0135=A\x0110=123\x01"
+
+
+def test_first_message_is_cut_at_its_checksum() -> None:
+    assert first_message(LOGON + b"8=FIX.4.4\x019=") == LOGON
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 5, 10, 12, 13, len(LOGON) - 1])
+def test_first_message_waits_for_the_rest(cut: int) -> None:
+    assert first_message(LOGON[:cut]) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"GET / HTTP/1.1\r\n", b"9=5\x018=FIX.4.4\x01", b"8=FIX.4.4\x019=x\x01", b"8=" + b"F" * 60],
+    ids=["http", "fields-out-of-order", "length-not-a-number", "begin-string-too-long"],
+)
+def test_first_message_refuses_what_cannot_be_fix(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        first_message(data)
+
+
+def test_first_message_longer_than_a_logon_is_refused() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        first_message(b"8=FIX.4.4\x019=999999\x01")
+
+
+def test_logout_answers_from_the_compid_the_client_called_and_checks_out() -> None:
+    text = logout({"8": "FIX.4.2", "49": "NOBODY", "56": "VENUE"}, "unknown\x01CompID")
+    fields = dict(f.split("=", 1) for f in text.decode().split("\x01")[:-1])
+    assert (fields["8"], fields["35"], fields["49"], fields["56"], fields["34"]) == (
+        "FIX.4.2", "5", "VENUE", "NOBODY", "1",
+    )  # fmt: skip
+    assert fields["58"] == "unknown CompID"  # no SOH inside a value
+    body = text[text.index(b"35=") : text.index(b"10=")]
+    assert int(fields["9"]) == len(body)
+    assert int(fields["10"]) == sum(text[: text.index(b"10=")]) % 256
+
+
+REFUSAL = Refusal("no")
+
+
+@pytest.fixture
+def gatekeeper(free_port: int):
+    with socket.create_server(("127.0.0.1", 0)) as backend:  # nothing is handed over here
+        keeper = Gatekeeper(
+            "127.0.0.1", free_port, backend.getsockname()[1], lambda _: REFUSAL, logon_timeout=0.5
+        )
+        keeper.start()
+        yield keeper
+        keeper.stop()
+
+
+def test_connection_that_sends_no_logon_is_closed_after_the_logon_timeout(gatekeeper) -> None:
+    started = time.monotonic()
+    with socket.create_connection(gatekeeper.address, timeout=5) as silent:
+        silent.sendall(LOGON[:10])  # part of a message, then nothing
+        assert silent.recv(100) == b""
+    assert 0.4 < time.monotonic() - started < 3
+
+
+def test_refused_logon_gets_the_logout_then_end_of_stream(gatekeeper) -> None:
+    with socket.create_connection(gatekeeper.address, timeout=5) as client:
+        client.sendall(b"8=FIX.4.4\x019=19\x0135=A\x0149=X\x0156=VENUE\x0110=000\x01")
+        answer = b""
+        while chunk := client.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"8=FIX.4.4\x01") and b"\x0158=no\x01" in answer
+
+
+def test_stop_closes_the_port_and_waiting_connections(gatekeeper) -> None:
+    waiting = socket.create_connection(gatekeeper.address, timeout=5)
+    time.sleep(0.1)
+    gatekeeper.stop()
+    assert waiting.recv(100) == b""
+    waiting.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(gatekeeper.address, timeout=1).close()
+
+
+def test_refusal_that_may_clear_is_sent_only_after_the_settle_time(free_port: int) -> None:
+    checks = []
+
+    def busy(fields: dict[str, str]) -> Refusal:
+        checks.append(fields["49"])
+        return Refusal("session X is already logged on", final=False)
+
+    with socket.create_server(("127.0.0.1", 0)) as backend:
+        keeper = Gatekeeper("127.0.0.1", free_port, backend.getsockname()[1], busy, settle=0.3)
+        keeper.start()
+        try:
+            with socket.create_connection(keeper.address, timeout=5) as client:
+                client.sendall(b"8=FIX.4.4\x019=19\x0135=A\x0149=X\x0156=VENUE\x0110=000\x01")
+                started = time.monotonic()
+                answer = client.recv(4096)
+                waited = time.monotonic() - started
+        finally:
+            keeper.stop()
+    assert b"\x0158=session X is already logged on\x01" in answer
+    assert waited >= 0.25 and len(checks) > 2  # asked again while it waited

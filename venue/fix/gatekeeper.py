@@ -1,0 +1,310 @@
+"""The front door: the public listener in front of QuickFIX's acceptor.
+
+QuickFIX C++ drops a connection whose Logon names a CompID it does not serve, without a
+word (it has no catch-all session). A venue must say why instead. So clients connect here:
+the gatekeeper peeks at the first message (MSG_PEEK: the bytes stay in the socket),
+answers a Logon QuickFIX would drop with a Logout whose Text says why, and hands every
+other connection to QuickFIX, which then reads the Logon itself.
+
+The hand-over costs nothing per message afterwards: the gatekeeper opens a loopback
+connection to QuickFIX's own listener, finds the socket QuickFIX accepted for it, and puts
+the client's socket in its place with dup2. QuickFIX keeps reading and writing the same file
+descriptor number, which now is the client's connection. Linux only (/proc/self/fd).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+log = logging.getLogger("venue.fix.gatekeeper")
+
+MAX_LOGON_BYTES = 16384  # a first message longer than this is not a Logon: hang up
+_HEADER = re.compile(rb"8=([^\x01]{1,16})\x019=(\d{1,6})\x01")
+_HEADER_START = re.compile(rb"(8(=([^\x01]{0,16}(\x01(9(=\d{0,6})?)?)?)?)?)?")  # of _HEADER
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a connection is refused: the Text of its Logout. A refusal that is not final
+    (a session still logged on from a connection that is just closing) is checked again
+    for up to `settle` seconds before it is sent."""
+
+    text: str
+    final: bool = True
+
+
+# fields of the first message -> None to hand the connection to QuickFIX, or why not
+Check = Callable[[dict[str, str]], Refusal | None]
+
+
+def first_message(data: bytes) -> bytes | None:
+    """The first complete FIX message in data, or None if more bytes are needed.
+
+    Raises ValueError when data cannot be the start of a FIX message.
+    """
+    match = _HEADER.match(data)
+    if match is None:
+        if _HEADER_START.fullmatch(data) is None:
+            raise ValueError("not FIX: no BeginString(8) and BodyLength(9) at the start")
+        return None
+    end = match.end() + int(match.group(2)) + 7  # "10=nnn\x01"
+    if end > MAX_LOGON_BYTES:
+        raise ValueError("first message too long for a Logon")
+    if len(data) < end:
+        return None
+    return data[:end]
+
+
+def logout(fields: dict[str, str], text: str) -> bytes:
+    """A Logout answering the first message in fields (MsgSeqNum 1: there is no session)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
+    clean = text.replace("\x01", " ")
+    body = (
+        f"35=5\x0149={fields.get('56', '')}\x0156={fields.get('49', '')}\x0134=1\x01"
+        f"52={stamp}\x0158={clean}\x01"
+    ).encode()
+    head = b"8=%s\x019=%d\x01" % (fields.get("8", "FIX.4.4").encode(), len(body))
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+class Gatekeeper:
+    """Listens on (host, port); hands accepted connections to QuickFIX on backend_port.
+
+    check: called on the gatekeeper's thread with the first message's fields; returns None
+    to let the connection through or the Refusal that its Logout carries.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        backend_port: int,
+        check: Check,
+        logon_timeout: float = 10.0,
+        settle: float = 1.0,
+    ) -> None:
+        self._backend = ("127.0.0.1", backend_port)
+        self._check = check
+        self._logon_timeout = logon_timeout
+        self._settle = settle
+        self.address: tuple[str, int] = (host, port)
+        self._waiting: dict[socket.socket, float] = {}  # connection -> when it came
+        # Of those, the ones read again on a short tick rather than when readable: part of a
+        # message in (it stays readable: the selector would spin), or a refusal that may clear.
+        self._polled: set[socket.socket] = set()
+        self._patience: dict[socket.socket, float] = {}  # until when a refusal may clear
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._listener: socket.socket | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="fix-gatekeeper", daemon=True)
+
+    def start(self) -> None:
+        """Listen (binds here, so a port in use fails the start) and serve on a thread."""
+        self._listener = socket.create_server(self.address, backlog=128)
+        self._listener.setblocking(False)
+        self.address = self._listener.getsockname()[:2]
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening; connections not yet handed over are closed. Idempotent."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake_w.send(b"x")
+        if self._thread.is_alive():
+            self._thread.join(5)
+        for connection in list(self._waiting):
+            connection.close()
+        self._waiting.clear()
+        self._selector.close()
+        if self._listener is not None:
+            self._listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- the loop (gatekeeper thread) -----------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            for key, _ in self._selector.select(0.01 if self._polled else 0.5):
+                if key.fileobj is self._listener:
+                    self._accept()
+                elif key.fileobj is self._wake_r:
+                    return
+                else:
+                    self._read(key.fileobj)  # type: ignore[arg-type]
+            for connection in list(self._polled):
+                self._read(connection)
+            self._expire()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of file descriptors: keep listening
+                log.warning("accept failed: %s", exc)
+                return
+            connection.setblocking(False)
+            self._waiting[connection] = time.monotonic()
+            self._selector.register(connection, selectors.EVENT_READ)
+
+    def _read(self, connection: socket.socket) -> None:
+        if connection not in self._waiting:
+            return
+        try:
+            data = connection.recv(MAX_LOGON_BYTES, socket.MSG_PEEK)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop(connection)
+            return
+        if not data:  # closed before sending a message
+            self._drop(connection)
+            return
+        try:
+            message = first_message(data)
+        except ValueError as exc:
+            log.warning("connection from %s dropped: %s", _peer(connection), exc)
+            self._drop(connection)
+            return
+        if message is None:
+            self._poll(connection)
+            return
+        self._decide(connection, message)
+
+    def _poll(self, connection: socket.socket) -> None:
+        if connection not in self._polled:
+            self._polled.add(connection)
+            self._selector.unregister(connection)
+
+    def _decide(self, connection: socket.socket, message: bytes) -> None:
+        fields = _fields(message)
+        try:
+            refusal = self._check(fields)
+        except Exception:
+            log.exception("logon check failed")
+            refusal = Refusal("logon could not be checked")
+        if refusal is not None and not refusal.final:
+            until = self._patience.setdefault(connection, time.monotonic() + self._settle)
+            if time.monotonic() < until:
+                self._poll(connection)
+                return
+        if refusal is not None:
+            log.warning("logon from %s refused: %s", _peer(connection), refusal.text)
+            self._forget(connection)
+            try:
+                connection.recv(MAX_LOGON_BYTES)  # consume it: closing unread data sends RST
+                connection.settimeout(1.0)
+                connection.sendall(logout(fields, refusal.text))
+                connection.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            connection.close()
+            return
+        self._forget(connection)
+        try:
+            self._hand_over(connection)
+        except OSError as exc:
+            log.error("could not hand a connection from %s to QuickFIX: %s", _peer(connection), exc)
+            connection.close()
+
+    def _hand_over(self, client: socket.socket) -> None:
+        """Make QuickFIX's accepted socket for a loopback connection be the client's."""
+        backend = socket.create_connection(self._backend, timeout=5)
+        try:
+            target = _peer_fd(backend.getsockname()[:2], self._backend[1], deadline=5.0)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.setblocking(True)  # QuickFIX expects a blocking socket, as it accepted it
+            os.dup2(client.fileno(), target, inheritable=False)
+        finally:
+            client.close()
+            # Closing our end wakes QuickFIX's select; it then reads the Logon from the
+            # client, through the same descriptor number.
+            backend.close()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for connection, since in list(self._waiting.items()):
+            if now - since > self._logon_timeout:
+                log.warning("no Logon from %s within %ss", _peer(connection), self._logon_timeout)
+                self._drop(connection)
+
+    def _forget(self, connection: socket.socket) -> None:
+        self._waiting.pop(connection, None)
+        self._patience.pop(connection, None)
+        if connection in self._polled:
+            self._polled.discard(connection)
+        else:
+            self._selector.unregister(connection)
+
+    def _drop(self, connection: socket.socket) -> None:
+        self._forget(connection)
+        with contextlib.suppress(OSError):
+            connection.recv(MAX_LOGON_BYTES)  # what it sent, so closing sends FIN, not RST
+        connection.close()
+
+
+def spare_port() -> int:
+    """A TCP port free on every interface now (QuickFIX binds 0.0.0.0 and takes no 0)."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _fields(message: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in message.decode("latin-1").split("\x01"):
+        tag, sep, value = part.partition("=")
+        if sep and tag not in fields:
+            fields[tag] = value
+    return fields
+
+
+def _peer(connection: socket.socket) -> str:
+    try:
+        host, port = connection.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "?"
+
+
+def _peer_fd(local: tuple[str, int], backend_port: int, deadline: float) -> int:
+    """The descriptor of the socket this process accepted on backend_port from `local`."""
+    until = time.monotonic() + deadline
+    while time.monotonic() < until:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            try:
+                if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                    continue
+                probe = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                continue
+            try:
+                if probe.family == socket.AF_INET and probe.type == socket.SOCK_STREAM:
+                    mine = probe.getsockname()[1] == backend_port
+                    if mine and probe.getpeername()[:2] == local:
+                        return fd
+            except OSError:
+                pass
+            finally:
+                probe.close()
+        time.sleep(0.001)
+    raise OSError(f"QuickFIX did not accept the hand-over connection from {local}")
