@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--memory-store", action="store_true", help="diagnosis: no FileStore")
-    parser.add_argument("--no-log", action="store_true", help="diagnosis: no FileLog")
+    parser.add_argument("--no-log", action="store_true", help="diagnosis: no message log")
+    parser.add_argument(
+        "--cpp-log", action="store_true", help="diagnosis: QuickFIX's FileLog, not the venue's"
+    )
     args = parser.parse_args(argv)
 
     data_dir: Path = args.data_dir.resolve()
@@ -137,9 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
 
     app = BareApplication()
-    # The venue's factories: FileStore and FileLog (the two flags are for diagnosis only).
+    # The venue's factories: FileStore and its message log (the flags are for diagnosis).
     store = fix.MemoryStoreFactory() if args.memory_store else fix.FileStoreFactory(settings)
-    log = None if args.no_log else fix.FileLogFactory(settings)
+    if args.no_log:
+        log = None
+    elif args.cpp_log:
+        log = fix.FileLogFactory(settings)
+    else:
+        from venue.fix.message_log import RedactingFileLogFactory
+
+        log = RedactingFileLogFactory(data_dir / "fix" / "log")
     acceptor = fix.SocketAcceptor(app, store, settings, log)
     acceptor.start()  # binds the listening socket before it returns
     print(f"listening on 127.0.0.1:{args.port}", flush=True)

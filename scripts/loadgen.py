@@ -83,12 +83,16 @@ TARGETS: dict[str, Target] = {
     ),
     "bare-nolog": Target(
         (*BARE, *SERVE, "--no-log"),
-        note="bare with FileStore but without QuickFIX's FileLog",
+        note="bare with FileStore but without the message log",
+    ),
+    "bare-cpplog": Target(
+        (*BARE, *SERVE, "--cpp-log"),
+        note="bare with QuickFIX's FileLog instead of the venue's (which blanks passwords)",
     ),
     "venue-nolog": Target(
         (*VENUE, *SERVE),
         env={"VENUE_FIX_MESSAGE_LOG": "false"},
-        note="the venue with FileStore but without QuickFIX's FileLog",
+        note="the venue with FileStore but without the message log",
     ),
     "bare-nofiles": Target(
         (*BARE, *SERVE, "--memory-store", "--no-log"),

@@ -531,11 +531,6 @@ def test_logon_with_bad_credentials_gets_a_logout_saying_why_and_is_disconnected
     assert password_venue.kernel.counters.seq == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: QuickFIX's FileLog (venue/fix/application.py, FileLogFactory) writes every "
-    "Logon as received, Password(554) included, to <data_dir>/fix/log in clear text",
-)
 def test_passwords_are_never_written_to_the_data_directory_in_clear(password_venue):
     port = password_venue.settings.port
     CredentialClient.logon(port, "CLIENT2", [(553, "trader2"), (554, "s3cret")]).logout()
@@ -553,6 +548,10 @@ def test_passwords_are_never_written_to_the_data_directory_in_clear(password_ven
         if path.is_file() and (b"s3cret" in path.read_bytes() or b"guessed" in path.read_bytes())
     ]
     assert leaks == []
+    # the message log still has both Logons, with the password blanked
+    logged = password_venue.data_dir / "fix/log/FIX.4.4-VENUE-CLIENT2.messages.current.log"
+    logons = [line for line in logged.read_text().splitlines() if "\x0135=A\x01" in line]
+    assert [line.count("\x01554=***\x01") for line in logons if "553=trader2" in line] == [1, 1]
 
 
 def test_second_connection_for_a_logged_on_session_gets_a_logout_and_changes_nothing(

@@ -42,7 +42,7 @@ class VenueSettings(BaseSettings):
     reference_config: Path = FIX_CONFIG_DIR / "venue.toml"
     journal: JournalSettings = Field(default_factory=JournalSettings)
     fix_message_log: bool = Field(
-        True, description="QuickFIX's FileLog of every message and session event under fix/log"
+        True, description="log every FIX message (passwords blanked) and session event, fix/log"
     )
     trading_day_end: time = Field(
         time(21, 0), description="UTC time at which Day orders expire (16:00 New York, winter)"

@@ -29,6 +29,7 @@ from venue.domain.reference import Role
 from venue.fix.auth import check_logon
 from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
 from venue.fix.gatekeeper import Gatekeeper, Refusal
+from venue.fix.message_log import RedactingFileLogFactory
 
 log = logging.getLogger("venue.fix")
 
@@ -108,9 +109,14 @@ class FixGateway:
         self._app = _Application(self)
         # QuickFIX keeps raw pointers to these: they must live as long as the acceptor.
         self._store_factory = fix.FileStoreFactory(settings)
-        # QuickFIX's FileLog (every message in and out, session events) is for reading by
-        # people; the journal and the message store are what the venue relies on.
-        self._log_factory = fix.FileLogFactory(settings) if message_log else None
+        # The message log (every message in and out, session events) is for reading by
+        # people; the journal and the message store are what the venue relies on. Not
+        # QuickFIX's FileLog: that one writes Logon passwords in clear.
+        self._log_factory = (
+            RedactingFileLogFactory(Path(defaults.getString("FileLogPath")))
+            if message_log
+            else None
+        )
         if self._log_factory is not None:
             acceptor = fix.SocketAcceptor(
                 self._app, self._store_factory, settings, self._log_factory
@@ -182,6 +188,8 @@ class FixGateway:
         # The acceptor owns the sessions, which use the store and log factories: destroy it
         # first, while they are alive, rather than in whatever order garbage collection picks.
         del acceptor
+        if self._log_factory is not None:
+            self._log_factory.close()
 
     def _stop_acceptor(self, acceptor: fix.SocketAcceptor) -> None:
         """Acceptor.stop without QuickFIX 1.16's use-after-free.
