@@ -321,9 +321,19 @@ def test_reject_message_keeps_what_could_be_read() -> None:
     )
 
 
-def test_reject_message_for_unsupported_side_has_no_side() -> None:
-    cmd = decode(order_fields(_54="5"), "CLIENT1")
-    assert isinstance(cmd, RejectMessage) and cmd.side is None
+@pytest.mark.parametrize(("sent_side", "side"), [("5", Side.SELL_SHORT), ("8", Side.CROSS)])
+def test_reject_message_for_unsupported_side_keeps_the_side_sent(
+    sent_side: str, side: Side
+) -> None:
+    cmd = decode(order_fields(_54=sent_side), "CLIENT1")
+    assert isinstance(cmd, RejectMessage) and cmd.side is side
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_encode_reject_of_an_unsupported_side_echoes_it(kernel: Kernel, version: str) -> None:
+    event = only(handle(kernel, order_fields(version, _54="5")), OrderRejected)
+    m = sent(encode(event, version), version)  # type: ignore[arg-type]
+    assert (m["150"], m["39"], m["54"]) == ("8", "8", "5")
 
 
 @pytest.mark.parametrize("version", VERSIONS)

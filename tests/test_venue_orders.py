@@ -357,11 +357,6 @@ class TestRejects:
         assert_consistent(rej)
         assert_no_resting_buy(c2, sym, "190.00")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: venue/kernel.py Kernel._reject_message reports Side(54)=1 (buy) for an "
-        "order rejected at the FIX edge with a Side the venue does not model (e.g. 5)",
-    )
     def test_reject_of_an_unsupported_side_echoes_the_side_that_was_sent(
         self, c1: FixClient, sym: str
     ) -> None:

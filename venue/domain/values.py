@@ -15,14 +15,34 @@ PRICE_DECIMALS = 8
 
 
 class Side(StrEnum):
-    """FIX Side(54)."""
+    """FIX Side(54). The venue trades BUY and SELL only; the other values exist so that the
+    reject of an order that carries one can echo it and the audit trail can record it."""
 
     BUY = "1"
     SELL = "2"
+    BUY_MINUS = "3"
+    SELL_PLUS = "4"
+    SELL_SHORT = "5"
+    SELL_SHORT_EXEMPT = "6"
+    UNDISCLOSED = "7"
+    CROSS = "8"
+    CROSS_SHORT = "9"
+    CROSS_SHORT_EXEMPT = "A"
+    AS_DEFINED = "B"
+    OPPOSITE = "C"
+    SUBSCRIBE = "D"
+    REDEEM = "E"
+    LEND = "F"
+    BORROW = "G"
 
     @property
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        """The side a BUY or SELL order trades against."""
+        if self is Side.BUY:
+            return Side.SELL
+        if self is Side.SELL:
+            return Side.BUY
+        raise ValueError(f"Side {self.value} does not trade on this venue")
 
 
 class OrdType(StrEnum):

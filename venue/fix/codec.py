@@ -72,7 +72,8 @@ def parse(raw: str) -> dict[str, str]:
 
 # -- decode ---------------------------------------------------------------------------------
 
-_SIDES = {"1": Side.BUY, "2": Side.SELL}
+_SIDES = {"1": Side.BUY, "2": Side.SELL}  # the sides the venue trades
+_ANY_SIDE = {side.value: side for side in Side}  # what a reject can echo
 _ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
 _TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 
@@ -308,7 +309,7 @@ def _reject_message(
         text=reject.text,
         orig_cl_ord_id=f.get("41", ""),
         symbol=f.get("55", ""),
-        side=_SIDES.get(f.get("54", "")),
+        side=_ANY_SIDE.get(f.get("54", "")),
         qty=int(qty) if qty.isdigit() and qty.isascii() else 0,
         account=f.get("1", ""),
     )

@@ -208,7 +208,9 @@ _RTS24_FIXED = {
     "OrderTradeCanceled": "CHMO",
     "CancelRejected": "REJE",
 }
-_RTS24_SIDE = {"1": "BUYI", "2": "SELL"}
+# buy minus is a buy, sell plus and short sells are sells; other sides (only ever on a
+# rejected order) have no buy-sell indicator: null
+_RTS24_SIDE = {"1": "BUYI", "3": "BUYI", "2": "SELL", "4": "SELL", "5": "SELL", "6": "SELL"}
 _ORDER_TYPE = {"1": "market", "2": "limit"}
 _REQUEST = {"1": "cancel", "2": "replace"}
 

@@ -131,8 +131,12 @@ ORDER_RECORDS = Schema(
         Field(
             "side",
             "enum",
-            "Buy or sell [30 buy-sell indicator].",
-            {"BUYI": "buy (Side 1)", "SELL": "sell (Side 2)"},
+            "Buy or sell [30 buy-sell indicator]; null for a rejected order whose Side(54) is "
+            "neither (cross, lend, ...).",
+            {
+                "BUYI": "buy (Side 1; 3 buy minus)",
+                "SELL": "sell (Side 2; 4 sell plus, 5 and 6 short)",
+            },
         ),
         Field(
             "order_type",
