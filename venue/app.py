@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from venue import heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
 from venue.domain.commands import Command, ExpireDayOrders, SessionDisconnected
@@ -460,6 +461,8 @@ def run(settings: VenueSettings) -> None:
     """Run until SIGINT/SIGTERM (used by `venue run`)."""
     venue = Venue(settings)
     venue.start()
+    heap.settle()
+    day_end = venue.last_day_end(datetime.now(UTC))
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -473,6 +476,11 @@ def run(settings: VenueSettings) -> None:
         if venue.failed.is_set():
             venue.gateway.stop(force=True)
             raise SystemExit("venue stopped: journal write failed (see log)")
+        heap.freeze()
+        if venue.last_day_end(datetime.now(UTC)) != day_end:
+            day_end = venue.last_day_end(datetime.now(UTC))
+            freed, took = heap.full_collection()
+            log.info("trading day ended: full garbage collection freed %d in %.3fs", freed, took)
     print("venue stopping", flush=True)
     venue.stop()
     print("venue stopped", flush=True)
