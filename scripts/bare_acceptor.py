@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-store", action="store_true", help="diagnosis: no FileStore")
     parser.add_argument("--no-log", action="store_true", help="diagnosis: no message log")
     parser.add_argument(
-        "--cpp-log", action="store_true", help="diagnosis: QuickFIX's FileLog, not the venue's"
+        "--redacted-log",
+        action="store_true",
+        help="diagnosis: every session's log blanks passwords (as for sessions with one)",
     )
     args = parser.parse_args(argv)
 
@@ -144,12 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     store = fix.MemoryStoreFactory() if args.memory_store else fix.FileStoreFactory(settings)
     if args.no_log:
         log = None
-    elif args.cpp_log:
-        log = fix.FileLogFactory(settings)
     else:
-        from venue.fix.message_log import RedactingFileLogFactory
+        from venue.fix.message_log import MessageLogFactory
 
-        log = RedactingFileLogFactory(data_dir / "fix" / "log")
+        redacted = ("CLIENT1", "CLIENT2") if args.redacted_log else ()
+        log = MessageLogFactory(settings, data_dir / "fix" / "log", redacted)
     acceptor = fix.SocketAcceptor(app, store, settings, log)
     acceptor.start()  # binds the listening socket before it returns
     print(f"listening on 127.0.0.1:{args.port}", flush=True)

@@ -85,9 +85,9 @@ TARGETS: dict[str, Target] = {
         (*BARE, *SERVE, "--no-log"),
         note="bare with FileStore but without the message log",
     ),
-    "bare-cpplog": Target(
-        (*BARE, *SERVE, "--cpp-log"),
-        note="bare with QuickFIX's FileLog instead of the venue's (which blanks passwords)",
+    "bare-redacted": Target(
+        (*BARE, *SERVE, "--redacted-log"),
+        note="bare with the log that blanks passwords on both sessions (as with credentials)",
     ),
     "venue-nolog": Target(
         (*VENUE, *SERVE),

@@ -29,7 +29,7 @@ from venue.domain.reference import Role
 from venue.fix.auth import check_logon
 from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
 from venue.fix.gatekeeper import Gatekeeper, Refusal
-from venue.fix.message_log import RedactingFileLogFactory
+from venue.fix.message_log import MessageLogFactory
 
 log = logging.getLogger("venue.fix")
 
@@ -110,10 +110,10 @@ class FixGateway:
         # QuickFIX keeps raw pointers to these: they must live as long as the acceptor.
         self._store_factory = fix.FileStoreFactory(settings)
         # The message log (every message in and out, session events) is for reading by
-        # people; the journal and the message store are what the venue relies on. Not
-        # QuickFIX's FileLog: that one writes Logon passwords in clear.
+        # people; the journal and the message store are what the venue relies on. Sessions
+        # with a password get a log that blanks it (QuickFIX's FileLog would not).
         self._log_factory = (
-            RedactingFileLogFactory(Path(defaults.getString("FileLogPath")))
+            MessageLogFactory(settings, Path(defaults.getString("FileLogPath")), self._credentials)
             if message_log
             else None
         )

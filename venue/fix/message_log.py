@@ -1,12 +1,13 @@
-"""QuickFIX's message log, with passwords blanked.
+"""The FIX message log, with passwords blanked where sessions have them.
 
 QuickFIX's own FileLog writes every message as received, so a Logon's Password(554) and
-NewPassword(925) would sit in the data directory in clear. This log writes the same files
-in the same format (one line per message: UTC timestamp, " : ", the message) but replaces
-those values with "***" first. Session events go to a second file, as FileLog does.
+NewPassword(925) would sit in the data directory in clear. Sessions configured with
+credentials (and the acceptor's own log) therefore get RedactingFileLog: the same files in
+the same format (one line per message: UTC timestamp, " : ", the message), with those
+values replaced by "***". Other sessions keep QuickFIX's FileLog, which costs far less.
 
-QuickFIX calls it from its acceptor thread (messages in) and from whichever thread sends
-(messages out); each call is one line written and flushed.
+QuickFIX calls a log from its acceptor thread (messages in) and from whichever thread sends
+(messages out); each RedactingFileLog call is one line written and flushed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -82,26 +84,32 @@ class RedactingFileLog(fix.Log):
             self._events.close()
 
 
-class RedactingFileLogFactory(fix.LogFactory):
-    """Makes a RedactingFileLog per session, named as QuickFIX's FileLog names its files."""
+class MessageLogFactory(fix.LogFactory):
+    """The message log of every session: QuickFIX's own FileLog (C++, no cost to speak of)
+    for sessions without credentials, a RedactingFileLog for sessions whose Logon carries a
+    password (and for the acceptor's own log, which records Logons it cannot place).
 
-    def __init__(self, directory: Path) -> None:
+    The Python log costs a call into the interpreter per message: measured, it took the
+    venue from 7,038 to 3,850 orders/s when every session used it. A client that sends a
+    password to a session that has none configured has it logged as sent.
+    """
+
+    def __init__(
+        self, settings: fix.SessionSettings, directory: Path, redacted: Iterable[str]
+    ) -> None:
         super().__init__()
         self._directory = Path(directory)
+        self._redacted = frozenset(redacted)  # counterparty CompIDs
+        self._file_logs = fix.FileLogFactory(settings)
         self._logs: list[RedactingFileLog] = []  # to close them
 
-    def create(self, session_id: fix.SessionID | None = None) -> RedactingFileLog:
+    def create(self, session_id: fix.SessionID | None = None) -> fix.Log:
         if session_id is None:
-            prefix = "GLOBAL"
+            made = RedactingFileLog(self._directory, "GLOBAL")
+        elif session_id.getTargetCompID().getValue() in self._redacted:
+            made = RedactingFileLog(self._directory, _prefix(session_id))
         else:
-            prefix = "-".join(
-                (
-                    session_id.getBeginString().getValue(),
-                    session_id.getSenderCompID().getValue(),
-                    session_id.getTargetCompID().getValue(),
-                )
-            )
-        made = RedactingFileLog(self._directory, prefix)
+            return self._file_logs.create(session_id)  # QuickFIX's, owned by QuickFIX
         # QuickFIX owns what create() returns; without this the Python side frees it too
         # (a heap corruption, seen as a crash while the acceptor is built).
         made.__disown__()
@@ -115,3 +123,14 @@ class RedactingFileLogFactory(fix.LogFactory):
         for made in self._logs:
             made.close()
         self._logs.clear()
+
+
+def _prefix(session_id: fix.SessionID) -> str:
+    """Files are named as QuickFIX's FileLog names them: FIX.4.4-VENUE-CLIENT1."""
+    return "-".join(
+        (
+            session_id.getBeginString().getValue(),
+            session_id.getSenderCompID().getValue(),
+            session_id.getTargetCompID().getValue(),
+        )
+    )
