@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger("venue.projection")
 
 BATCH = 5000  # events per SQL transaction at most
 IDLE_WAIT = 0.05  # seconds between looks at the journal when it has nothing new
+NICENESS = 10  # added to this process's nice value: lower CPU priority than the venue
 
 
 def follow(journal_dir: Path, db_url: str, stop: Connection) -> None:
@@ -74,6 +76,9 @@ def _main(journal_dir: str, db_url: str, stop: Connection) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The order path comes first: when the cores are busy, SQL waits (it catches up from
+    # the journal as soon as they are not).
+    os.nice(NICENESS)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
