@@ -601,6 +601,31 @@ def test_drop_copy_session_cannot_enter_cancel_replace_query_or_mass_cancel(
     assert venue.kernel.counters.seq == 0  # nothing reached the kernel
 
 
+def test_market_data_session_cannot_enter_orders_and_gets_no_copies(
+    tmp_path, venue_factory, fix_client_factory
+):
+    reference = write_reference(
+        tmp_path / "venue.toml", sessions={"DROPCOPY1": {"role": "market_data"}}
+    )
+    venue = venue_factory(reference_config=reference)
+    md = fix_client_factory("DROPCOPY1")
+    c1 = fix_client_factory("CLIENT1")
+    c2 = fix_client_factory("CLIENT2")
+
+    seq = md.new_order("m1", "AAPL", BUY, 100, "180.00")
+    md.expect(
+        "j", RefSeqNum=str(seq), RefMsgType="D", BusinessRejectReason="6",
+        Text="session DROPCOPY1 is not authorized to enter orders",
+    )  # fmt: skip
+    rests(c1, "s1", "AAPL", SELL, 100, "190.00")  # FIRM1, which DROPCOPY1 saw as drop copy
+    c2.new_order("b1", "AAPL", BUY, 100, "190.00")
+    c2.expect("8", ClOrdID="b1", ExecType="0")
+    c2.expect("8", ClOrdID="b1", ExecType="F", OrdStatus="2")
+    c1.expect("8", ClOrdID="s1", ExecType="F", OrdStatus="2")
+    quiet(md)  # a drop-copy session entitled to FIRM1 would have had both reports
+    assert venue.drop_copies.keys() == {"DROPCOPY"}
+
+
 # -- self-trade prevention --------------------------------------------------------------------
 
 

@@ -9,8 +9,13 @@ from venue.domain.values import format_price
 
 
 class Role(StrEnum):
+    """What a session may do. Only ORDER_ENTRY sends orders; DROP_COPY receives copies of
+    its firms' reports; MARKET_DATA is for market data, which the venue does not publish
+    yet: such a session can log on and is kept out of order entry and drop copy."""
+
     ORDER_ENTRY = "order_entry"
     DROP_COPY = "drop_copy"
+    MARKET_DATA = "market_data"
 
 
 class StpMode(StrEnum):
