@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
 import resource
 import shutil
@@ -16,6 +17,7 @@ import signal
 import struct
 import tempfile
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -44,16 +46,22 @@ from venue.domain.reference import Instrument, Reference, SessionInfo, StpMode
 from venue.domain.serde import to_plain
 from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
 from venue.journal import (
+    RELEASED,
     Journal,
     JournalCorrupt,
+    RecordMarker,
     decode_record,
     encode_record,
     latest_snapshot,
     prune_snapshots,
     read_records,
+    record_last_seq,
     write_snapshot,
 )
 from venue.kernel import Kernel
+from venue.projection import follow
+from venue.store.db import make_engine, migrate
+from venue.store.projector import SqlProjector
 
 TS = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds
 PX = PRICE_SCALE  # 1.00
@@ -684,3 +692,43 @@ def test_record_last_seq_names_the_last_event_without_decoding():
     for ts, command, events in realistic_records():
         payload = encode_record(ts, command, events)
         assert record_last_seq(payload) == (events[-1].seq if events else 0)
+
+
+def test_read_records_upto_n_stops_there_and_a_later_call_goes_on(tmp_path):
+    write_journal(tmp_path, 6)
+
+    assert [no for no, _ in read_records(tmp_path, upto=3)] == [1, 2, 3]
+    assert [no for no, _ in read_records(tmp_path, after=3, upto=3)] == []
+    assert [no for no, _ in read_records(tmp_path, after=3, upto=10)] == [4, 5, 6]
+
+
+def test_sql_projection_applies_only_records_the_venue_released(tmp_path):
+    """A record written but not yet synced may vanish in a power cut: SQL must never hold
+    its events (their sequence numbers would be given to other events after the restart)."""
+    records = realistic_records()
+    journal_dir = tmp_path / "journal"
+    with Journal.open(journal_dir, fsync=False) as journal:
+        payloads = [encode_record(*record) for record in records]
+        journal.append(payloads)
+    released = RecordMarker(journal_dir / RELEASED)
+    released.write(2)
+    url = f"sqlite:///{tmp_path / 'venue.db'}"
+    migrate(url)
+    sql = SqlProjector(make_engine(url))
+    reader, stop = multiprocessing.Pipe(duplex=False)
+    follower = threading.Thread(target=follow, args=(journal_dir, url, reader))
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sql.last_seq() < record_last_seq(payloads[1]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # several polls of the journal
+        assert sql.last_seq() == record_last_seq(payloads[1])
+
+        released.write(len(payloads))
+    finally:
+        stop.send("stop")  # applies what is released, then returns
+        follower.join(10)
+        released.close()
+    assert not follower.is_alive()
+    assert sql.last_seq() == record_last_seq(payloads[-1])

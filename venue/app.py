@@ -13,14 +13,11 @@ requests and the end-of-day scheduler enter through the same inbox.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
-import struct
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 
@@ -34,7 +31,9 @@ from venue.fix.application import FixGateway, render_settings
 from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
 from venue.fix.gatekeeper import spare_port
 from venue.journal import (
+    RELEASED,
     Journal,
+    RecordMarker,
     decode_record,
     encode_record,
     latest_snapshot,
@@ -59,27 +58,6 @@ class RecoveryError(RuntimeError):
 
 class ReplayDiverged(RecoveryError):
     """Replaying the journal gave different events than were recorded."""
-
-
-class ReleaseMarker:
-    """The last journal record whose reports were handed to QuickFIX: one 8-byte number,
-    overwritten in place after each batch (no fsync: it only bounds what is re-sent)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-
-    def read(self, default: int) -> int:
-        data = os.pread(self._fd, 8, 0)
-        return struct.unpack("<Q", data)[0] if len(data) == 8 else default
-
-    def write(self, record_no: int) -> None:
-        os.pwrite(self._fd, struct.pack("<Q", record_no), 0)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 class _CatchUp:
@@ -122,7 +100,7 @@ class Venue:
         self.journal: Journal | None = None
         self._last_record = 0
         self._snapshot_record = 0
-        self._released = ReleaseMarker(self.journal_dir / "released")
+        self._released = RecordMarker(self.journal_dir / RELEASED)
         # Clients connect to the gatekeeper on host:port; QuickFIX listens on a spare port
         # for its hand-overs (see venue/fix/gatekeeper.py).
         fix_settings = render_settings(
@@ -146,7 +124,7 @@ class Venue:
         # what it missed comes from the journal (the marker: last record copied to it).
         self._copy_live = dict.fromkeys(self.drop_copies, False)
         self._copy_marks = {
-            name: ReleaseMarker(self.journal_dir / f"copied-{name}") for name in self.drop_copies
+            name: RecordMarker(self.journal_dir / f"copied-{name}") for name in self.drop_copies
         }
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []

@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from venue.domain.events import Event
-from venue.journal import decode_record, read_records, record_last_seq
+from venue.journal import RELEASED, RecordMarker, decode_record, read_records, record_last_seq
 from venue.store.db import make_engine
 from venue.store.projector import SqlProjector
 
@@ -35,11 +35,16 @@ def follow(journal_dir: Path, db_url: str, stop: Connection) -> None:
     projector = SqlProjector(engine)
     last = projector.last_seq()
     after = 0
+    # Only records the venue has released: they are on disk. One written but not yet
+    # synced could still vanish in a power cut, and SQL must never run ahead of the journal
+    # (the sequence numbers would then be given again to other events).
+    released = RecordMarker(journal_dir / RELEASED)
     try:
         while True:
             stopping = stop.poll()
             pending: list[Event] = []
-            for record_no, payload in read_records(journal_dir, after=after):
+            upto = released.read(default=0)
+            for record_no, payload in read_records(journal_dir, after=after, upto=upto):
                 after = record_no
                 if record_last_seq(payload) <= last:  # already in SQL (catching up)
                     continue
@@ -53,6 +58,7 @@ def follow(journal_dir: Path, db_url: str, stop: Connection) -> None:
                 return
             stop.poll(IDLE_WAIT)
     finally:
+        released.close()
         engine.dispose()
 
 

@@ -7,11 +7,14 @@ back, and snapshots let recovery start from a recent state instead of record 1.
 
 from venue.journal.codec import decode_record, encode_record, record_last_seq
 from venue.journal.journal import Journal, JournalCorrupt, read_records
+from venue.journal.marker import RELEASED, RecordMarker
 from venue.journal.snapshot import latest_snapshot, prune_snapshots, write_snapshot
 
 __all__ = [
+    "RELEASED",
     "Journal",
     "JournalCorrupt",
+    "RecordMarker",
     "decode_record",
     "encode_record",
     "latest_snapshot",

@@ -110,6 +110,10 @@ class Journal:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             if not segments and fsync:
                 os.fsync(dir_fd)
+            elif fsync:
+                # Records a killed process wrote but never synced are in the page cache only:
+                # make them durable before they are treated as journaled (re-sent, projected).
+                os.fsync(fd)
         except BaseException:
             os.close(dir_fd)
             raise
@@ -263,8 +267,11 @@ _resume: dict[tuple[int, int], tuple[int, int, int]] = {}
 _RESUME_MAX = 1024
 
 
-def read_records(directory: Path, after: int = 0) -> Iterator[tuple[int, bytes]]:
-    """Yield (record_no, payload) for every record numbered above after, in order.
+def read_records(
+    directory: Path, after: int = 0, upto: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (record_no, payload) for every record numbered above after (and, if given, not
+    above upto), in order.
 
     Every record read is checked as on open. A torn tail on the last segment (or a batch a
     writer of this process is appending right now) ends the iteration quietly; any other
@@ -285,19 +292,25 @@ def read_records(directory: Path, after: int = 0) -> Iterator[tuple[int, bytes]]
     start = bisect.bisect_right(firsts, after + 1) - 1
     expected = firsts[start]
     for i in range(start, len(segments)):
+        if upto is not None and expected > upto:
+            return
         first, path = segments[i]
         if first != expected:
             raise JournalCorrupt(
                 f"{path}: segment starts at record {first} but record {expected} was next "
                 "(records missing or repeated)"
             )
-        expected = yield from _read_segment(path, first, after, last=i == len(segments) - 1)
+        expected = yield from _read_segment(
+            path, first, after, last=i == len(segments) - 1, upto=upto
+        )
 
 
 def _read_segment(
-    path: Path, first: int, after: int, last: bool
+    path: Path, first: int, after: int, last: bool, upto: int | None = None
 ) -> Generator[tuple[int, bytes], None, int]:
-    """Yield the segment's records numbered above after; return the next record number."""
+    """Yield the segment's records numbered above after (up to upto); return the next
+    record number. Records past upto are left for a later call (the resume point stays
+    before them)."""
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         key = (st.st_dev, st.st_ino)
@@ -314,6 +327,8 @@ def _read_segment(
     next_no, end = start_no, offset
     try:
         for no, payload, record_end in _parse(data, offset, start_no, path, last):
+            if upto is not None and no > upto:
+                break
             next_no, end = no + 1, record_end
             if no > after:
                 yield no, payload
