@@ -455,8 +455,9 @@ def run(settings: VenueSettings) -> None:
             venue.gateway.stop(force=True)
             raise SystemExit("venue stopped: journal write failed (see log)")
         heap.freeze()
-        if venue.last_day_end(datetime.now(UTC)) != day_end:
-            day_end = venue.last_day_end(datetime.now(UTC))
+        latest = venue.last_day_end(datetime.now(UTC))
+        if latest != day_end:
+            day_end = latest
             freed, took = heap.full_collection()
             log.info("trading day ended: full garbage collection freed %d in %.3fs", freed, took)
     print("venue stopping", flush=True)

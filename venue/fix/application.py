@@ -72,9 +72,9 @@ class FixGateway:
     submit: where decoded commands go (the kernel's queue); called on the acceptor thread.
     roles: counterparty CompID -> Role; only ORDER_ENTRY sessions may send orders.
     on_logon / on_logout: optional, called with the CompID (for cancel on disconnect).
-    listen: optional (host, port) of a Gatekeeper in front: clients connect there, a Logon
-      QuickFIX would drop in silence gets a Logout saying why, and QuickFIX itself then
-      listens on the settings' SocketAcceptPort for the gatekeeper's hand-overs only.
+    listen: (host, port) of the Gatekeeper in front: clients connect there, a Logon
+      QuickFIX would drop in silence gets a Logout saying why, and QuickFIX itself listens
+      on the settings' SocketAcceptPort for the gatekeeper's hand-overs only.
     """
 
     def __init__(
@@ -86,7 +86,8 @@ class FixGateway:
         on_logout: Callable[[str], None] | None = None,
         credentials: Mapping[str, tuple[str | None, str]] | None = None,
         message_log: bool = True,
-        listen: tuple[str, int] | None = None,
+        *,
+        listen: tuple[str, int],
     ) -> None:
         self._submit = submit
         # session -> (username or None, password hash): sessions listed here must log on
@@ -124,17 +125,11 @@ class FixGateway:
         else:
             acceptor = fix.SocketAcceptor(self._app, self._store_factory, settings)
         self._acceptor: fix.SocketAcceptor | None = acceptor
-        self._gatekeeper = (
-            Gatekeeper(
-                *listen,
-                backend_port=self._port,
-                check=self.check_first_message,
-                logon_timeout=defaults.getInt("LogonTimeout")
-                if defaults.has("LogonTimeout")
-                else 10,
-            )
-            if listen is not None
-            else None
+        self._gatekeeper = Gatekeeper(
+            *listen,
+            backend_port=self._port,
+            check=self.check_first_message,
+            logon_timeout=defaults.getInt("LogonTimeout") if defaults.has("LogonTimeout") else 10,
         )
         self._started = False
         self._stopped = False
@@ -147,20 +142,17 @@ class FixGateway:
             raise RuntimeError("a stopped FixGateway cannot start again: make a new one")
         self._acceptor.start()
         self._started = True
-        if self._gatekeeper is not None:
-            self._gatekeeper.start()  # after QuickFIX listens: it hands connections over
+        self._gatekeeper.start()  # after QuickFIX listens: it hands connections over
 
     @property
     def quickfix_port(self) -> int:
-        """The port QuickFIX itself listens on (behind the gatekeeper, if there is one)."""
+        """The port QuickFIX itself listens on, behind the gatekeeper."""
         return self._port
 
     @property
     def address(self) -> tuple[str, int]:
         """Where clients connect: the gatekeeper's address, or QuickFIX's own port."""
-        if self._gatekeeper is not None:
-            return self._gatekeeper.address
-        return ("0.0.0.0", self._port)
+        return self._gatekeeper.address
 
     def stop(self, force: bool = False, timeout: float = 10.0) -> None:
         """Log every session out and stop listening. Not restartable.
@@ -170,8 +162,7 @@ class FixGateway:
         open: send() after stop() still stores the message, with its sequence number, for
         resending when the counterparty logs on to the next run.
         """
-        if self._gatekeeper is not None:
-            self._gatekeeper.stop()
+        self._gatekeeper.stop()
         if not self._started or self._acceptor is None:
             return
         self._started = False

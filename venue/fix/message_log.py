@@ -35,6 +35,11 @@ def redact(message: str) -> str:
     return _SECRET.sub(lambda m: f"{m.group(1)}={BLANK}", message)
 
 
+def _open_lines(path: Path) -> TextIO:
+    """Append, one flush per line (closed by RedactingFileLog.close)."""
+    return open(path, "a", encoding="utf-8", errors="backslashreplace", buffering=1)  # noqa: SIM115
+
+
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
 
@@ -46,14 +51,8 @@ class RedactingFileLog(fix.Log):
         super().__init__()
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._messages: TextIO = open(  # noqa: SIM115 - closed by close()
-            directory / f"{prefix}.messages.current.log", "a", encoding="utf-8",
-            errors="backslashreplace", buffering=1,
-        )  # fmt: skip
-        self._events: TextIO = open(  # noqa: SIM115 - closed by close()
-            directory / f"{prefix}.event.current.log", "a", encoding="utf-8",
-            errors="backslashreplace", buffering=1,
-        )  # fmt: skip
+        self._messages = _open_lines(directory / f"{prefix}.messages.current.log")
+        self._events = _open_lines(directory / f"{prefix}.event.current.log")
 
     def _write(self, out: TextIO, text: str) -> None:
         try:

@@ -20,12 +20,9 @@ class RecordMarker:
     """One 8-byte record number in a file; written without fsync (a lost write only means
     an older number, and every number it ever held was durable when written)."""
 
-    def __init__(self, path: Path, *, writable: bool = True) -> None:
-        if writable:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        else:
-            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def read(self, default: int) -> int:
         data = os.pread(self._fd, _NUMBER.size, 0)
