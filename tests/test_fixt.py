@@ -8,9 +8,14 @@ CLIENT1, CLIENT2 and DROPCOPY are the FIX 4.4 sessions beside them on the same p
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import quickfix as fix
+import quickfix50sp2 as fix50
 import sqlalchemy as sa
 from fixclient import FixClient, Message
 
@@ -332,3 +337,234 @@ def test_dropcopy5_catches_up_and_sees_busts_and_expiries_on_fixt(venue_factory)
     assert sorted(m[150] for m in copies if m[11] != "day1") == ["H", "H"]
     assert [m[150] for m in copies if m[11] == "day1"] == ["0", "C"]
     assert all(m[8] == FIXT and m[797] == "Y" for m in copies)
+
+
+# -- a stock QuickFIX initiator, full validation against the published dictionaries --------
+
+DICTIONARIES = Path(__file__).resolve().parent.parent / "venue" / "fix" / "dictionaries"
+INITIATOR_SETTINGS = """\
+[DEFAULT]
+ConnectionType=initiator
+BeginString=FIXT.1.1
+DefaultApplVerID=FIX.5.0SP2
+TargetCompID=VENUE
+SocketConnectHost=127.0.0.1
+SocketConnectPort={port}
+HeartBtInt=30
+ReconnectInterval=1
+StartTime=00:00:00
+EndTime=00:00:00
+ResetOnLogon=Y
+FileStorePath={tmp}/store
+FileLogPath={tmp}/log
+UseDataDictionary=Y
+TransportDataDictionary={dicts}/FIXT11.xml
+AppDataDictionary={dicts}/FIX50SP2.xml
+ValidateUserDefinedFields=Y
+ValidateFieldsOutOfOrder=Y
+ValidateFieldsHaveValues=Y
+AllowUnknownMsgFields=N
+CheckLatency=Y
+MaxLatency=120
+TimestampPrecision=6
+
+[SESSION]
+SenderCompID=CLIENT5
+
+[SESSION]
+SenderCompID=DROPCOPY5
+"""
+
+
+class Recorder(fix.Application):  # type: ignore[misc]
+    """Keeps what the initiator received and what session messages it sent (a Reject it
+    sends is a message of ours it refused)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.app: dict[str, list[Message]] = {"CLIENT5": [], "DROPCOPY5": []}
+        self.admin_out: list[str] = []
+        self.logged_on: set[str] = set()
+
+    @staticmethod
+    def _fields(message: fix.Message) -> Message:
+        return {int(t): v for t, _, v in (f.partition("=") for f in
+                message.toString().split("\x01")[:-1])}  # fmt: skip
+
+    def onCreate(self, session_id: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, session_id: fix.SessionID) -> None:
+        with self.lock:
+            self.logged_on.add(session_id.getSenderCompID().getValue())
+
+    def onLogout(self, session_id: fix.SessionID) -> None:
+        with self.lock:
+            self.logged_on.discard(session_id.getSenderCompID().getValue())
+
+    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        with self.lock:
+            self.admin_out.append(message.toString())
+
+    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        try:
+            fields = self._fields(message)
+            with self.lock:
+                self.app[session_id.getSenderCompID().getValue()].append(fields)
+        except Exception as exc:  # an exception escaping a callback ends the process
+            print("fromApp failed:", exc)
+
+    def received(self, comp_id: str) -> list[Message]:
+        with self.lock:
+            return list(self.app[comp_id])
+
+    def rejects(self) -> list[str]:
+        """The Rejects (35=3) and business rejects the initiator sent, readable."""
+        with self.lock:
+            sent = list(self.admin_out)
+        return [m.replace("\x01", "|") for m in sent if re.search("\x0135=[3j]\x01", m)]
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 15.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what if isinstance(what, str) else what()}"
+            )
+        time.sleep(0.02)
+
+
+def _transact_time(message: fix.Message) -> None:
+    message.setField(fix.TransactTime())  # now, UTC
+
+
+def test_quickfix_initiator_validating_against_the_venues_dictionaries_rejects_nothing(
+    venue_factory, tmp_path
+):
+    venue = venue_factory()
+    port = venue.settings.port
+    c2 = FixClient.connect(port, sender="CLIENT2")  # the 4.4 counterparty
+    settings_file = tmp_path / "initiator.cfg"
+    settings_file.write_text(
+        INITIATOR_SETTINGS.format(port=port, tmp=tmp_path / "qf", dicts=DICTIONARIES)
+    )
+    settings = fix.SessionSettings(str(settings_file))
+    recorder = Recorder()
+    store = fix.FileStoreFactory(settings)
+    logs = fix.FileLogFactory(settings)
+    initiator = fix.SocketInitiator(recorder, store, settings, logs)
+    oe = fix.SessionID(FIXT, "CLIENT5", "VENUE")
+    initiator.start()
+    try:
+        wait_until(lambda: recorder.logged_on == {"CLIENT5", "DROPCOPY5"}, "both logged on")
+
+        def send(message: fix.Message) -> None:
+            assert fix.Session.sendToTarget(message, oe)
+
+        def got(n: int, comp_id: str = "CLIENT5") -> list[Message]:
+            """The first n application messages the session passed to the application; a
+            message its validation refused never gets there (it sends 35=3 instead)."""
+            wait_until(
+                lambda: len(recorder.received(comp_id)) >= n,
+                lambda: f"{n} messages for {comp_id}; it sent: {recorder.rejects()}",
+            )
+            return recorder.received(comp_id)
+
+        order = fix50.NewOrderSingle()
+        for field in (fix.ClOrdID("q1"), fix.Symbol("AAPL"), fix.Side(fix.Side_BUY),
+                      fix.OrdType(fix.OrdType_LIMIT), fix.OrderQty(100), fix.Price(190),
+                      fix.TimeInForce(fix.TimeInForce_DAY), fix.Account("QF"),
+                      fix.StringField(7928, "R")):  # fmt: skip
+            order.setField(field)
+        _transact_time(order)
+        send(order)
+        assert got(1)[0][150] == "0"
+        c2.new_order("qs1", "AAPL", "2", 40, price="190.00")
+        c2.expect("8", ExecType="0")
+        c2.expect("8", ExecType="F")
+        assert got(2)[1][150] == "F"
+
+        replace = fix50.OrderCancelReplaceRequest()
+        for field in (fix.ClOrdID("q2"), fix.OrigClOrdID("q1"), fix.Symbol("AAPL"),
+                      fix.Side(fix.Side_BUY), fix.OrdType(fix.OrdType_LIMIT), fix.OrderQty(80),
+                      fix.Price(189.99), fix.TimeInForce(fix.TimeInForce_DAY)):  # fmt: skip
+            replace.setField(field)
+        _transact_time(replace)
+        send(replace)
+        assert got(3)[2][150] == "5"
+
+        status = fix50.OrderStatusRequest()
+        for field in (fix.ClOrdID("q2"), fix.Symbol("AAPL"), fix.Side(fix.Side_BUY)):
+            status.setField(field)
+        send(status)
+        assert got(4)[3][150] == "I"
+
+        cancel = fix50.OrderCancelRequest()
+        for field in (fix.ClOrdID("q3"), fix.OrigClOrdID("nosuch"), fix.Symbol("AAPL"),
+                      fix.Side(fix.Side_BUY)):  # fmt: skip
+            cancel.setField(field)
+        _transact_time(cancel)
+        send(cancel)
+        assert got(5)[4][35] == "9"
+
+        off_tick = fix50.NewOrderSingle()
+        for field in (fix.ClOrdID("q4"), fix.Symbol("AAPL"), fix.Side(fix.Side_BUY),
+                      fix.OrdType(fix.OrdType_LIMIT), fix.OrderQty(1),
+                      fix.StringField(44, "190.001")):  # fmt: skip
+            off_tick.setField(field)
+        _transact_time(off_tick)
+        send(off_tick)
+        assert got(6)[5][103] == "18"
+
+        mass = fix50.OrderMassCancelRequest()
+        mass.setField(fix.ClOrdID("q5"))
+        mass.setField(fix.MassCancelRequestType(fix.MassCancelRequestType_CANCEL_ALL_ORDERS))
+        _transact_time(mass)
+        send(mass)
+        got(8)  # the report and the cancel of q2, in either order
+
+        request = fix50.MarketDataRequest()
+        request.setField(fix.MDReqID("md1"))
+        request.setField(fix.SubscriptionRequestType("0"))
+        request.setField(fix.MarketDepth(1))
+        entry = fix50.MarketDataRequest.NoMDEntryTypes()
+        entry.setField(fix.MDEntryType(fix.MDEntryType_BID))
+        request.addGroup(entry)
+        symbol = fix50.MarketDataRequest.NoRelatedSym()
+        symbol.setField(fix.Symbol("AAPL"))
+        request.addGroup(symbol)
+        send(request)
+        received = got(9)
+        assert received[8][35] == "j" and received[8][380] == "3"
+        assert sorted(m[35] + m.get(150, "") for m in received[6:8]) == ["84", "r"]
+
+        # DROPCOPY5: every report of CLIENT5 but the status answer, and CLIENT2's two
+        copies = got(8, "DROPCOPY5")
+        c2_execs = {m[17] for m in c2.received if m.get(35) == "8"}
+        c5_copied = {m[17] for m in received if m[35] == "8" and m[150] != "I"}
+        assert {m[17] for m in copies if m[35] == "8"} == c2_execs | c5_copied
+        assert [m[115] for m in copies if m[35] == "9"] == ["CLIENT5"]
+        time.sleep(0.5)  # anything late would show here
+        assert len(recorder.received("CLIENT5")) == 9
+        assert len(recorder.received("DROPCOPY5")) == 8
+        for m in recorder.received("CLIENT5") + recorder.received("DROPCOPY5"):
+            assert m[8] == FIXT and 1137 not in m
+    finally:
+        initiator.stop()
+    assert recorder.rejects() == []
+    events = "".join(p.read_text() for p in (tmp_path / "qf" / "log").glob("*event*.log"))
+    assert "Logon" in events or "logon" in events, events  # the log is the one written
+    problems = [
+        line for line in events.splitlines() if re.search("reject|error|invalid", line, re.I)
+    ]
+    assert problems == [], problems
