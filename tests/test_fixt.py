@@ -7,6 +7,7 @@ CLIENT1, CLIENT2 and DROPCOPY are the FIX 4.4 sessions beside them on the same p
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -21,8 +22,14 @@ from fixclient import FixClient, Message
 
 from venue.app import now_us
 from venue.domain.commands import BustTrade, ExpireDayOrders
+from venue.domain.events import Event, OrderFilled
+from venue.domain.reference import Instrument, Reference, SessionInfo
+from venue.domain.values import PRICE_SCALE
+from venue.fix.codec import decode, encode, encode_copy, parse
+from venue.kernel import Kernel
 
 FIXT = "FIXT.1.1"
+DICTIONARIES = Path(__file__).resolve().parent.parent / "venue" / "fix" / "dictionaries"
 MICROS = re.compile(r"\d{8}-\d\d:\d\d:\d\d\.\d{6}")
 
 
@@ -54,6 +61,88 @@ def collect(client: FixClient, count: int, timeout: float = 10.0) -> list[Messag
         got += reports(client, quiet=0.3)
     assert len(got) >= count, f"{client.sender}: {len(got)} of {count} reports: {got}"
     return got
+
+
+# -- codec: every report the venue sends, valid in the venue's FIX 5.0 SP2 dictionary --------
+
+TS = 1_700_000_000_123_456
+
+
+@functools.cache
+def _dictionaries() -> tuple[fix.DataDictionary, fix.DataDictionary]:
+    """FIXT11.xml and FIX50SP2.xml, read once (the second takes about a second)."""
+    return (
+        fix.DataDictionary(str(DICTIONARIES / "FIXT11.xml")),
+        fix.DataDictionary(str(DICTIONARIES / "FIX50SP2.xml")),
+    )
+
+
+def _validated(text: str) -> dict[str, str]:
+    """Complete `text` as QuickFIX does on send and validate its body against FIX50SP2.xml."""
+    assert text.startswith(f"8={FIXT}\x019=0\x0135=") and text.endswith("\x0110=000\x01")
+    message = fix.Message()
+    message.setString(text, False)
+    header = message.getHeader()
+    for tag, value in ((49, "VENUE"), (56, "DROPCOPY5"), (34, "7"), (52, "20231114-22:13:20.1")):
+        header.setField(tag, value)
+    transport, application = _dictionaries()
+    application.validate(fix.Message(message.toString(), transport, application, True), True)
+    return parse(message.toString())
+
+
+def test_every_report_and_its_drop_copy_is_valid_fix50sp2() -> None:
+    tick = PRICE_SCALE // 100
+    aapl = Instrument("AAPL", tick, reference_price=190 * PRICE_SCALE, collar_bps=1000)
+    sessions = {
+        name: SessionInfo(name, firm)
+        for name, firm in (("CLIENT5", "FIRM1"), ("CLIENT6", "FIRM2"), ("CLIENT7", "FIRM1"))
+    }
+    kernel = Kernel(Reference({"AAPL": aapl}, sessions))
+    events: list[Event] = []
+
+    def send(session: str, msg_type: str, **tags: str) -> list[Event]:
+        fields = {"35": msg_type, "55": "AAPL", "54": "1", "60": "20231114-22:13:20.000"}
+        fields.update({tag.lstrip("_"): value for tag, value in tags.items()})
+        out = kernel.handle(decode(fields, session), TS)
+        events.extend(out)
+        return out
+
+    order = {"_40": "2", "_38": "100", "_59": "0"}
+    send("CLIENT5", "D", _11="b1", _44="190", **order)
+    send("CLIENT6", "D", _11="s1", _54="2", _44="190", **{**order, "_38": "40"})  # fill
+    send("CLIENT5", "G", _11="b2", _41="b1", _44="189.99", **order)  # replace
+    send("CLIENT5", "H", _11="b2")  # status
+    send("CLIENT5", "H", _11="nosuch")  # status of an unknown order
+    send("CLIENT5", "D", _11="x1", _44="190.001", **order)  # 103=18
+    send("CLIENT5", "D", _11="x2", _44="250", **order)  # 103=16
+    send("CLIENT5", "G", _11="x3", _41="b2", _44="250", **order)  # 102=8
+    send("CLIENT5", "F", _11="x4", _41="nosuch")  # 102=1
+    send("CLIENT7", "D", _11="stp", _54="2", _44="189.99", _7928="D", **{**order, "_38": "10"})
+    send("CLIENT6", "D", _11="ioc", _54="2", _44="189.99", **{**order, "_59": "3"})  # fills
+    trade = next(e for e in reversed(events) if isinstance(e, OrderFilled))
+    events.extend(kernel.handle(BustTrade("ops", trade.trade_id, "erroneous"), TS))
+    send("CLIENT5", "D", _11="day", _44="180", **order)
+    events.extend(kernel.handle(ExpireDayOrders(TS + 1), TS + 1))
+    send("CLIENT5", "D", _11="gtc", _44="180", **{**order, "_59": "1"})
+    send("CLIENT5", "q", _11="mc", _530="7")  # mass cancel: report and cancel
+
+    seen = set()
+    for event in events:
+        text = encode(event, FIXT)
+        if text is None:
+            continue
+        m = _validated(text)
+        seen.add((m["35"], m.get("150", "")))
+        copy = encode_copy(event, FIXT, "CLIENT5")
+        if copy is not None:
+            c = _validated(copy)
+            assert c["115"] == "CLIENT5"
+            assert c.get("797") == ("Y" if c["35"] == "8" else None)
+    wanted = {("8", t) for t in "0F548CDHI"} | {("9", ""), ("r", "")}
+    assert wanted <= seen, wanted - seen
+    codes = {(m["35"], m.get("103") or m.get("102")) for e in events
+             if (t := encode(e, FIXT)) and (m := parse(t))["35"] in "89"}  # fmt: skip
+    assert {("8", "18"), ("8", "16"), ("9", "8"), ("9", "1")} <= codes
 
 
 # -- logon ----------------------------------------------------------------------------------
@@ -341,7 +430,6 @@ def test_dropcopy5_catches_up_and_sees_busts_and_expiries_on_fixt(venue_factory)
 
 # -- a stock QuickFIX initiator, full validation against the published dictionaries --------
 
-DICTIONARIES = Path(__file__).resolve().parent.parent / "venue" / "fix" / "dictionaries"
 INITIATOR_SETTINGS = """\
 [DEFAULT]
 ConnectionType=initiator
