@@ -332,6 +332,32 @@ def test_fixt_drop_copy_session_cannot_enter_orders(venue_factory):
     assert_fix50sp2(reject)
 
 
+def test_fixt_session_gets_missed_reports_resent_and_day_orders_canceled_on_disconnect(
+    venue_factory,
+):
+    venue = venue_factory()
+    port = venue.settings.port
+    c5 = fixt(port, "CLIENT5")
+    c6 = fixt(port, "CLIENT6")
+    c5.new_order("gtc", "AAPL", "1", 10, price="190.00", tif="1")
+    c5.expect("8", ExecType="0", ClOrdID="gtc")
+    c5.logout()  # a Logout: not a disconnect, orders stay
+    c6.new_order("hit", "AAPL", "2", 10, price="190.00")
+    c6.expect("8", ExecType="0")
+    c6.expect("8", ExecType="F")
+    c5.reconnect(reset=False)
+    fill = c5.expect("8", ExecType="F", ClOrdID="gtc", OrdStatus="2")
+    assert fill[43] == "Y" and MICROS.fullmatch(fill[122])  # resent: PossDup, OrigSendingTime
+    assert_fix50sp2(fill)
+
+    c5.new_order("day", "AAPL", "1", 10, price="189.00", tif="0")
+    c5.expect("8", ExecType="0", ClOrdID="day")
+    c5.close()  # dropped without a Logout: its Day orders are canceled
+    c5.reconnect(reset=False)
+    canceled = c5.expect("8", ExecType="4", OrdStatus="4", ClOrdID="day")
+    assert_fix50sp2(canceled)
+
+
 # -- drop copy ------------------------------------------------------------------------------
 
 
