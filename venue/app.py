@@ -304,13 +304,14 @@ class Venue:
             return  # the previous one is still being written: try again after the next batch
         started = time.perf_counter()
         record, state = self._last_record, self.kernel.export_state()
+        took = time.perf_counter() - started
         self._snapshots.submit(record, lambda: encode_state(state))
         self._snapshot_record = record
         log.info(
             "snapshot at record %d taken: %d live orders, %d done, %d trades, "
             "%.1f ms on the kernel thread",
             record, len(state["resting"]), len(state["done"]), len(state["trades"]),
-            (time.perf_counter() - started) * 1000,
+            took * 1000,
         )  # fmt: skip
 
     # -- trading day --------------------------------------------------------------------

@@ -17,6 +17,7 @@ replay relies on it.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sys
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -789,8 +790,13 @@ def _plain(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
-def _order_to_plain(order: Order) -> list[Any]:
-    return [getattr(order, name) for name in _ORDER_FIELDS]
+_order_values = operator.attrgetter(*_ORDER_FIELDS)
+
+
+def _order_to_plain(order: Order) -> tuple[Any, ...]:
+    """The order's fields in Order.__slots__ order (one C call: the snapshot's copy of the
+    live orders runs on the kernel thread)."""
+    return _order_values(order)  # type: ignore[no-any-return]
 
 
 _INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}
