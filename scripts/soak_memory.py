@@ -57,10 +57,11 @@ SNAP_WRITTEN = re.compile(rb"snapshot at record (\d+) written: (\d+) bytes, .*? 
 HEAP = re.compile(rb"heap: (\d+) objects frozen, .*")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of /proc/<pid>/status in MB (VmRSS, RssAnon: heap, RssFile: mapped)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -237,7 +238,8 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
             rss_by_minute.append(rss)
             child = ", ".join(f"{rss_mb(c):.0f}" for c in children(pid)) or "-"
             echo(
-                f"minute {minute:2d}: venue RSS {rss:7.1f} MB (children {child} MB), "
+                f"minute {minute:2d}: venue RSS {rss:7.1f} MB (anon {rss_mb(pid, 'RssAnon'):.1f}, "
+                f"file {rss_mb(pid, 'RssFile'):.1f}; children {child} MB), "
                 f"{sent:,} orders sent, {buyer.reports + seller.reports:,} reports, "
                 f"{len(buyer.resting) + len(seller.resting)} resting, "
                 f"rejects {buyer.rejects + seller.rejects}, worst report gap "

@@ -571,7 +571,8 @@ class Kernel:
                 t: TradeExecuted = event  # type: ignore[assignment]
                 self.last_trade_px[t.symbol] = t.price
                 self.trades[t.trade_id] = (
-                    t.symbol, t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0, False,
+                    _intern(t.symbol), t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0,
+                    False,
                 )  # fmt: skip
                 self._trade_fifo.append(t.trade_id)
                 if len(self._trade_fifo) > self.retention.trades:
