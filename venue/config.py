@@ -29,6 +29,16 @@ class JournalSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """What the venue remembers of the trading day beyond the live book (memory is bounded
+    by these; spec/rules-of-engagement.md, "Retention")."""
+
+    done_orders: int = Field(
+        100_000, ge=1, description="finished orders kept for status requests and too-late answers"
+    )
+    trades: int = Field(100_000, ge=1, description="the day's latest trades kept bustable")
+
+
 class VenueSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENUE_", env_nested_delimiter="__")
 
@@ -41,6 +51,7 @@ class VenueSettings(BaseSettings):
     acceptor_config: Path = FIX_CONFIG_DIR / "acceptor.cfg"
     reference_config: Path = FIX_CONFIG_DIR / "venue.toml"
     journal: JournalSettings = Field(default_factory=JournalSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     fix_message_log: bool = Field(
         True, description="log every FIX message (passwords blanked) and session event, fix/log"
     )
