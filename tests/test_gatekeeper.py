@@ -168,3 +168,32 @@ def test_refusal_that_may_clear_is_sent_only_after_the_settle_time(free_port: in
         keeper.stop()
     assert b"\x0158=session X is already logged on\x01" in answer
     assert waited >= 0.25 and len(checks) > 2  # asked again while it waited
+
+
+def test_refusal_with_a_delay_is_answered_after_it_and_others_meanwhile(
+    free_port: int, tmp_path
+) -> None:
+    def check(fields: dict[str, str], peer: str) -> Refusal:
+        if fields.get("49") == "X":
+            return Refusal("shut out", delay=2.0)
+        return Refusal("at once")
+
+    keeper = Gatekeeper("127.0.0.1", free_port, str(tmp_path / "none"), check)
+    keeper.start()
+    try:
+        held = socket.create_connection(keeper.address, timeout=5)
+        held.sendall(LOGON_X)
+        started = time.monotonic()
+        with socket.create_connection(keeper.address, timeout=5) as other:
+            other.sendall(framed(b"35=A\x0149=Y\x0156=VENUE\x01"))
+            assert b"\x0158=at once\x01" in other.recv(4096)
+        held.setblocking(False)
+        with pytest.raises(BlockingIOError):  # answered meanwhile, the held one not yet
+            held.recv(4096)
+        held.setblocking(True)
+        answer = held.recv(4096)
+        assert time.monotonic() - started >= 1.9
+        assert b"\x0158=shut out\x01" in answer and held.recv(100) == b""
+        held.close()
+    finally:
+        keeper.stop()

@@ -269,8 +269,10 @@ def test_failed_logons_of_a_compid_back_off_then_the_right_password_works(locked
         assert logon(locked_venue, "CLIENT1", "guess")["58"].startswith("Rejected Logon")
     # the first failure past the free ones shuts it for 1 s: even the right password is
     # not checked
+    asked = time.monotonic()
     shut = logon(locked_venue, "CLIENT1", "pw-CLIENT1")["58"]
     assert shut == "too many failed logons for session CLIENT1: try again in 1 s"
+    assert time.monotonic() - asked >= 0.9  # held back a second (SHUT_OUT_DELAY)
     assert logon(locked_venue, "CLIENT2", "pw-CLIENT2")["35"] == "A"  # others are not shut
     deadline = time.monotonic() + 10
     while (answer := logon(locked_venue, "CLIENT1", "pw-CLIENT1"))["35"] != "A":

@@ -39,6 +39,7 @@ log = logging.getLogger("venue.fix")
 NOT_AUTHORIZED = "6"  # BusinessRejectReason(380)
 STOPPER_COMP_ID = "VENUE-STOPPER"  # internal session used by stop(), never a client
 HANDOVER_SOCKET = "handover.sock"  # QuickFIX's private listener, in <data_dir>/fix
+SHUT_OUT_DELAY = 1.0  # seconds before a Logon refused by the backoff is answered
 
 
 def dictionary_dir() -> Path:
@@ -286,7 +287,9 @@ class FixGateway:
             return Refusal(f"session {sender} is configured for {configured}, not {begin}")
         shut = self._guard.refusal(sender, peer)
         if shut is not None:
-            return Refusal(shut)
+            # Answered after a second: a guesser gets one answer per connection per second
+            # instead of as many as it can open (each costs the gatekeeper's thread).
+            return Refusal(shut, delay=SHUT_OUT_DELAY)
         credentials = self._credentials.get(sender)
         if credentials is None and (fields.get("554") or fields.get("925")):
             # It would be written in clear to QuickFIX's message log: refuse it unread.

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 log = logging.getLogger("venue.fix.gatekeeper")
 
 MAX_LOGON_BYTES = 16384  # a first message longer than this is not a Logon: hang up
+MAX_HELD = 1024  # refusals held back for their delay at once; past it, answered at once
 # BodyLength may carry leading zeros (9=0000073 is legal FIX; jspurefix sends it).
 _HEADER = re.compile(rb"8=([^\x01]{1,16})\x019=(\d{1,10})\x01")
 _HEADER_START = re.compile(rb"(8(=([^\x01]{0,16}(\x01(9(=\d{0,10})?)?)?)?)?)?")  # of _HEADER
@@ -56,6 +57,7 @@ class Refusal:
     text: str
     final: bool = True
     silent: bool = False  # close without an answer: nothing sane can be said
+    delay: float = 0.0  # answer only after this many seconds (a guesser that is shut out)
 
 
 # fields of the first message and the peer's address -> None to hand the connection to
@@ -137,6 +139,8 @@ class Gatekeeper:
         # message in (it stays readable: the selector would spin), or a refusal that may clear.
         self._polled: set[socket.socket] = set()
         self._patience: dict[socket.socket, float] = {}  # until when a refusal may clear
+        # refused connections whose Logout is held back: connection -> (when, the Logout)
+        self._held: dict[socket.socket, tuple[float, bytes]] = {}
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
@@ -160,9 +164,10 @@ class Gatekeeper:
         self._wake_w.send(b"x")
         if self._thread.is_alive():
             self._thread.join(5)
-        for connection in list(self._waiting):
+        for connection in [*self._waiting, *self._held]:
             connection.close()
         self._waiting.clear()
+        self._held.clear()
         self._selector.close()
         if self._listener is not None:
             self._listener.close()
@@ -173,7 +178,11 @@ class Gatekeeper:
 
     def _run(self) -> None:
         while not self._stopping:
-            for key, _ in self._selector.select(0.01 if self._polled else 0.5):
+            timeout = 0.01 if self._polled else 0.5
+            if self._held:
+                due = min(when for when, _ in self._held.values())
+                timeout = min(timeout, max(0.0, due - time.monotonic()))
+            for key, _ in self._selector.select(timeout):
                 if key.fileobj is self._listener:
                     self._accept()
                 elif key.fileobj is self._wake_r:
@@ -183,6 +192,7 @@ class Gatekeeper:
             for connection in list(self._polled):
                 self._read(connection)
             self._expire()
+            self._answer_held()
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -247,14 +257,12 @@ class Gatekeeper:
                 return
             self._forget(connection)
             answer = logout(fields.get("8", ""), self._comp_id, target, refusal.text)
-            try:
-                connection.recv(MAX_LOGON_BYTES)  # consume it: closing unread data sends RST
-                connection.settimeout(1.0)
-                connection.sendall(answer)
-                connection.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            connection.close()
+            if refusal.delay > 0 and len(self._held) < MAX_HELD:
+                with contextlib.suppress(OSError):
+                    connection.recv(MAX_LOGON_BYTES)
+                self._held[connection] = (time.monotonic() + refusal.delay, answer)
+                return
+            _answer(connection, answer)
             return
         self._forget(connection)
         try:
@@ -284,6 +292,13 @@ class Gatekeeper:
                 log.warning("no Logon from %s within %ss", _peer(connection), self._logon_timeout)
                 self._drop(connection)
 
+    def _answer_held(self) -> None:
+        now = time.monotonic()
+        for connection, (when, answer) in list(self._held.items()):
+            if when <= now:
+                del self._held[connection]
+                _answer(connection, answer)
+
     def _forget(self, connection: socket.socket) -> None:
         self._waiting.pop(connection, None)
         self._patience.pop(connection, None)
@@ -297,6 +312,20 @@ class Gatekeeper:
         with contextlib.suppress(OSError):
             connection.recv(MAX_LOGON_BYTES)  # what it sent, so closing sends FIN, not RST
         connection.close()
+
+
+def _answer(connection: socket.socket, answer: bytes) -> None:
+    """Send a refusal's Logout and close (its Logon read first: closing unread data would
+    send a reset, which can destroy the Logout in flight)."""
+    with contextlib.suppress(OSError):  # (BlockingIOError: read already)
+        connection.recv(MAX_LOGON_BYTES)
+    try:
+        connection.settimeout(1.0)
+        connection.sendall(answer)
+        connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    connection.close()
 
 
 def spare_port() -> int:
