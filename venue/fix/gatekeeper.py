@@ -265,6 +265,8 @@ class Gatekeeper:
             _answer(connection, answer)
             return
         self._forget(connection)
+        # QuickFIX's own log shows no useful peer for it (it accepted a Unix socket)
+        log.info("logon of %s from %s handed to QuickFIX", fields.get("49"), _peer(connection))
         try:
             self._hand_over(connection)
         except OSError as exc:
