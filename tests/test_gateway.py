@@ -31,6 +31,9 @@ ROLES = {
     "CLIENT3": Role.ORDER_ENTRY,
     "DROPCOPY": Role.DROP_COPY,
     "DROPCOPY1": Role.DROP_COPY,
+    "CLIENT5": Role.ORDER_ENTRY,  # FIXT.1.1 (test_fixt.py)
+    "CLIENT6": Role.ORDER_ENTRY,
+    "DROPCOPY5": Role.DROP_COPY,
 }
 REPORT = (
     "8=FIX.4.4\x019=0\x0135=8\x0137=41\x0117={exec_id}\x01150=0\x0139=0\x0111=o1\x01"

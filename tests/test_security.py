@@ -114,6 +114,9 @@ def test_refusals_come_from_the_venue_to_the_sender_in_the_logon_version(venue_f
     logout = refused(port, framed(logon_body("NOBODY"), begin="FIX.4.2"))
     assert (logout["8"], logout["56"]) == ("FIX.4.2", "NOBODY")
     assert logout["58"] == "unknown SenderCompID(49) 'NOBODY': no session is configured for it"
+    logout = refused(port, framed(logon_body("CLIENT1", extra="1137=9\x01"), begin="FIXT.1.1"))
+    assert (logout["8"], logout["56"]) == ("FIXT.1.1", "CLIENT1")
+    assert logout["58"] == "session CLIENT1 is configured for FIX.4.4, not FIXT.1.1"
 
 
 def test_logon_in_a_version_the_venue_does_not_speak_is_closed_without_an_answer(

@@ -30,13 +30,15 @@ import quickfix as fix
 from venue.domain.commands import Command
 from venue.domain.reference import Role
 from venue.fix.auth import LogonGuard, check_logon
-from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
+from venue.fix.codec import FIXT11, ORDER_MSG_TYPES, business_reject, decode, parse
 from venue.fix.gatekeeper import Gatekeeper, Refusal, connect_backend, take_over_listener
 from venue.fix.message_log import MessageLogFactory
 
 log = logging.getLogger("venue.fix")
 
 NOT_AUTHORIZED = "6"  # BusinessRejectReason(380)
+UNSUPPORTED_MESSAGE_TYPE = "3"  # BusinessRejectReason(380)
+FIX50SP2 = "9"  # ApplVerID(1128) / DefaultApplVerID(1137): the one FIXT.1.1 sessions speak
 STOPPER_COMP_ID = "VENUE-STOPPER"  # internal session used by stop(), never a client
 HANDOVER_SOCKET = "handover.sock"  # QuickFIX's private listener, in <data_dir>/fix
 SHUT_OUT_DELAY = 1.0  # seconds before a Logon refused by the backoff is answered
@@ -54,14 +56,20 @@ def dictionary_dir() -> Path:
     raise FileNotFoundError(f"no FIX44.xml in {', '.join(map(str, candidates))}")
 
 
+# The venue's own data dictionaries (FIXT 1.1 and FIX 5.0 SP2 with the venue's fields),
+# published for clients: spec/fixt.md.
+VENUE_DICTIONARIES = Path(__file__).resolve().parent / "dictionaries"
+
+
 def render_settings(template: Path, *, port: int, data_dir: Path) -> fix.SessionSettings:
-    """Fill ${port}, ${data_dir}, ${dict_dir} in the acceptor template and load it.
+    """Fill ${port}, ${data_dir}, ${dict_dir}, ${venue_dict_dir} in the acceptor template
+    and load it.
 
     The rendered file is written to <data_dir>/fix/acceptor.cfg for reference.
     """
     data_dir = Path(data_dir).resolve()
     text = string.Template(Path(template).read_text()).substitute(
-        port=port, data_dir=data_dir, dict_dir=dictionary_dir()
+        port=port, data_dir=data_dir, dict_dir=dictionary_dir(), venue_dict_dir=VENUE_DICTIONARIES
     )
     fix_dir = data_dir / "fix"
     for sub in ("store", "log"):
@@ -285,6 +293,12 @@ class FixGateway:
         if begin != self._begin_strings[sender]:
             configured = self._begin_strings[sender]
             return Refusal(f"session {sender} is configured for {configured}, not {begin}")
+        if begin == FIXT11 and fields.get("1137") != FIX50SP2:
+            # QuickFIX closes in silence without it, and takes any other value without a
+            # dictionary to check it against.
+            given = fields.get("1137")
+            told = "is required" if given is None else f"is {given}, which is not served here"
+            return Refusal(f"DefaultApplVerID(1137) {told}: use 9 (FIX.5.0SP2)")
         shut = self._guard.refusal(sender, peer)
         if shut is not None:
             # Answered after a second: a guesser gets one answer per connection per second
@@ -311,7 +325,7 @@ class FixGateway:
         return None
 
     def begin_string(self, session: str) -> str:
-        """The session's FIX version, "FIX.4.2" or "FIX.4.4"."""
+        """The session's FIX version: "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2)."""
         return self._begin_strings[session]
 
     def logged_on(self, session: str) -> bool:
@@ -377,8 +391,20 @@ class FixGateway:
         """Handle one application message; True means "unsupported message type"."""
         fields = parse(text)
         msg_type = fields.get("35", "")
+        fixt = session_id.getBeginString().getValue() == FIXT11
+        if fixt and fields.get("1128", FIX50SP2) != FIX50SP2:
+            raise _WrongApplVerID()
         if msg_type not in ORDER_MSG_TYPES:
-            return True
+            if not fixt:
+                return True
+            # QuickFIX 1.16's own reject on FIXT.1.1 carries DefaultApplVerID(1137) in its
+            # body, which a 5.0 SP2 client rejects: build it here instead.
+            reject = business_reject(
+                FIXT11, fields.get("34", ""), msg_type, "", UNSUPPORTED_MESSAGE_TYPE,
+                f"Unsupported Message Type: MsgType(35)={msg_type} is not accepted here",
+            )  # fmt: skip
+            self._send(session_id, reject)
+            return False
         session = fields.get("49", "")
         if not text.isascii() and _has_undecodable(text):
             # Bytes that are not UTF-8 cannot be journaled, echoed or stored as they came:
@@ -402,6 +428,10 @@ class FixGateway:
             return False
         self._submit(decode(fields, session))
         return False
+
+
+class _WrongApplVerID(Exception):
+    """An application message on FIXT.1.1 whose ApplVerID(1128) is not FIX.5.0SP2."""
 
 
 def _has_undecodable(text: str) -> bool:
@@ -452,6 +482,10 @@ class _Application(fix.Application):
         unsupported = False
         try:
             unsupported = self._gateway._from_app(message.toString(), session_id)
+        except _WrongApplVerID:
+            # Session-level Reject, SessionRejectReason 5 (value incorrect) on tag 1128:
+            # only FIX.5.0SP2 is served, and QuickFIX has no dictionary for the others.
+            raise fix.IncorrectTagValue(1128) from None
         except Exception:
             # A bug on our side: log it, keep the session. The client gets no answer to this
             # message; the log line has what is needed to find out why.
