@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from venue import heap
+from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
 from venue.domain.commands import Command, ExpireDayOrders, SessionDisconnected
@@ -87,7 +87,7 @@ class Venue:
     def __init__(self, settings: VenueSettings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.prepare(self.data_dir, settings.group_access)  # 0700 / 0600, see datadir.py
         self.reference = load_reference(settings.reference_config)
         self.retention = Retention(settings.retention.done_orders, settings.retention.trades)
         self.kernel = Kernel(self.reference, self.retention)

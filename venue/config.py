@@ -45,6 +45,11 @@ class VenueSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address the FIX port listens on")
     port: int = Field(9878, description="FIX port clients connect to")
     data_dir: Path = Path("var")
+    group_access: bool = Field(
+        False,
+        description="data directory 2750 and files 0640 for the group owning it (an operator "
+        "group), instead of 0700 and 0600",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/venue.db"
     )
