@@ -234,8 +234,8 @@ def test_restart_keeps_the_retained_done_orders_and_never_repeats_an_id(
     c1.new_order("live", "AAPL", "1", 100, price="189.00", tif="1")
     ack = report(c1, ClOrdID="live", ExecType="0")
     fix_client_factory.close_all()
+    venue.stop()  # the clients' disconnects are handled before the state is taken
     before = venue.kernel.export_state()
-    venue.stop()
 
     snapshot = latest_snapshot(venue.snapshot_dir)
     assert snapshot is not None
