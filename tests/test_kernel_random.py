@@ -87,6 +87,21 @@ def check_events(events) -> None:
             assert e.order.leaves_qty > 0
     trades = {e.trade_id: e.qty for e in events if isinstance(e, TradeExecuted)}
     assert {t: 2 * q for t, q in trades.items()} == fills, "each trade fills both sides"
+    check_all_or_nothing(events)
+
+
+def check_all_or_nothing(events) -> None:
+    """A FOK order ends the command filled in full or without any fill, self-trade
+    prevention and all order types included."""
+    last = {}
+    for e in events:
+        snap = getattr(e, "order", None)
+        if snap is not None and snap.tif is TimeInForce.FOK:
+            last[snap.order_id] = snap
+    for snap in last.values():
+        if snap.status is not OrdStatus.REJECTED:
+            assert snap.cum_qty in (0, snap.qty), f"FOK partly filled: {snap}"
+            assert snap.status.is_done, f"FOK left live: {snap}"
 
 
 def test_random_commands_keep_every_invariant_and_replay_identically():

@@ -45,6 +45,9 @@ class Counters:
         return self.trade_id
 
 
+_TRADE = 0  # plan step kinds
+_STP = 1
+
 _REMAINDER_TEXT = {
     CancelReason.MARKET_REMAINDER: "market order remainder canceled: no more liquidity",
     CancelReason.IOC_REMAINDER: "IOC remainder canceled",
@@ -62,10 +65,11 @@ class MatchingEngine:
 
     def submit(self, order: Order, ts: int, out: list[Event]) -> None:
         """Match an accepted order, then rest or cancel what is left."""
-        if order.tif is TimeInForce.FOK and self._available(order) < order.leaves_qty:
+        plan, fills = self._plan(order)
+        if order.tif is TimeInForce.FOK and fills < order.leaves_qty:
             self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
             return
-        self._match(order, ts, out)
+        self._execute(order, plan, ts, out)
         if order.leaves_qty == 0:  # filled, or canceled by self-trade prevention
             return
         if order.ord_type is OrdType.MARKET:
@@ -143,32 +147,60 @@ class MatchingEngine:
             return level_price <= order.price
         return level_price >= order.price
 
-    def _available(self, order: Order) -> int:
-        """Quantity of other firms the order could trade against now. O(orders crossed)."""
-        total = 0
+    def _plan(self, order: Order) -> tuple[list[tuple[int, Order, int]], int]:
+        """What matching `order` now would do, step by step, without doing it.
+
+        The one walk over the book that both the all-or-nothing checks (FOK) and the match
+        loop use, so a check can never count liquidity the match will not reach: a
+        same-firm order in the way stops or shrinks the walk exactly as self-trade
+        prevention will. Returns the steps [(kind, resting, qty)] in execution order and
+        the quantity they fill. O(orders crossed).
+        """
+        steps: list[tuple[int, Order, int]] = []
+        remaining = order.leaves_qty
+        fills = 0
+        firm = order.firm
         for level in self.book.levels(order.side.opposite):
-            if not self._crosses(order, level.price) or total >= order.leaves_qty:
+            if not remaining or not self._crosses(order, level.price):
                 break
             for resting in level.orders.values():
-                if resting.firm != order.firm:
-                    total += resting.leaves_qty
-        return total
+                if not remaining:
+                    break
+                if resting.firm != firm:
+                    qty = min(remaining, resting.leaves_qty)
+                    steps.append((_TRADE, resting, qty))
+                    remaining -= qty
+                    fills += qty
+                    continue
+                mode = order.stp
+                if mode is StpMode.CANCEL_RESTING:
+                    steps.append((_STP, resting, 0))
+                    continue
+                if mode is StpMode.DECREMENT:
+                    qty = min(remaining, resting.leaves_qty)
+                    steps.append((_STP, resting, qty))
+                    remaining -= qty
+                    continue
+                steps.append((_STP, resting, 0))  # cancel aggressor / both: the walk ends
+                return steps, fills
+        return steps, fills
 
     def _match(self, order: Order, ts: int, out: list[Event]) -> None:
+        self._execute(order, self._plan(order)[0], ts, out)
+
+    def _execute(
+        self, order: Order, plan: list[tuple[int, Order, int]], ts: int, out: list[Event]
+    ) -> None:
+        """Carry out the steps of `_plan`, in order."""
         book = self.book
-        opposite = order.side.opposite
         ids = self._ids
-        while order.leaves_qty:
-            level = book.best(opposite)
-            if level is None or not self._crosses(order, level.price):
-                return
-            resting = next(iter(level.orders.values()))
-            if resting.firm == order.firm:
+        for kind, resting, qty in plan:
+            if kind == _STP:
                 if not self._prevent_self_trade(order, resting, ts, out):
                     return
                 continue
-            qty = min(order.leaves_qty, resting.leaves_qty)
-            price = level.price
+            price = resting.price
+            assert price is not None
             resting_leaves = resting.leaves_qty
             resting.fill(qty, price)
             order.fill(qty, price)
