@@ -252,9 +252,17 @@ def test_decode_refuses_a_message_that_is_not_an_order_message() -> None:
 
 US = RejectCode.UNSUPPORTED_CHARACTERISTIC
 REJECTS = [
-    ({"_40": "3"}, US, "OrdType(40)=3 (stop) is not supported: use 1 (market) or 2 (limit)"),
-    ({"_40": "4"}, US, "OrdType(40)=4 (stop limit) is not supported: use 1 (market) or 2 (limit)"),
-    ({"_40": "P"}, US, "OrdType(40)=P (pegged) is not supported: use 1 (market) or 2 (limit)"),
+    (
+        {"_40": "P"},
+        US,
+        "OrdType(40)=P (pegged) is not supported: use 1 (market), 2 (limit), 3 (stop) or 4 "
+        "(stop limit)",
+    ),
+    (
+        {"_40": "3", "_99": "1.123456789"},
+        RejectCode.INVALID_PRICE,
+        "StopPx(99)=1.123456789 is not valid",
+    ),
     (
         {"_59": "2"},
         US,
@@ -268,7 +276,6 @@ REJECTS = [
     ({"_18": "6"}, US, "ExecInst(18) is not supported"),
     ({"_110": "10"}, US, "MinQty(110) is not supported"),
     ({"_111": "10"}, US, "MaxFloor(111) is not supported"),
-    ({"_99": "189"}, US, "StopPx(99) is not supported"),
     ({"_126": "20231115-00:00:00"}, US, "ExpireTime(126) is not supported"),
     ({"_432": "20231115"}, US, "ExpireDate(432) is not supported"),
     ({"_7928": "X"}, US, "SelfTradePrevention(7928)=X is not supported: use R (cancel resting)"),
@@ -306,7 +313,7 @@ def test_decode_unacceptable_new_order_becomes_reject_message(
 
 
 def test_reject_message_keeps_what_could_be_read() -> None:
-    cmd = decode(order_fields(_40="3", _1="ACC"), "CLIENT1")
+    cmd = decode(order_fields(_40="P", _1="ACC"), "CLIENT1")
     assert cmd == RejectMessage(
         "CLIENT1",
         "D",
@@ -338,7 +345,7 @@ def test_encode_reject_of_an_unsupported_side_echoes_it(kernel: Kernel, version:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_decode_unacceptable_replace_becomes_reject_message_for_g(version: str) -> None:
-    fields = order_fields(version, _35="G", _11="r1", _41="o1", _40="3")
+    fields = order_fields(version, _35="G", _11="r1", _41="o1", _40="P")
     cmd = decode(fields, "CLIENT1")
     assert isinstance(cmd, RejectMessage)
     assert (cmd.msg_type, cmd.cl_ord_id, cmd.orig_cl_ord_id, cmd.code) == ("G", "r1", "o1", US)
@@ -389,10 +396,10 @@ def test_encode_rejected_by_the_kernel(kernel: Kernel, version: str) -> None:
 
 @pytest.mark.parametrize(("version", "reason"), [(FIX42, "0"), (FIX44, "11")])
 def test_encode_rejected_at_the_edge(kernel: Kernel, version: str, reason: str) -> None:
-    event = only(handle(kernel, order_fields(_40="3")), OrderRejected)
+    event = only(handle(kernel, order_fields(_40="P")), OrderRejected)
     m = sent(encode(event, version), version)  # type: ignore[arg-type]
     assert (m["150"], m["39"], m["103"]) == ("8", "8", reason)
-    assert m["58"].startswith("OrdType(40)=3 (stop) is not supported")
+    assert m["58"].startswith("OrdType(40)=P (pegged) is not supported")
     assert (m["11"], m["55"], m["54"], m["38"]) == ("o1", "AAPL", "1", "100")
     assert "40" not in m and "44" not in m
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from core_helpers import SYMBOLS, cancel, kernel, new, query, replace
+from core_helpers import SYMBOLS, cancel, kernel, new, px, query, reference, replace
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from venue.domain.commands import BustTrade, MassCancel, OperatorAction, SessionDisconnected
-from venue.domain.events import OrderFilled, OrderRestated, TradeExecuted
+from venue.domain.events import OrderFilled, OrderRestated, OrderTriggered, TradeExecuted
 from venue.domain.reference import StpMode
-from venue.domain.values import OrdStatus, TimeInForce
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
 from venue.kernel import Kernel
 
 SESSIONS = ("C1", "C2", "C3", "C4")
@@ -43,7 +43,7 @@ def random_control(rng: random.Random, session: str, symbol: str, n: int):
     return OperatorAction("ops", action, scope, key)
 
 
-def random_command(rng: random.Random, k: Kernel, n: int):
+def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True):
     session = rng.choice(SESSIONS)
     symbol = rng.choice(SYMBOLS)
     side = rng.choice("BS")
@@ -55,16 +55,30 @@ def random_command(rng: random.Random, k: Kernel, n: int):
     if mine and roll < 0.4:
         o = rng.choice(mine)
         price = f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
-        return replace(
+        cmd = replace(
             f"r{n}", o.cl_ord_id, o.side.name[0], rng.randint(1, 300), price, session, o.symbol
         )
-    if roll < 0.43:
+        if o.ord_type.is_stop:
+            stop_px = px(f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}")
+            cmd = dataclasses.replace(
+                cmd,
+                ord_type=o.ord_type,
+                price=cmd.price if o.ord_type is OrdType.STOP_LIMIT else None,
+                stop_px=stop_px if o.is_parked else o.stop_px,
+            )
+        return cmd
+    if roll < 0.43 and controls:
         return random_control(rng, session, symbol, n)
     if roll < 0.45:
         return query(rng.choice([o.cl_ord_id for o in mine] or ["none"]), side, session, symbol)
     price = None if rng.random() < 0.05 else f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
     qty = rng.randint(-1, 300) if rng.random() < 0.02 else rng.randint(1, 300)
     order = new(f"n{n}", side, qty, price, session, symbol, tif=rng.choice(TIFS))
+    if rng.random() < 0.15:  # a stop or stop-limit; many are through the last price
+        stop_px = px(f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}")
+        kind = OrdType.STOP if price is None else OrdType.STOP_LIMIT
+        tif = rng.choice((TimeInForce.DAY, TimeInForce.GTC))
+        order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
     if rng.random() < 0.2:
         order = dataclasses.replace(order, stp=rng.choice(list(StpMode)))
     return order
@@ -88,6 +102,44 @@ def check_events(events) -> None:
     trades = {e.trade_id: e.qty for e in events if isinstance(e, TradeExecuted)}
     assert {t: 2 * q for t, q in trades.items()} == fills, "each trade fills both sides"
     check_all_or_nothing(events)
+    check_no_trade_through(events)
+    check_stop_triggers(events)
+
+
+def check_no_trade_through(events) -> None:
+    """An aggressor never trades beyond its limit."""
+    for e in events:
+        if isinstance(e, OrderFilled) and e.aggressor and e.order.price is not None:
+            if e.order.side is Side.BUY:
+                assert e.last_px <= e.order.price, e
+            else:
+                assert e.last_px >= e.order.price, e
+
+
+def _triggers(snap, price: int) -> bool:
+    return price >= snap.stop_px if snap.side is Side.BUY else price <= snap.stop_px
+
+
+def check_stop_triggers(events) -> None:
+    """A stop triggers only after a trade at or through its stop price and is reported
+    before its first fill. Stops enter in batches: the first batch is every stop the
+    command's own trades triggered, the next every stop the previous batch's trades
+    triggered, and so on; within a batch, in accept order (order id)."""
+    trades = [(i, e.price) for i, e in enumerate(events) if isinstance(e, TradeExecuted)]
+    triggered = []  # (event index, index of the first trade through the stop, order id)
+    for i, e in enumerate(events):
+        if isinstance(e, OrderTriggered):
+            first = next((j for j, p in trades if j < i and _triggers(e.order, p)), None)
+            assert first is not None, f"stop triggered without a trade through it: {e}"
+            assert e.order.cum_qty == 0
+            triggered.append((i, first, e.order.order_id))
+    while triggered:
+        formed_at = triggered[0][0]
+        batch = [t for t in triggered if t[1] < formed_at]
+        assert batch == triggered[: len(batch)], f"a stop entered out of its batch: {triggered}"
+        ids = [t[2] for t in batch]
+        assert ids == sorted(ids), f"stops of one batch not in accept order: {ids}"
+        triggered = triggered[len(batch) :]
 
 
 def check_all_or_nothing(events) -> None:
@@ -125,6 +177,29 @@ def test_random_commands_keep_every_invariant_and_replay_identically():
         k.counters.order_id,
         k.counters.trade_id,
     )
+
+
+def test_random_order_types_without_operator_actions_keep_every_invariant():
+    """The same mix without halts, kill switches and busts, so that far more orders trade:
+    stops trigger and cascade, FOKs meet self-trade prevention."""
+    rng = random.Random(131)
+    k = kernel()
+    log = []
+    seen: set[str] = set()
+    for n in range(3000):
+        command = random_command(rng, k, n, controls=False)
+        events = k.handle(command, n)
+        log.append((command, n, events))
+        seen.update(type(e).__name__ for e in events)
+        check_events(events)
+        k.check_invariants()
+    assert {"OrderTriggered", "TradeExecuted", "OrderRestated"} <= seen
+    replayed = kernel()
+    for command, ts, events in log:
+        assert replayed.handle(command, ts) == events
+    restored = Kernel.restore(reference(), k.export_state())
+    restored.check_invariants()
+    assert restored.export_state() == k.export_state()
 
 
 def test_done_orders_never_come_back():

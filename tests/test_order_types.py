@@ -4,14 +4,17 @@ stop-limits, post-only, GTD, MinQty. Commands in, events out, no I/O."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
-from core_helpers import kernel, names, new, px
+from core_helpers import cancel, kernel, names, new, px, reference, replace
 
-from venue.domain.codes import CancelReason
+from venue.domain.codes import CancelReason, RejectCode
+from venue.domain.commands import ExpireDayOrders, MassCancel, OperatorAction
 from venue.domain.events import OrderFilled
 from venue.domain.reference import StpMode
-from venue.domain.values import OrdStatus, Side, TimeInForce
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+from venue.kernel import Kernel
 
 # -- FOK under self-trade prevention ------------------------------------------------------
 
@@ -63,3 +66,294 @@ def test_fok_with_decrement_counts_only_what_trades():
         assert events[-1].reason is CancelReason.FOK_NOT_FILLED
     assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("100.00"), 50), (px("100.50"), 100)]
     k.check_invariants()
+
+
+# -- stop and stop-limit ------------------------------------------------------------------
+
+
+def stop(cl, side, qty, stop_px, price=None, session="C1", tif=TimeInForce.DAY):
+    ord_type = OrdType.STOP if price is None else OrdType.STOP_LIMIT
+    cmd = new(cl, side, qty, price, session, ord_type=ord_type, tif=tif)
+    return dataclasses.replace(cmd, stop_px=px(stop_px))
+
+
+def stop_replace(cl, orig, side, qty, stop_px, price=None, session="C1"):
+    ord_type = OrdType.STOP if price is None else OrdType.STOP_LIMIT
+    cmd = replace(cl, orig, side, qty, price, session, ord_type=ord_type)
+    return dataclasses.replace(cmd, stop_px=None if stop_px is None else px(stop_px))
+
+
+def trade_at(k, price, ts, qty=10):
+    """C2 rests a sell and C4 lifts it: one trade at `price` (firms FIRM2 and FIRM3)."""
+    k.handle(new(f"s{ts}", "S", qty, price, session="C2"), ts)
+    return k.handle(new(f"b{ts}", "B", qty, price, session="C4"), ts)
+
+
+def test_stop_is_acknowledged_and_parked_out_of_the_book():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    events = k.handle(stop("st", "B", 50, "101.00"), 2)
+    assert names(events) == ["OrderAccepted"]
+    snap = events[0].order
+    assert (snap.status, snap.stop_px, snap.ord_type) == (OrdStatus.NEW, px("101.00"), OrdType.STOP)
+    engine = k.engines["AAPL"]
+    assert engine.book.depth(Side.BUY) == [] and list(engine.parked) == [snap.order_id]
+    k.check_invariants()
+
+
+def test_quotes_do_not_trigger_a_stop():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("st", "B", 50, "101.00"), 2)
+    events = k.handle(new("q", "B", 10, "102.00", session="C2"), 3)  # a bid above the stop
+    assert names(events) == ["OrderAccepted"]
+    assert len(k.engines["AAPL"].parked) == 1
+
+
+@pytest.mark.parametrize(
+    ("side", "stop_px", "words"),
+    [
+        ("B", "100.00", "buy stop price 100 is at or below the last price 100"),
+        ("B", "99.00", "buy stop price 99 is at or below"),
+        ("S", "100.00", "sell stop price 100 is at or above the last price 100"),
+        ("S", "101.00", "sell stop price 101 is at or above"),
+    ],
+)
+def test_stop_already_through_the_last_price_is_rejected(side, stop_px, words):
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    events = k.handle(stop("st", side, 50, stop_px), 2)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is RejectCode.INVALID_PRICE and words in events[0].text
+    assert not k.engines["AAPL"].parked
+
+
+def test_reference_price_is_the_last_price_before_the_first_trade():
+    ref = reference()
+    ref.instruments["AAPL"] = dataclasses.replace(
+        ref.instruments["AAPL"], reference_price=px("100.00")
+    )
+    k = Kernel(ref)
+    assert names(k.handle(stop("st1", "B", 5, "100.00"), 1)) == ["OrderRejected"]
+    assert names(k.handle(stop("st2", "B", 5, "100.01"), 2)) == ["OrderAccepted"]
+
+
+@pytest.mark.parametrize(
+    ("side", "stop_px", "price", "ok"),
+    [
+        ("B", "101.00", "100.99", False),
+        ("B", "101.00", "101.00", True),
+        ("B", "101.00", "102.00", True),
+        ("S", "99.00", "99.01", False),
+        ("S", "99.00", "99.00", True),
+        ("S", "99.00", "98.00", True),
+    ],
+)
+def test_stop_limit_price_must_not_be_on_the_wrong_side_of_its_stop(side, stop_px, price, ok):
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    events = k.handle(stop("st", side, 5, stop_px, price), 2)
+    assert names(events) == (["OrderAccepted"] if ok else ["OrderRejected"])
+    if not ok:
+        assert "its stop price" in events[0].text
+
+
+@pytest.mark.parametrize(
+    ("cmd", "code", "words"),
+    [
+        (
+            dataclasses.replace(new("x", "B", 5, None, ord_type=OrdType.STOP), stop_px=None),
+            RejectCode.MISSING_FIELD,
+            "StopPx(99) is required",
+        ),
+        (
+            dataclasses.replace(new("x", "B", 5, "100.00"), stop_px=px("101.00")),
+            RejectCode.UNSUPPORTED_CHARACTERISTIC,
+            "StopPx(99) is only for stop",
+        ),
+        (
+            dataclasses.replace(
+                new("x", "B", 5, "102.00", ord_type=OrdType.STOP), stop_px=px("101.00")
+            ),
+            RejectCode.UNSUPPORTED_CHARACTERISTIC,
+            "Price(44) must not be set on a stop order",
+        ),
+        (
+            dataclasses.replace(
+                new("x", "B", 5, None, ord_type=OrdType.STOP_LIMIT), stop_px=px("101.00")
+            ),
+            RejectCode.MISSING_FIELD,
+            "Price(44) is required on a stop limit order",
+        ),
+        (
+            stop("x", "B", 5, "101.00", tif=TimeInForce.IOC),
+            RejectCode.UNSUPPORTED_CHARACTERISTIC,
+            "TimeInForce(59)=3 is not supported on a stop order",
+        ),
+        (
+            stop("x", "B", 5, "101.00", tif=TimeInForce.FOK),
+            RejectCode.UNSUPPORTED_CHARACTERISTIC,
+            "TimeInForce(59)=4 is not supported on a stop order",
+        ),
+        (stop("x", "B", 5, "101.005"), RejectCode.PRICE_OFF_TICK, "stop price 101.005"),
+        (stop("x", "B", 5, "0"), RejectCode.INVALID_PRICE, "stop price 0 must be positive"),
+    ],
+)
+def test_bad_stop_terms_are_rejected(cmd, code, words):
+    k = kernel()
+    events = k.handle(cmd, 1)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is code and words in events[0].text
+
+
+def test_trade_at_the_stop_triggers_it_reported_before_any_fill():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    accepted = k.handle(stop("st", "B", 30, "101.00"), 2)[0].order
+    k.handle(new("ask", "S", 100, "101.50", session="C2"), 3)
+    events = trade_at(k, "101.00", 4)
+    kinds = names(events)
+    i = kinds.index("OrderTriggered")
+    triggered = events[i]
+    assert triggered.order.order_id == accepted.order_id and triggered.order.triggered
+    assert triggered.order.status is OrdStatus.NEW and triggered.order.priority_ts == 4
+    assert "stop triggered" in triggered.text and "101" in triggered.text
+    fills = [e for e in events[i:] if isinstance(e, OrderFilled) and e.aggressor]
+    # the stop (a market order now) lifts the remaining asks: 101.50
+    assert [(f.order.order_id, f.last_px, f.last_qty) for f in fills] == [
+        (accepted.order_id, px("101.50"), 30)
+    ]
+    assert not k.engines["AAPL"].parked
+    k.check_invariants()
+
+
+def test_sell_stop_triggers_on_a_trade_at_or_below_it_and_market_remainder_is_canceled():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("st", "S", 30, "99.00", session="C1"), 2)
+    k.handle(new("bid", "B", 10, "98.00", session="C2"), 3)
+    events = trade_at(k, "98.50", 4)  # prints through the stop
+    i = names(events).index("OrderTriggered")
+    tail = events[i:]
+    assert names(tail) == [
+        "OrderTriggered", "TradeExecuted", "OrderFilled", "OrderFilled", "OrderCanceled",
+    ]  # fmt: skip
+    assert tail[-1].reason is CancelReason.MARKET_REMAINDER and tail[-1].order.cum_qty == 10
+    k.check_invariants()
+
+
+def test_stops_triggered_by_one_trade_enter_in_accept_order_and_cascade():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    # accept order: st1 (stop 101.50), st2 (stop 101.00), st3 (stop 101.00); all buy
+    k.handle(stop("st1", "B", 10, "101.50", "103.00", session="C1"), 2)
+    k.handle(stop("st2", "B", 10, "101.00", "103.00", session="C1"), 3)
+    k.handle(stop("st3", "B", 10, "101.00", "103.00", session="C1"), 4)
+    # st4 triggers only on the trades the others cause (at 102)
+    k.handle(stop("st4", "B", 10, "102.00", "103.00", session="C1"), 5)
+    k.handle(new("a1", "S", 15, "102.00", session="C2"), 6)
+    events = trade_at(k, "101.50", 7)  # triggers st1, st2, st3 together
+    triggered = [e.order.cl_ord_id for e in events if type(e).__name__ == "OrderTriggered"]
+    assert triggered == ["st1", "st2", "st3", "st4"]
+    # st1 and st2 (in that order) took 10 and 5 at 102; st3 and st4 rest at 103 behind them
+    fills = [(e.order.cl_ord_id, e.last_qty) for e in events if isinstance(e, OrderFilled)]
+    assert fills[-4:] == [("st1", 10), ("a1", 10), ("st2", 5), ("a1", 5)]
+    bids = list(k.engines["AAPL"].book.best(Side.BUY).orders.values())
+    assert [o.cl_ord_id for o in bids] == ["st2", "st3", "st4"]
+    assert all(o.priority_ts == 7 for o in bids)
+    k.check_invariants()
+
+
+def test_cancel_and_replace_work_on_a_parked_stop():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("st", "B", 10, "101.00", "101.50"), 2)
+    events = k.handle(stop_replace("st2", "st", "B", 20, "102.00", "102.50"), 3)
+    assert names(events) == ["OrderReplaced"]
+    snap = events[0].order
+    assert (snap.qty, snap.stop_px, snap.price, snap.cl_ord_id) == (
+        20, px("102.00"), px("102.50"), "st2",
+    )  # fmt: skip
+    # the old stop price no longer triggers it
+    k.handle(new("a", "S", 100, "103.00", session="C2"), 4)
+    assert "OrderTriggered" not in names(trade_at(k, "101.00", 5))
+    # a replace to a stop already through the last price is refused
+    events = k.handle(stop_replace("st3", "st2", "B", 20, "101.00", "102.00"), 6)
+    assert names(events) == ["CancelRejected"] and "at or below the last price" in events[0].text
+    events = k.handle(stop_replace("st3", "st2", "B", 20, None, "102.00"), 6)
+    assert names(events) == ["CancelRejected"] and "StopPx(99) is required" in events[0].text
+    events = k.handle(cancel("c", "st2", "B"), 7)
+    assert names(events) == ["OrderCanceled"]
+    assert not k.engines["AAPL"].parked
+    k.check_invariants()
+
+
+def test_after_the_trigger_a_stop_limit_is_an_ordinary_order_and_its_stop_price_is_fixed():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("st", "B", 10, "101.00", "101.00"), 2)
+    trade_at(k, "101.00", 3)
+    order = next(o for o in k.live.values() if o.cl_ord_id == "st")
+    assert order.triggered and k.engines["AAPL"].book.depth(Side.BUY) == [(px("101.00"), 10)]
+    events = k.handle(stop_replace("st2", "st", "B", 10, "101.50", "101.00"), 4)
+    assert names(events) == ["CancelRejected"] and "already triggered" in events[0].text
+    events = k.handle(stop_replace("st2", "st", "B", 5, "101.00", "101.00"), 5)
+    assert names(events) == ["OrderReplaced"]
+    assert k.engines["AAPL"].book.depth(Side.BUY) == [(px("101.00"), 5)]
+    k.check_invariants()
+
+
+def test_halt_does_not_trigger_stops():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("st", "B", 10, "101.00"), 2)
+    k.handle(new("a", "S", 10, "101.00", session="C2"), 3)
+    k.handle(OperatorAction("ops", "halt", "instrument", "AAPL"), 4)
+    assert names(k.handle(new("b", "B", 10, "101.00", session="C4"), 5)) == ["OrderRejected"]
+    assert len(k.engines["AAPL"].parked) == 1
+    k.handle(OperatorAction("ops", "resume", "instrument", "AAPL"), 6)
+    assert "OrderTriggered" in names(k.handle(new("b2", "B", 5, "101.00", session="C4"), 7))
+
+
+def test_parked_stops_expire_at_day_end_and_go_with_mass_cancel():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("d", "B", 10, "101.00"), 2)
+    k.handle(stop("g", "B", 10, "101.00", tif=TimeInForce.GTC), 3)
+    events = k.handle(ExpireDayOrders(10), 11)
+    assert [e.order.cl_ord_id for e in events] == ["d"]
+    events = k.handle(MassCancel("C1", "m", "7"), 12)
+    assert names(events) == ["OrderCanceled", "MassCancelReported"]
+    assert not k.live and not k.engines["AAPL"].parked
+    k.check_invariants()
+
+
+def test_snapshot_restore_keeps_parked_stops_in_accept_order():
+    k = kernel()
+    trade_at(k, "100.00", 1)
+    k.handle(stop("st1", "B", 10, "101.00", "101.00"), 2)
+    k.handle(stop("st2", "B", 10, "101.00"), 3)
+    k.handle(stop("st3", "S", 10, "99.00", session="C2"), 4)
+    state = json.loads(json.dumps(k.export_state()))
+    restored = Kernel.restore(reference(), state)
+    restored.check_invariants()
+    assert list(restored.engines["AAPL"].parked) == list(k.engines["AAPL"].parked)
+    assert {f: v for f, v in restored.firm_open.items() if v} == {
+        f: v for f, v in k.firm_open.items() if v
+    }
+    k.handle(new("a", "S", 30, "101.00", session="C2"), 5)
+    restored.handle(new("a", "S", 30, "101.00", session="C2"), 5)
+    assert trade_at(k, "101.00", 6) == trade_at(restored, "101.00", 6)
+
+
+def test_snapshot_of_an_older_format_without_stop_fields_restores():
+    k = kernel()
+    k.handle(new("r", "B", 10, "99.00"), 1)
+    state = json.loads(json.dumps(k.export_state()))
+    for plain in state["resting"]:
+        del plain[-2:]  # stop_px, triggered did not exist
+    del state["stops"]
+    restored = Kernel.restore(reference(), state)
+    restored.check_invariants()
+    order = next(iter(restored.live.values()))
+    assert (order.stop_px, order.triggered) == (None, False)

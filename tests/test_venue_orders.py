@@ -290,8 +290,7 @@ class TestNewOrders:
 
 
 UNSUPPORTED = {
-    "stop order": ({"ord_type": "3"}, {"StopPx": "189.00"}, "OrdType(40)=3"),
-    "stop limit": ({"ord_type": "4"}, {"StopPx": "189.00"}, "OrdType(40)=4"),
+    "stop limit IOC": ({"ord_type": "4", "tif": "3"}, {"StopPx": "189.00"}, "TimeInForce(59)=3"),
     "pegged": ({"ord_type": "P"}, {}, "OrdType(40)=P"),
     "at the opening": ({"tif": "2"}, {}, "TimeInForce(59)=2"),
     "good till date": ({"tif": "6"}, {"ExpireTime": "20991231-00:00:00"}, "TimeInForce(59)=6"),

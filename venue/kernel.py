@@ -110,6 +110,7 @@ class Kernel:
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
+            cmd.stop_px,
         )  # fmt: skip
         problem = self._check_new(cmd) or self._check_risk(
             cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0
@@ -152,7 +153,8 @@ class Kernel:
         assert order is not None
         self._rekey(order, cmd.cl_ord_id)
         engine = self.engines[order.symbol]
-        engine.replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out)
+        stop_px = cmd.stop_px if order.is_parked else order.stop_px
+        engine.replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px)
 
     def _query(self, cmd: QueryOrder, ts: int, out: list[Event]) -> None:
         order, problem = self._find(cmd.session, cmd.cl_ord_id, cmd.order_id, allow_done=True)
@@ -379,7 +381,53 @@ class Kernel:
             return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
                 "Price(44) must not be set on a market order"
             )
-        return self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+        return self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price) or (
+            self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
+        )
+
+    def _check_stop(
+        self,
+        instrument: Instrument,
+        ord_type: OrdType,
+        side: Side,
+        tif: TimeInForce,
+        price: int | None,
+        stop_px: int | None,
+    ) -> Problem | None:
+        """StopPx(99) and the terms only a stop or stop-limit has. "Last" is the last trade
+        price, or the instrument's reference price before the first trade."""
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if not ord_type.is_stop:
+            if stop_px is not None:
+                return us, "StopPx(99) is only for stop (40=3) and stop-limit (40=4) orders"
+            return None
+        if stop_px is None:
+            return RejectCode.MISSING_FIELD, "StopPx(99) is required on a stop order"
+        if ord_type is OrdType.STOP and price is not None:
+            return us, "Price(44) must not be set on a stop order: use 40=4 for a stop limit"
+        if tif not in (TimeInForce.DAY, TimeInForce.GTC):
+            return us, f"TimeInForce(59)={tif.value} is not supported on a stop order: use 0 or 1"
+        if stop_px <= 0:
+            return RejectCode.INVALID_PRICE, f"stop price {format_price(stop_px)} must be positive"
+        if stop_px % instrument.tick:
+            return RejectCode.PRICE_OFF_TICK, (
+                f"stop price {format_price(stop_px)} is not a multiple of the tick "
+                f"{instrument.tick_text}"
+            )
+        if price is not None and (price < stop_px if side is Side.BUY else price > stop_px):
+            where = "below" if side is Side.BUY else "above"
+            return RejectCode.INVALID_PRICE, (
+                f"{side.name.lower()} stop limit price {format_price(price)} is {where} its "
+                f"stop price {format_price(stop_px)}"
+            )
+        last = self.last_trade_px.get(instrument.symbol, instrument.reference_price)
+        if last is not None and (stop_px <= last if side is Side.BUY else stop_px >= last):
+            where = "at or below" if side is Side.BUY else "at or above"
+            return RejectCode.INVALID_PRICE, (
+                f"{side.name.lower()} stop price {format_price(stop_px)} is {where} the last "
+                f"price {format_price(last)}: it would trigger at once"
+            )
+        return None
 
     @staticmethod
     def _check_terms(
@@ -391,9 +439,10 @@ class Kernel:
             return RejectCode.INVALID_QUANTITY, (
                 f"OrderQty {qty} is not a multiple of the lot size {instrument.lot}"
             )
-        if ord_type is OrdType.LIMIT:
+        if ord_type is OrdType.LIMIT or ord_type is OrdType.STOP_LIMIT:
             if price is None:
-                return RejectCode.MISSING_FIELD, "Price(44) is required on a limit order"
+                kind = "limit" if ord_type is OrdType.LIMIT else "stop limit"
+                return RejectCode.MISSING_FIELD, f"Price(44) is required on a {kind} order"
             if price <= 0:
                 return RejectCode.INVALID_PRICE, f"price {format_price(price)} must be positive"
             if price % instrument.tick:
@@ -465,7 +514,19 @@ class Kernel:
             return RejectCode.CHANGE_NOT_ALLOWED, (
                 f"TimeInForce {cmd.tif.value} is not allowed on a replace: use 0 Day or 1 GTC"
             )
-        return self._check_terms(self.instruments[order.symbol], cmd.ord_type, cmd.qty, cmd.price)
+        instrument = self.instruments[order.symbol]
+        problem = self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+        if problem is not None or not order.ord_type.is_stop:
+            return problem
+        if order.is_parked:
+            return self._check_stop(
+                instrument, cmd.ord_type, order.side, cmd.tif, cmd.price, cmd.stop_px
+            )
+        if cmd.stop_px is not None and cmd.stop_px != order.stop_px:
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                "StopPx(99) cannot be changed: the stop has already triggered"
+            )
+        return None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -579,6 +640,7 @@ class Kernel:
             for level in engine.book.levels(side)
             for order in level.orders.values()
         ]
+        stops = [_order_to_plain(o) for e in self.engines.values() for o in e.parked.values()]
         done: dict[int, list[Any]] = {}
         for (session, cl), order in self._done_by_cl.items():
             done.setdefault(order.order_id, [_order_to_plain(order), []])[1].append([session, cl])
@@ -588,6 +650,7 @@ class Kernel:
             "last_ts": self.last_ts,
             "expired_through": self.expired_through,
             "resting": resting,
+            "stops": stops,  # parked, in accept order
             "done": list(done.values()),
             "instruments": [_plain(i) for i in self.instruments.values()],
             "firms": [_plain(f) for f in self.firms.values()],
@@ -630,6 +693,14 @@ class Kernel:
             open_now = order.leaves_qty * order.price  # type: ignore[operator]
             kernel._open_by_order[order.order_id] = open_now
             kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
+        for plain in state.get("stops", ()):
+            order = _order_from_plain(plain)
+            kernel.engines[order.symbol].park(order)
+            kernel.live[order.order_id] = order
+            kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
+            if order.price is not None:
+                kernel._open_by_order[order.order_id] = open_now = order.leaves_qty * order.price
+                kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
         for plain, keys in state["done"]:
             order = _order_from_plain(plain)
             kernel._done_by_id[order.order_id] = order
@@ -644,7 +715,9 @@ class Kernel:
         in_books = 0
         for engine in self.engines.values():
             engine.book.check_invariants()
-            in_books += len(engine.book.orders)
+            in_books += len(engine.book.orders) + len(engine.parked)
+            for order in engine.parked.values():
+                assert order.is_parked and order.order_id not in engine.book.orders
         assert in_books == len(self.live), "an order is live but not in a book, or the reverse"
         for (session, cl), order in self._live_by_cl.items():
             assert order.session == session and order.cl_ord_id == cl
@@ -653,7 +726,7 @@ class Kernel:
         open_by_firm: dict[str, int] = {}
         for order in self.live.values():
             open_by_firm[order.firm] = open_by_firm.get(order.firm, 0) + (
-                order.leaves_qty * order.price  # type: ignore[operator]
+                0 if order.price is None else order.leaves_qty * order.price
             )
         assert {f: v for f, v in self.firm_open.items() if v} == {
             f: v for f, v in open_by_firm.items() if v
@@ -691,9 +764,15 @@ def _order_to_plain(order: Order) -> list[Any]:
     return [getattr(order, name) for name in _ORDER_FIELDS]
 
 
+# Order fields added after the first snapshot format: a shorter list gets these.
+_ORDER_DEFAULTS: dict[str, Any] = {"stop_px": None, "triggered": False}
+
+
 def _order_from_plain(values: list[Any]) -> Order:
     order = Order.__new__(Order)
-    for name, value in zip(_ORDER_FIELDS, values, strict=True):
+    for name in _ORDER_FIELDS[len(values) :]:
+        setattr(order, name, _ORDER_DEFAULTS[name])
+    for name, value in zip(_ORDER_FIELDS, values, strict=False):
         enum = _ENUM_FIELDS.get(name)
         setattr(order, name, enum(value) if enum is not None else value)
     return order

@@ -25,6 +25,7 @@ class NewOrder:
     price: int | None = None
     account: str = ""
     stp: StpMode | None = None  # None: the firm's default
+    stop_px: int | None = None  # StopPx(99)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class ReplaceOrder:
     qty: int
     price: int | None = None
     order_id: int | None = None
+    stop_px: int | None = None  # StopPx(99)
 
 
 @dataclass(frozen=True, slots=True)

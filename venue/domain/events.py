@@ -33,6 +33,8 @@ class OrderSnapshot:
     cum_notional: int
     status: OrdStatus
     priority_ts: int
+    stop_px: int | None = None
+    triggered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,17 @@ class OrderRestated:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """A parked stop's trigger printed: it enters the book (or trades) from now on, as a
+    market order (stop) or a limit order (stop-limit), with a new priority time."""
+
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class MassCancelReported:
     """Answer to an OrderMassCancelRequest; the cancels themselves are OrderCanceled events.
 
@@ -220,6 +233,7 @@ Event = (
     | OrderStatusReported
     | CancelRejected
     | OrderRestated
+    | OrderTriggered
     | MassCancelReported
     | OperatorActionApplied
     | TradeBusted
@@ -235,6 +249,7 @@ ORDER_EVENTS = (
     OrderExpired,
     OrderRestated,
     OrderTradeCanceled,
+    OrderTriggered,
 )
 
 

@@ -50,6 +50,10 @@ class Order:
         "status",
         "priority_ts",
         "stp",
+        # Order terms beyond the plain limit order (None / False: not used). Snapshots of
+        # older versions lack them: venue.kernel fills in these defaults.
+        "stop_px",
+        "triggered",
     )
 
     def __init__(
@@ -67,6 +71,7 @@ class Order:
         qty: int,
         priority_ts: int,
         stp: StpMode = StpMode.CANCEL_RESTING,
+        stop_px: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -85,6 +90,18 @@ class Order:
         self.status = OrdStatus.NEW
         self.priority_ts = priority_ts
         self.stp = stp
+        self.stop_px = stop_px
+        self.triggered = False  # a stop whose trigger has printed: now in the book or done
+
+    @property
+    def is_parked(self) -> bool:
+        """A stop waiting for its trigger: live, not in the book, not in market data."""
+        return self.ord_type.is_stop and not self.triggered and not self.status.is_done
+
+    @property
+    def is_market(self) -> bool:
+        """Trades without a limit: a market order, or a stop once triggered."""
+        return self.ord_type is OrdType.MARKET or self.ord_type is OrdType.STOP
 
     @property
     def leaves_qty(self) -> int:
@@ -137,6 +154,8 @@ class Order:
             self.cum_notional,
             self.status,
             self.priority_ts,
+            self.stop_px,
+            self.triggered,
         )
 
     def __repr__(self) -> str:

@@ -50,6 +50,12 @@ class OrdType(StrEnum):
 
     MARKET = "1"
     LIMIT = "2"
+    STOP = "3"  # parked until a trade at or through StopPx(99), then a market order
+    STOP_LIMIT = "4"  # parked the same way, then a limit order at Price(44)
+
+    @property
+    def is_stop(self) -> bool:
+        return self is OrdType.STOP or self is OrdType.STOP_LIMIT
 
 
 class TimeInForce(StrEnum):

@@ -41,6 +41,7 @@ from venue.domain.events import (
     OrderSnapshot,
     OrderStatusReported,
     OrderTradeCanceled,
+    OrderTriggered,
     TradeBusted,
     TradeExecuted,
 )
@@ -74,7 +75,7 @@ def parse(raw: str) -> dict[str, str]:
 
 _SIDES = {"1": Side.BUY, "2": Side.SELL}  # the sides the venue trades
 _ANY_SIDE = {side.value: side for side in Side}  # what a reject can echo
-_ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
+_ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT, "3": OrdType.STOP, "4": OrdType.STOP_LIMIT}
 _TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 
 _SIDE_NAMES = {
@@ -97,7 +98,6 @@ _UNSUPPORTED_TAGS = (
     ("18", "ExecInst(18)"),
     ("110", "MinQty(110)"),
     ("111", "MaxFloor(111)"),
-    ("99", "StopPx(99)"),
     ("126", "ExpireTime(126)"),
     ("432", "ExpireDate(432)"),
 )
@@ -142,7 +142,7 @@ def _ord_type(fields: dict[str, str]) -> OrdType:
         raise _Reject(
             _US,
             f"OrdType(40)={_named(text, _ORD_TYPE_NAMES)} is not supported: "
-            "use 1 (market) or 2 (limit)",
+            "use 1 (market), 2 (limit), 3 (stop) or 4 (stop limit)",
         )
     return ord_type
 
@@ -192,8 +192,8 @@ def _qty(fields: dict[str, str]) -> int:
     )
 
 
-def _price(fields: dict[str, str]) -> int | None:
-    text = fields.get("44")
+def _price(fields: dict[str, str], tag: str = "44", name: str = "Price") -> int | None:
+    text = fields.get(tag)
     if text is None:
         return None
     if _is_float(text):
@@ -203,8 +203,12 @@ def _price(fields: dict[str, str]) -> int | None:
             pass
     raise _Reject(
         RejectCode.INVALID_PRICE,
-        f"Price(44)={text} is not valid: use a decimal number with at most 8 decimals",
+        f"{name}({tag})={text} is not valid: use a decimal number with at most 8 decimals",
     )
+
+
+def _stop_px(fields: dict[str, str]) -> int | None:
+    return _price(fields, "99", "StopPx")
 
 
 def _is_float(text: str) -> bool:
@@ -231,8 +235,9 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     _no_unsupported(f)
     stp = _stp(f)
     return NewOrder(
-        session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp
-    )
+        session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
+        _stop_px(f),
+    )  # fmt: skip
 
 
 def _cancel(f: dict[str, str], session: str) -> CancelOrder:
@@ -256,7 +261,7 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
     _no_unsupported(f)
     return ReplaceOrder(
         session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f),
-        _order_id(f),
+        _order_id(f), _stop_px(f),
     )  # fmt: skip
 
 
@@ -407,6 +412,8 @@ def _order_terms(o: OrderSnapshot) -> str:
         out += f"40={o.ord_type.value}\x01"
     if o.price is not None:
         out += f"44={format_price(o.price)}\x01"
+    if o.stop_px is not None:
+        out += f"99={format_price(o.stop_px)}\x01"
     if o.tif is not None:
         out += f"59={o.tif.value}\x01"
     return out
@@ -479,6 +486,23 @@ def _restated(e: OrderRestated, v: str) -> str:
     return _report(v, e.seq, e.ts, e.order, "D", e.order.status.value, middle, e.text)
 
 
+# How a stop's trigger is reported, per FIX version: (ExecType, ExecRestatementReason).
+# ExecType L (triggered or activated by system) is not in QuickFIX's 4.2 or 4.4 dictionary,
+# so those get D (Restated) with the same 378 as the venue's other restatements and a Text
+# saying so. A version not listed (FIX 5.0 SP2 over FIXT.1.1) gets L without 378.
+TRIGGER_REPORT: dict[str, tuple[str, str | None]] = {
+    FIX44: ("D", _RESTATED_BY_VENUE[FIX44]),
+    FIX42: ("D", _RESTATED_BY_VENUE[FIX42]),
+}
+_TRIGGER_OTHER = ("L", None)
+
+
+def _triggered(e: OrderTriggered, v: str) -> str:
+    exec_type, reason = TRIGGER_REPORT.get(v, _TRIGGER_OTHER)
+    middle = f"378={reason}\x01" if reason is not None else ""
+    return _report(v, e.seq, e.ts, e.order, exec_type, e.order.status.value, middle, e.text)
+
+
 def _trade_canceled(e: OrderTradeCanceled, v: str) -> str:
     """A bust: ExecRefID(19) names the fill's ExecID. 4.4: ExecType H; 4.2: ExecTransType 1."""
     status = e.order.status.value
@@ -549,6 +573,7 @@ _ENCODERS: dict[type, Callable[[object, str], str | None]] = {
     OrderStatusReported: _status,  # type: ignore[dict-item]
     CancelRejected: _cancel_rejected,  # type: ignore[dict-item]
     OrderRestated: _restated,  # type: ignore[dict-item]
+    OrderTriggered: _triggered,  # type: ignore[dict-item]
     MassCancelReported: _mass_cancel_reported,  # type: ignore[dict-item]
     OrderTradeCanceled: _trade_canceled,  # type: ignore[dict-item]
 }
@@ -603,6 +628,7 @@ COPIED_EVENTS = (
     OrderReplaced,
     OrderExpired,
     OrderRestated,
+    OrderTriggered,
     OrderTradeCanceled,
     CancelRejected,
 )

@@ -7,6 +7,8 @@ a FOK order trades in full at once or not at all.
 
 from __future__ import annotations
 
+from sortedcontainers import SortedList
+
 from venue.book import OrderBook
 from venue.domain.codes import CancelReason
 from venue.domain.events import (
@@ -15,11 +17,12 @@ from venue.domain.events import (
     OrderFilled,
     OrderReplaced,
     OrderRestated,
+    OrderTriggered,
     TradeExecuted,
 )
 from venue.domain.order import Order
 from venue.domain.reference import StpMode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+from venue.domain.values import OrdStatus, Side, TimeInForce, format_price
 
 
 class Counters:
@@ -60,11 +63,62 @@ class MatchingEngine:
         self.symbol = symbol
         self.book = OrderBook(symbol)
         self._ids = counters
+        # Parked stops, in accept order (order id), and by stop price per side.
+        self.parked: dict[int, Order] = {}
+        self._stops: dict[Side, SortedList] = {Side.BUY: SortedList(), Side.SELL: SortedList()}
+        # Highest and lowest trade price printed since the last trigger check.
+        self._hi: int | None = None
+        self._lo: int | None = None
 
     # -- entry points -------------------------------------------------------------------
 
     def submit(self, order: Order, ts: int, out: list[Event]) -> None:
-        """Match an accepted order, then rest or cancel what is left."""
+        """Match an accepted order, then rest or cancel what is left; a stop is parked.
+        Stops that the trades trigger enter after it."""
+        if order.is_parked:
+            self.park(order)
+            return
+        self._submit(order, ts, out)
+        self._trigger_stops(ts, out)
+
+    def park(self, order: Order) -> None:
+        """Hold a stop until its trigger prints. O(log S)."""
+        self.parked[order.order_id] = order
+        self._stops[order.side].add((order.stop_px, order.order_id))
+
+    def _unpark(self, order: Order) -> None:
+        del self.parked[order.order_id]
+        self._stops[order.side].remove((order.stop_px, order.order_id))
+
+    def _trigger_stops(self, ts: int, out: list[Event]) -> None:
+        """Release every parked stop whose trigger printed: a buy stop when a trade printed
+        at or above its stop price, a sell stop at or below. Stops triggered together
+        enter in accept order; their own trades may trigger more, which enter after them.
+        O(triggered x log S) when nothing triggers: O(1)."""
+        while self._hi is not None:
+            hi, lo = self._hi, self._lo
+            self._hi = self._lo = None
+            assert lo is not None
+            buys, sells = self._stops[Side.BUY], self._stops[Side.SELL]
+            fired: list[int] = []
+            while buys and buys[0][0] <= hi:
+                fired.append(buys.pop(0)[1])
+            while sells and sells[-1][0] >= lo:
+                fired.append(sells.pop()[1])
+            fired.sort()
+            for order_id in fired:
+                order = self.parked.pop(order_id)
+                order.triggered = True
+                order.priority_ts = ts
+                last = hi if order.side is Side.BUY else lo
+                text = (
+                    f"stop triggered: trade at {format_price(last)} reached the stop price "
+                    f"{format_price(order.stop_px)}"  # type: ignore[arg-type]
+                )
+                out.append(OrderTriggered(self._ids.next_seq(), ts, order.snapshot(), text))
+                self._submit(order, ts, out)
+
+    def _submit(self, order: Order, ts: int, out: list[Event]) -> None:
         plan, fills = self._plan(order)
         if order.tif is TimeInForce.FOK and fills < order.leaves_qty:
             self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
@@ -72,7 +126,7 @@ class MatchingEngine:
         self._execute(order, plan, ts, out)
         if order.leaves_qty == 0:  # filled, or canceled by self-trade prevention
             return
-        if order.ord_type is OrdType.MARKET:
+        if order.is_market:
             self._cancel(order, ts, CancelReason.MARKET_REMAINDER, out)
         elif order.tif is TimeInForce.IOC or order.tif is TimeInForce.FOK:
             self._cancel(order, ts, CancelReason.IOC_REMAINDER, out)
@@ -88,14 +142,20 @@ class MatchingEngine:
         self, order: Order, ts: int, reason: CancelReason, text: str, out: list[Event]
     ) -> None:
         """Take a resting order out of the book as canceled (requested or not). O(1)."""
-        self.book.remove(order)
+        self._take_out(order)
         order.transition(OrdStatus.CANCELED)
         out.append(OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), reason, text))
 
     def expire(self, order: Order) -> None:
         """Take an order out of the book because its time in force ended."""
-        self.book.remove(order)
+        self._take_out(order)
         order.transition(OrdStatus.EXPIRED)
+
+    def _take_out(self, order: Order) -> None:
+        if order.order_id in self.parked:
+            self._unpark(order)
+        else:
+            self.book.remove(order)
 
     def replace(
         self,
@@ -106,8 +166,10 @@ class MatchingEngine:
         tif: TimeInForce,
         ts: int,
         out: list[Event],
+        stop_px: int | None = None,
     ) -> None:
-        """Change a resting order's quantity, price or time in force.
+        """Change a resting order's quantity, price or time in force (a parked stop's
+        stop price too).
 
         Keeps time priority on a quantity decrease or a change of TIF only; a new price or a
         larger quantity sends the order to the back of its (new) level, and if it now
@@ -116,6 +178,13 @@ class MatchingEngine:
         leaves_before = order.leaves_qty
         order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
         order.tif = tif
+        if order.is_parked:  # not in the book: new terms, same place in accept order
+            self._unpark(order)
+            order.qty, order.price, order.stop_px = qty, price, stop_px
+            order.transition(order.status)
+            self.park(order)
+            out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
+            return
         if qty <= order.cum_qty:
             self.book.remove(order, leaves_before)
             order.qty = order.cum_qty
@@ -137,6 +206,7 @@ class MatchingEngine:
         self._match(order, ts, out)
         if order.leaves_qty:
             self.book.add(order)
+        self._trigger_stops(ts, out)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -208,6 +278,10 @@ class MatchingEngine:
                 book.reduce(resting, qty)
             else:
                 book.remove(resting, resting_leaves)
+            if self._hi is None or price > self._hi:
+                self._hi = price
+            if self._lo is None or price < self._lo:
+                self._lo = price
             trade_id = ids.next_trade_id()
             buy, sell = (order, resting) if order.side is Side.BUY else (resting, order)
             out.append(
