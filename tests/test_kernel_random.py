@@ -79,6 +79,8 @@ def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True)
         kind = OrdType.STOP if price is None else OrdType.STOP_LIMIT
         tif = rng.choice((TimeInForce.DAY, TimeInForce.GTC))
         order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
+    elif price is not None and rng.random() < 0.1:
+        order = dataclasses.replace(order, post_only=True)
     if rng.random() < 0.2:
         order = dataclasses.replace(order, stp=rng.choice(list(StpMode)))
     return order
@@ -107,8 +109,10 @@ def check_events(events) -> None:
 
 
 def check_no_trade_through(events) -> None:
-    """An aggressor never trades beyond its limit."""
+    """An aggressor never trades beyond its limit; a post-only order is never one."""
     for e in events:
+        if isinstance(e, OrderFilled) and e.aggressor:
+            assert not e.order.post_only, f"post-only order took liquidity: {e}"
         if isinstance(e, OrderFilled) and e.aggressor and e.order.price is not None:
             if e.order.side is Side.BUY:
                 assert e.last_px <= e.order.price, e

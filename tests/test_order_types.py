@@ -357,3 +357,90 @@ def test_snapshot_of_an_older_format_without_stop_fields_restores():
     restored.check_invariants()
     order = next(iter(restored.live.values()))
     assert (order.stop_px, order.triggered) == (None, False)
+
+
+# -- post-only ----------------------------------------------------------------------------
+
+
+def post_only(cl, side, qty, price, session="C1", tif=TimeInForce.DAY):
+    return dataclasses.replace(new(cl, side, qty, price, session, tif=tif), post_only=True)
+
+
+def slide_kernel():
+    ref = reference()
+    ref.instruments["AAPL"] = dataclasses.replace(ref.instruments["AAPL"], post_only_slide=True)
+    return Kernel(ref)
+
+
+def test_post_only_that_does_not_cross_rests():
+    k = kernel()
+    k.handle(new("a", "S", 10, "101.00", session="C2"), 1)
+    events = k.handle(post_only("p", "B", 10, "100.99"), 2)
+    assert names(events) == ["OrderAccepted"] and events[0].order.post_only
+    assert k.engines["AAPL"].book.depth(Side.BUY) == [(px("100.99"), 10)]
+
+
+@pytest.mark.parametrize(("side", "price"), [("B", "101.00"), ("B", "102.00"), ("S", "99.00")])
+def test_post_only_that_would_take_liquidity_is_rejected_by_default(side, price):
+    k = kernel()
+    k.handle(new("a", "S", 10, "101.00", session="C2"), 1)
+    k.handle(new("b", "B", 10, "99.00", session="C2"), 2)
+    events = k.handle(post_only("p", side, 10, price), 3)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is RejectCode.WOULD_TAKE_LIQUIDITY
+    assert "post-only order would take liquidity" in events[0].text
+    assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("101.00"), 10)]
+    assert k.engines["AAPL"].book.depth(Side.BUY) == [(px("99.00"), 10)]
+
+
+def test_post_only_slides_to_one_tick_behind_the_opposite_best_when_the_instrument_says_so():
+    k = slide_kernel()
+    k.handle(new("a", "S", 10, "101.00", session="C2"), 1)
+    k.handle(new("b", "B", 10, "99.00", session="C2"), 2)
+    events = k.handle(post_only("p", "B", 10, "102.00"), 3)
+    assert names(events) == ["OrderAccepted"] and events[0].order.price == px("100.99")
+    # the best bid is now p's 100.99: a sell slides to 101.00
+    events = k.handle(post_only("q", "S", 10, "98.00", session="C2"), 4)
+    assert names(events) == ["OrderAccepted"] and events[0].order.price == px("101.00")
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("ord_type", "tif", "words"),
+    [
+        (OrdType.MARKET, TimeInForce.DAY, "not supported on OrdType(40)=1"),
+        (OrdType.LIMIT, TimeInForce.IOC, "TimeInForce(59)=3"),
+        (OrdType.LIMIT, TimeInForce.FOK, "TimeInForce(59)=4"),
+    ],
+)
+def test_post_only_combinations_that_cannot_rest_are_unsupported(ord_type, tif, words):
+    k = kernel()
+    price = None if ord_type is OrdType.MARKET else "100.00"
+    cmd = dataclasses.replace(new("p", "B", 10, price, ord_type=ord_type, tif=tif), post_only=True)
+    events = k.handle(cmd, 1)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is RejectCode.UNSUPPORTED_CHARACTERISTIC and words in events[0].text
+
+
+def test_post_only_replace_that_would_take_liquidity_is_refused_or_slid():
+    k = kernel()
+    k.handle(new("a", "S", 10, "101.00", session="C2"), 1)
+    k.handle(post_only("p", "B", 10, "100.00"), 2)
+    events = k.handle(replace("p2", "p", "B", 10, "101.00"), 3)
+    assert names(events) == ["CancelRejected"]
+    assert events[0].code is RejectCode.WOULD_TAKE_LIQUIDITY
+    assert k.engines["AAPL"].book.depth(Side.BUY) == [(px("100.00"), 10)]
+    k = slide_kernel()
+    k.handle(new("a", "S", 10, "101.00", session="C2"), 1)
+    k.handle(post_only("p", "B", 10, "100.00"), 2)
+    events = k.handle(replace("p2", "p", "B", 10, "101.00"), 3)
+    assert names(events) == ["OrderReplaced"] and events[0].order.price == px("100.99")
+    k.check_invariants()
+
+
+def test_post_only_never_trades_as_aggressor_even_against_its_own_firm():
+    k = kernel()
+    k.handle(new("a", "S", 10, "101.00", session="C3"), 1)  # FIRM1, like C1
+    events = k.handle(post_only("p", "B", 10, "101.00"), 2)
+    assert names(events) == ["OrderRejected"]
+    assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("101.00"), 10)]

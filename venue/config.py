@@ -78,6 +78,7 @@ def load_reference(path: Path) -> Reference:
             if "max_order_notional" in spec
             else None,
             restricted=bool(spec.get("restricted", False)),
+            post_only_slide=bool(spec.get("post_only_slide", False)),
         )
     firms = {
         name: Firm(

@@ -110,11 +110,14 @@ class Kernel:
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
-            cmd.stop_px,
+            cmd.stop_px, cmd.post_only,
         )  # fmt: skip
         problem = self._check_new(cmd) or self._check_risk(
             cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0
         )
+        if problem is None and cmd.post_only:
+            price, problem = self._post_only_price(cmd.symbol, cmd.side, cmd.price)
+            order.price = price
         if problem is not None:
             order.status = OrdStatus.REJECTED
             out.append(OrderRejected(self.counters.next_seq(), ts, order.snapshot(), *problem))
@@ -151,6 +154,13 @@ class Kernel:
             self._cancel_reject(cmd, REPLACE, problem, order, ts, out)
             return
         assert order is not None
+        price = cmd.price
+        if order.post_only:
+            price, problem = self._post_only_price(order.symbol, order.side, price)
+            if problem is not None:
+                self._cancel_reject(cmd, REPLACE, problem, order, ts, out)
+                return
+            cmd = dataclasses.replace(cmd, price=price)
         self._rekey(order, cmd.cl_ord_id)
         engine = self.engines[order.symbol]
         stop_px = cmd.stop_px if order.is_parked else order.stop_px
@@ -381,9 +391,49 @@ class Kernel:
             return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
                 "Price(44) must not be set on a market order"
             )
-        return self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price) or (
-            self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
+        return (
+            self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+            or self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
+            or self._check_post_only(cmd)
         )
+
+    def _post_only_price(
+        self, symbol: str, side: Side, price: int | None
+    ) -> tuple[int | None, Problem | None]:
+        """The price a post-only order may rest at: its own if it does not cross the
+        opposite best, else one tick behind that best (the instrument slides) or a reject.
+        """
+        best = self.engines[symbol].book.best(side.opposite)
+        if best is None or price is None:
+            return price, None
+        if price < best.price if side is Side.BUY else price > best.price:
+            return price, None
+        instrument = self.instruments[symbol]
+        slid = best.price - instrument.tick if side is Side.BUY else best.price + instrument.tick
+        if instrument.post_only_slide and slid > 0:
+            return slid, None
+        what = "offer" if side is Side.BUY else "bid"
+        return price, (
+            RejectCode.WOULD_TAKE_LIQUIDITY,
+            f"post-only order would take liquidity: {side.name.lower()} at "
+            f"{format_price(price)} crosses the best {what} {format_price(best.price)}",
+        )
+
+    def _check_post_only(self, cmd: NewOrder) -> Problem | None:
+        """ExecInst(18)=6 goes with limit orders that may rest: Day or GTC."""
+        if not cmd.post_only:
+            return None
+        if cmd.ord_type is not OrdType.LIMIT:
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"ExecInst(18)=6 (post only) is not supported on OrdType(40)={cmd.ord_type.value}:"
+                " use 2 (limit)"
+            )
+        if cmd.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"ExecInst(18)=6 (post only) is not supported with TimeInForce(59)="
+                f"{cmd.tif.value}: a post-only order must be able to rest"
+            )
+        return None
 
     def _check_stop(
         self,
@@ -765,7 +815,7 @@ def _order_to_plain(order: Order) -> list[Any]:
 
 
 # Order fields added after the first snapshot format: a shorter list gets these.
-_ORDER_DEFAULTS: dict[str, Any] = {"stop_px": None, "triggered": False}
+_ORDER_DEFAULTS: dict[str, Any] = {"stop_px": None, "triggered": False, "post_only": False}
 
 
 def _order_from_plain(values: list[Any]) -> Order:

@@ -33,6 +33,7 @@ class RejectCode(IntEnum):
     UNKNOWN_ORDER = 3001
     TOO_LATE = 3002
     CHANGE_NOT_ALLOWED = 3003
+    WOULD_TAKE_LIQUIDITY = 3004  # post-only
 
 
 class CancelReason(IntEnum):

@@ -26,6 +26,7 @@ class NewOrder:
     account: str = ""
     stp: StpMode | None = None  # None: the firm's default
     stop_px: int | None = None  # StopPx(99)
+    post_only: bool = False  # ExecInst(18)=6
 
 
 @dataclass(frozen=True, slots=True)

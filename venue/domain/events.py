@@ -35,6 +35,7 @@ class OrderSnapshot:
     priority_ts: int
     stop_px: int | None = None
     triggered: bool = False
+    post_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class Order:
         # older versions lack them: venue.kernel fills in these defaults.
         "stop_px",
         "triggered",
+        "post_only",
     )
 
     def __init__(
@@ -72,6 +73,7 @@ class Order:
         priority_ts: int,
         stp: StpMode = StpMode.CANCEL_RESTING,
         stop_px: int | None = None,
+        post_only: bool = False,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -92,6 +94,7 @@ class Order:
         self.stp = stp
         self.stop_px = stop_px
         self.triggered = False  # a stop whose trigger has printed: now in the book or done
+        self.post_only = post_only  # ExecInst(18)=6: never takes liquidity
 
     @property
     def is_parked(self) -> bool:
@@ -156,6 +159,7 @@ class Order:
             self.priority_ts,
             self.stop_px,
             self.triggered,
+            self.post_only,
         )
 
     def __repr__(self) -> str:

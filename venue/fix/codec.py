@@ -95,7 +95,6 @@ _TIF_NAMES = {
 
 # Order instructions the venue does not offer; present at all -> rejected.
 _UNSUPPORTED_TAGS = (
-    ("18", "ExecInst(18)"),
     ("110", "MinQty(110)"),
     ("111", "MaxFloor(111)"),
     ("126", "ExpireTime(126)"),
@@ -173,6 +172,16 @@ def _stp(fields: dict[str, str]) -> StpMode | None:
     return mode
 
 
+def _post_only(fields: dict[str, str]) -> bool:
+    """ExecInst(18): only 6 (participate, don't initiate: post only) is offered."""
+    text = fields.get("18")
+    if text is None:
+        return False
+    if text.strip() == "6":
+        return True
+    raise _Reject(_US, f"ExecInst(18)={text} is not supported: use 6 (post only)")
+
+
 def _no_unsupported(fields: dict[str, str]) -> None:
     for tag, name in _UNSUPPORTED_TAGS:
         if tag in fields:
@@ -236,7 +245,7 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     stp = _stp(f)
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
-        _stop_px(f),
+        _stop_px(f), _post_only(f),
     )  # fmt: skip
 
 
@@ -259,6 +268,7 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
     ord_type = _ord_type(f)
     tif = _tif(f)
     _no_unsupported(f)
+    _post_only(f)  # checked; the order keeps the instruction it was entered with
     return ReplaceOrder(
         session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f),
         _order_id(f), _stop_px(f),
@@ -347,6 +357,7 @@ ORD_REJ_REASONS_44 = {
     "UNKNOWN_ORDER": "5",
     "TOO_LATE": "0",
     "CHANGE_NOT_ALLOWED": "99",
+    "WOULD_TAKE_LIQUIDITY": "99",  # post-only; Text says so
 }
 CXL_REJ_REASONS_44 = {
     "UNKNOWN_ORDER": "1",
@@ -414,6 +425,8 @@ def _order_terms(o: OrderSnapshot) -> str:
         out += f"44={format_price(o.price)}\x01"
     if o.stop_px is not None:
         out += f"99={format_price(o.stop_px)}\x01"
+    if o.post_only:
+        out += "18=6\x01"
     if o.tif is not None:
         out += f"59={o.tif.value}\x01"
     return out
