@@ -267,17 +267,17 @@ REJECTS = [
         {"_59": "2"},
         US,
         "TimeInForce(59)=2 (at the opening) is not supported: "
-        "use 0 (day), 1 (GTC), 3 (IOC) or 4 (FOK)",
+        "use 0 (day), 1 (GTC), 3 (IOC), 4 (FOK) or 6 (GTD)",
     ),
     ({"_59": "5"}, US, "TimeInForce(59)=5 (good till crossing) is not supported"),
-    ({"_59": "6"}, US, "TimeInForce(59)=6 (good till date) is not supported"),
     ({"_59": "7"}, US, "TimeInForce(59)=7 (at the close) is not supported"),
     ({"_54": "5"}, US, "Side(54)=5 (sell short) is not supported: use 1 (buy) or 2 (sell)"),
     ({"_18": "A"}, US, "ExecInst(18)=A is not supported: use 6 (post only)"),
     ({"_110": "10"}, US, "MinQty(110) is not supported"),
     ({"_111": "10"}, US, "MaxFloor(111) is not supported"),
-    ({"_126": "20231115-00:00:00"}, US, "ExpireTime(126) is not supported"),
-    ({"_432": "20231115"}, US, "ExpireDate(432) is not supported"),
+    ({"_126": "20231315-00:00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231315-00"),
+    ({"_126": "20231115 00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231115 00:00"),
+    ({"_432": "20230230"}, RejectCode.INVALID_EXPIRY, "ExpireDate(432)=20230230 is not valid"),
     ({"_7928": "X"}, US, "SelfTradePrevention(7928)=X is not supported: use R (cancel resting)"),
     ({"_38": "10.5"}, RejectCode.INVALID_QUANTITY, "OrderQty(38)=10.5 is not valid: use a whole"),
     ({"_38": "1e3"}, RejectCode.INVALID_QUANTITY, "OrderQty(38)=1e3 is not valid"),
@@ -569,11 +569,11 @@ def test_encode_cancel_reject_duplicate_cl_ord_id(
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_encode_cancel_reject_from_the_edge(kernel: Kernel, version: str) -> None:
-    fields = order_fields(_35="G", _11="r1", _41="o1", _59="6")
+    fields = order_fields(_35="G", _11="r1", _41="o1", _59="7")
     m = sent(encode(only(handle(kernel, fields), CancelRejected), version), version)  # type: ignore[arg-type]
     assert (m["37"], m["11"], m["41"], m["39"], m["434"]) == ("NONE", "r1", "o1", "8", "2")
     assert m["102"] == ("99" if version == FIX44 else "2")
-    assert m["58"].startswith("TimeInForce(59)=6 (good till date) is not supported")
+    assert m["58"].startswith("TimeInForce(59)=7 (at the close) is not supported")
 
 
 def test_encode_mass_cancel_report(kernel: Kernel) -> None:

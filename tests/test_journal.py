@@ -33,6 +33,7 @@ from venue.domain.commands import (
     CancelOrder,
     Command,
     ExpireDayOrders,
+    ExpireOrders,
     MassCancel,
     NewOrder,
     OperatorAction,
@@ -103,6 +104,7 @@ def realistic_records() -> list[tuple[int, Command, list[Event]]]:
         SessionDisconnected("C1"),
         BustTrade("ops", 1, "wrong price"),
         OperatorAction("ops", "halt", "instrument", "AAPL"),
+        ExpireOrders(),
         ExpireDayOrders(TS + 1_000_000),
     ]
     records = []

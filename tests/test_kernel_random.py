@@ -81,6 +81,10 @@ def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True)
         order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
     elif price is not None and rng.random() < 0.1:
         order = dataclasses.replace(order, post_only=True)
+    if rng.random() < 0.1:  # GTD, mostly by a time soon after now
+        order = dataclasses.replace(
+            order, tif=TimeInForce.GTD, expire_ts=k.last_ts + rng.randint(-2, 60)
+        )
     if rng.random() < 0.2:
         order = dataclasses.replace(order, stp=rng.choice(list(StpMode)))
     return order

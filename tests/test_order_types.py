@@ -10,7 +10,7 @@ import pytest
 from core_helpers import cancel, kernel, names, new, px, reference, replace
 
 from venue.domain.codes import CancelReason, RejectCode
-from venue.domain.commands import ExpireDayOrders, MassCancel, OperatorAction
+from venue.domain.commands import ExpireDayOrders, ExpireOrders, MassCancel, OperatorAction
 from venue.domain.events import OrderFilled
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
@@ -444,3 +444,121 @@ def test_post_only_never_trades_as_aggressor_even_against_its_own_firm():
     events = k.handle(post_only("p", "B", 10, "101.00"), 2)
     assert names(events) == ["OrderRejected"]
     assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("101.00"), 10)]
+
+
+# -- GTD ----------------------------------------------------------------------------------
+
+DAY0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+HOUR = 3_600_000_000
+
+
+def gtd(cl, side, qty, price, expire_ts=None, expire_date=None, session="C1"):
+    cmd = new(cl, side, qty, price, session, tif=TimeInForce.GTD)
+    return dataclasses.replace(cmd, expire_ts=expire_ts, expire_date=expire_date)
+
+
+def test_gtd_rests_and_expires_at_its_expire_time_before_the_next_command():
+    k = kernel()
+    events = k.handle(gtd("g", "B", 10, "100.00", expire_ts=DAY0 + HOUR), DAY0)
+    assert names(events) == ["OrderAccepted"] and events[0].order.expire_ts == DAY0 + HOUR
+    assert k.next_expiry() == DAY0 + HOUR
+    assert names(k.handle(ExpireOrders(), DAY0 + HOUR - 1)) == []
+    # a sell arriving after the expiry time does not trade with it: the expiry comes first
+    events = k.handle(new("s", "S", 10, "100.00", session="C2"), DAY0 + HOUR + 5)
+    assert names(events) == ["OrderExpired", "OrderAccepted"]
+    assert events[0].order.status is OrdStatus.EXPIRED and events[0].order.cl_ord_id == "g"
+    assert k.next_expiry() is None
+    k.check_invariants()
+
+
+def test_gtd_expires_late_when_the_venue_was_down_at_its_time():
+    k = kernel()
+    k.handle(gtd("g1", "B", 10, "100.00", expire_ts=DAY0 + 2 * HOUR), DAY0)
+    k.handle(gtd("g2", "B", 10, "99.00", expire_ts=DAY0 + HOUR), DAY0 + 1)
+    events = k.handle(ExpireOrders(), DAY0 + 30 * HOUR)  # the scheduler, after a restart
+    assert [(type(e).__name__, e.order.cl_ord_id) for e in events] == [
+        ("OrderExpired", "g2"), ("OrderExpired", "g1"),
+    ]  # fmt: skip
+    assert not k.live
+
+
+def test_gtd_by_expire_date_expires_at_the_end_of_that_trading_day():
+    k = kernel()
+    k.handle(gtd("g", "B", 10, "100.00", expire_date=20260102), DAY0)
+    # the day end of 2026-01-01 (21:00 UTC) does not touch it, that of 2026-01-02 does
+    assert names(k.handle(ExpireDayOrders(DAY0 + 21 * HOUR), DAY0 + 21 * HOUR)) == []
+    events = k.handle(ExpireDayOrders(DAY0 + 45 * HOUR), DAY0 + 45 * HOUR)
+    assert names(events) == ["OrderExpired"] and events[0].order.cl_ord_id == "g"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "words"),
+    [
+        ({}, RejectCode.INVALID_EXPIRY, "needs ExpireTime(126) or ExpireDate(432)"),
+        (
+            {"expire_ts": DAY0 + HOUR, "expire_date": 20260102},
+            RejectCode.INVALID_EXPIRY,
+            "not both",
+        ),
+        ({"expire_ts": DAY0}, RejectCode.INVALID_EXPIRY, "ExpireTime(126) is in the past"),
+        ({"expire_date": 20251231}, RejectCode.INVALID_EXPIRY, "ExpireDate(432)=20251231 is in"),
+    ],
+)
+def test_bad_gtd_terms_are_rejected(kwargs, code, words):
+    k = kernel()
+    events = k.handle(gtd("g", "B", 10, "100.00", **kwargs), DAY0)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is code and words in events[0].text
+
+
+def test_expire_time_without_gtd_is_unsupported():
+    k = kernel()
+    cmd = dataclasses.replace(new("g", "B", 10, "100.00"), expire_ts=DAY0 + HOUR)
+    events = k.handle(cmd, DAY0)
+    assert events[0].code is RejectCode.UNSUPPORTED_CHARACTERISTIC
+    assert "ExpireTime(126) is only for TimeInForce(59)=6" in events[0].text
+
+
+def test_replace_moves_the_expiry_and_the_old_one_no_longer_applies():
+    k = kernel()
+    k.handle(gtd("g", "B", 10, "100.00", expire_ts=DAY0 + HOUR), DAY0)
+    cmd = dataclasses.replace(
+        replace("g2", "g", "B", 5, "100.00", tif=TimeInForce.GTD), expire_ts=DAY0 + 3 * HOUR
+    )
+    events = k.handle(cmd, DAY0 + 1)
+    assert names(events) == ["OrderReplaced"] and events[0].order.expire_ts == DAY0 + 3 * HOUR
+    assert names(k.handle(ExpireOrders(), DAY0 + 2 * HOUR)) == []
+    assert names(k.handle(ExpireOrders(), DAY0 + 3 * HOUR)) == ["OrderExpired"]
+
+
+def test_gtd_survives_snapshot_restore_and_journal_replay():
+    k = kernel()
+    commands = [
+        (gtd("g1", "B", 10, "100.00", expire_ts=DAY0 + HOUR), DAY0),
+        (gtd("g2", "S", 10, "101.00", expire_date=20260101, session="C2"), DAY0 + 1),
+        (
+            dataclasses.replace(
+                stop("st", "B", 5, "102.00"), tif=TimeInForce.GTD, expire_ts=DAY0 + 2 * HOUR
+            ),
+            DAY0 + 2,
+        ),
+    ]
+    log = [(cmd, ts, k.handle(cmd, ts)) for cmd, ts in commands]
+    restored = Kernel.restore(reference(), json.loads(json.dumps(k.export_state())))
+    restored.check_invariants()
+    assert restored.next_expiry() == k.next_expiry() == DAY0 + HOUR
+    replayed = kernel()
+    for cmd, ts, events in log:
+        assert replayed.handle(cmd, ts) == events
+    later = [
+        (ExpireOrders(), DAY0 + HOUR, ["g1"]),
+        # st (ExpireTime 02:00) first, at the command's own time, then the day end's g2
+        (ExpireDayOrders(DAY0 + 21 * HOUR), DAY0 + 21 * HOUR, ["st", "g2"]),
+    ]
+    for cmd, ts, expired in later:
+        a, b, c = k.handle(cmd, ts), restored.handle(cmd, ts), replayed.handle(cmd, ts)
+        assert a == b == c
+        assert [(type(e).__name__, e.order.cl_ord_id) for e in a] == [
+            ("OrderExpired", cl) for cl in expired
+        ]
+    assert not k.live and not restored.live

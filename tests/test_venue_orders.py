@@ -293,7 +293,7 @@ UNSUPPORTED = {
     "stop limit IOC": ({"ord_type": "4", "tif": "3"}, {"StopPx": "189.00"}, "TimeInForce(59)=3"),
     "pegged": ({"ord_type": "P"}, {}, "OrdType(40)=P"),
     "at the opening": ({"tif": "2"}, {}, "TimeInForce(59)=2"),
-    "good till date": ({"tif": "6"}, {"ExpireTime": "20991231-00:00:00"}, "TimeInForce(59)=6"),
+    "expire time without GTD": ({}, {"ExpireTime": "20991231-00:00:00"}, "ExpireTime(126)"),
     "no cross": ({}, {"ExecInst": "A"}, "ExecInst(18)=A"),
     "post only IOC": ({"tif": "3"}, {"ExecInst": "6"}, "ExecInst(18)=6"),
     "iceberg": ({}, {"MaxFloor": "10"}, "MaxFloor(111)"),

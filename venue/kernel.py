@@ -17,7 +17,9 @@ replay relies on it.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 from venue.domain.codes import CancelReason, RejectCode
@@ -26,6 +28,7 @@ from venue.domain.commands import (
     CancelOrder,
     Command,
     ExpireDayOrders,
+    ExpireOrders,
     MassCancel,
     NewOrder,
     OperatorAction,
@@ -89,6 +92,8 @@ class Kernel:
         self.firm_executed: dict[str, int] = {}  # notional traded today
         self._open_by_order: dict[int, int] = {}
         self._recent: dict[str, deque[int]] = {}  # throttle windows per session
+        # GTD by ExpireTime: (expire_ts, order_id), stale entries skipped when popped.
+        self._gtd: list[tuple[int, int]] = []
 
     # -- entry point --------------------------------------------------------------------
 
@@ -98,9 +103,34 @@ class Kernel:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
+        if self._gtd and self._gtd[0][0] <= ts:  # GTD orders due expire before anything else
+            expired: list[Event] = []
+            self._expire_gtd(ts, expired)
+            self._release(expired)
+            handler(self, command, ts, out)
+            self._release(out)
+            return expired + out
         handler(self, command, ts, out)
         self._release(out)
         return out
+
+    def next_expiry(self) -> int | None:
+        """When the next GTD order expires by its ExpireTime (µs UTC), for the scheduler."""
+        return self._gtd[0][0] if self._gtd else None
+
+    def _expire_gtd(self, ts: int, out: list[Event]) -> None:
+        """Expire GTD orders whose ExpireTime has come, earliest first. O(k log n)."""
+        gtd = self._gtd
+        while gtd and gtd[0][0] <= ts:
+            expire_ts, order_id = heapq.heappop(gtd)
+            order = self.live.get(order_id)
+            if order is None or order.expire_ts != expire_ts or order.tif is not TimeInForce.GTD:
+                continue  # done or replaced since
+            self.engines[order.symbol].expire(order)
+            out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
+
+    def _expire_orders(self, cmd: ExpireOrders, ts: int, out: list[Event]) -> None:
+        """Nothing beyond what every command does first (see handle)."""
 
     # -- order commands -----------------------------------------------------------------
 
@@ -110,10 +140,12 @@ class Kernel:
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
-            cmd.stop_px, cmd.post_only,
+            cmd.stop_px, cmd.post_only, cmd.expire_ts, cmd.expire_date,
         )  # fmt: skip
-        problem = self._check_new(cmd) or self._check_risk(
-            cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0
+        problem = (
+            self._check_new(cmd)
+            or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
+            or self._check_risk(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0)
         )
         if problem is None and cmd.post_only:
             price, problem = self._post_only_price(cmd.symbol, cmd.side, cmd.price)
@@ -125,6 +157,8 @@ class Kernel:
         self.live[order.order_id] = order
         self._live_by_cl[(cmd.session, cmd.cl_ord_id)] = order
         out.append(OrderAccepted(self.counters.next_seq(), ts, order.snapshot()))
+        if order.expire_ts is not None:
+            heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         self.engines[cmd.symbol].submit(order, ts, out)
 
     def _cancel(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
@@ -145,6 +179,7 @@ class Kernel:
                 self._check_same_order(cmd, order)
                 or self._check_new_cl_ord_id(cmd)
                 or self._check_replace_terms(cmd, order)
+                or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
                 or self._check_risk(
                     cmd.session, order.symbol, cmd.qty - order.cum_qty, cmd.price, ts,
                     exposure_before=self._open_by_order.get(order.order_id, 0),
@@ -162,6 +197,9 @@ class Kernel:
                 return
             cmd = dataclasses.replace(cmd, price=price)
         self._rekey(order, cmd.cl_ord_id)
+        order.expire_ts, order.expire_date = cmd.expire_ts, cmd.expire_date
+        if order.expire_ts is not None:
+            heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[order.symbol]
         stop_px = cmd.stop_px if order.is_parked else order.stop_px
         engine.replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px)
@@ -232,7 +270,7 @@ class Kernel:
         if info.cancel_on_disconnect:
             tifs.add(TimeInForce.DAY)
         if info.cancel_gtc_on_disconnect:
-            tifs.add(TimeInForce.GTC)
+            tifs.update((TimeInForce.GTC, TimeInForce.GTD))
         self._cancel_where(
             lambda o: o.session == cmd.session and o.tif in tifs,
             ts, CancelReason.DISCONNECT, "canceled on disconnect", out,
@@ -240,8 +278,11 @@ class Kernel:
 
     def _expire_day_orders(self, cmd: ExpireDayOrders, ts: int, out: list[Event]) -> None:
         """Expire live Day orders from before the cutoff, in order-id order. O(live)."""
+        last_date = int(datetime.fromtimestamp(cmd.cutoff / 1e6, UTC).strftime("%Y%m%d"))
         for order in sorted(self.live.values(), key=lambda o: o.order_id):
-            if order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff:
+            if (order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff) or (
+                order.expire_date is not None and order.expire_date <= last_date
+            ):
                 self.engines[order.symbol].expire(order)
                 out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
         self.expired_through = max(self.expired_through, cmd.cutoff)
@@ -419,6 +460,30 @@ class Kernel:
             f"{format_price(price)} crosses the best {what} {format_price(best.price)}",
         )
 
+    @staticmethod
+    def _check_gtd(
+        tif: TimeInForce, expire_ts: int | None, expire_date: int | None, ts: int
+    ) -> Problem | None:
+        """TimeInForce 6 takes exactly one of ExpireTime(126) and ExpireDate(432), not past."""
+        code = RejectCode.INVALID_EXPIRY
+        if tif is not TimeInForce.GTD:
+            if expire_ts is not None or expire_date is not None:
+                tag = "ExpireTime(126)" if expire_ts is not None else "ExpireDate(432)"
+                return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                    f"{tag} is only for TimeInForce(59)=6 (good till date)"
+                )
+            return None
+        if expire_ts is None and expire_date is None:
+            return code, "TimeInForce(59)=6 needs ExpireTime(126) or ExpireDate(432)"
+        if expire_ts is not None and expire_date is not None:
+            return code, "send ExpireTime(126) or ExpireDate(432), not both"
+        if expire_ts is not None and expire_ts <= ts:
+            return code, "ExpireTime(126) is in the past"
+        today = int(datetime.fromtimestamp(ts / 1e6, UTC).strftime("%Y%m%d"))
+        if expire_date is not None and expire_date < today:
+            return code, f"ExpireDate(432)={expire_date} is in the past"
+        return None
+
     def _check_post_only(self, cmd: NewOrder) -> Problem | None:
         """ExecInst(18)=6 goes with limit orders that may rest: Day or GTC."""
         if not cmd.post_only:
@@ -455,8 +520,10 @@ class Kernel:
             return RejectCode.MISSING_FIELD, "StopPx(99) is required on a stop order"
         if ord_type is OrdType.STOP and price is not None:
             return us, "Price(44) must not be set on a stop order: use 40=4 for a stop limit"
-        if tif not in (TimeInForce.DAY, TimeInForce.GTC):
-            return us, f"TimeInForce(59)={tif.value} is not supported on a stop order: use 0 or 1"
+        if tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+            return us, (
+                f"TimeInForce(59)={tif.value} is not supported on a stop order: use 0, 1 or 6"
+            )
         if stop_px <= 0:
             return RejectCode.INVALID_PRICE, f"stop price {format_price(stop_px)} must be positive"
         if stop_px % instrument.tick:
@@ -560,9 +627,10 @@ class Kernel:
     def _check_replace_terms(self, cmd: ReplaceOrder, order: Order) -> Problem | None:
         if cmd.ord_type is not order.ord_type:
             return RejectCode.CHANGE_NOT_ALLOWED, "OrdType cannot be changed by a replace"
-        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
             return RejectCode.CHANGE_NOT_ALLOWED, (
-                f"TimeInForce {cmd.tif.value} is not allowed on a replace: use 0 Day or 1 GTC"
+                f"TimeInForce {cmd.tif.value} is not allowed on a replace: "
+                "use 0 Day, 1 GTC or 6 GTD"
             )
         instrument = self.instruments[order.symbol]
         problem = self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
@@ -757,6 +825,9 @@ class Kernel:
             for session, cl in keys:
                 kernel._done_by_cl[(session, cl)] = order
         kernel.trades = {t[0]: list(t[1:]) for t in state["trades"]}
+        kernel._gtd = sorted(
+            (o.expire_ts, o.order_id) for o in kernel.live.values() if o.expire_ts is not None
+        )  # a sorted list is a heap
         return kernel
 
     # -- views for tests ------------------------------------------------------------------
@@ -773,6 +844,8 @@ class Kernel:
             assert order.session == session and order.cl_ord_id == cl
             assert self.live.get(order.order_id) is order
         assert len(self._live_by_cl) == len(self.live)
+        for order in self.live.values():
+            assert order.expire_ts is None or order.expire_ts > self.last_ts, "GTD past expiry"
         open_by_firm: dict[str, int] = {}
         for order in self.live.values():
             open_by_firm[order.firm] = open_by_firm.get(order.firm, 0) + (
@@ -790,6 +863,7 @@ _HANDLERS: dict[type, Any] = {
     QueryOrder: Kernel._query,
     RejectMessage: Kernel._reject_message,
     ExpireDayOrders: Kernel._expire_day_orders,
+    ExpireOrders: Kernel._expire_orders,
     MassCancel: Kernel._mass_cancel,
     SessionDisconnected: Kernel._session_disconnected,
     OperatorAction: Kernel._operator,
@@ -815,7 +889,10 @@ def _order_to_plain(order: Order) -> list[Any]:
 
 
 # Order fields added after the first snapshot format: a shorter list gets these.
-_ORDER_DEFAULTS: dict[str, Any] = {"stop_px": None, "triggered": False, "post_only": False}
+_ORDER_DEFAULTS: dict[str, Any] = {
+    "stop_px": None, "triggered": False, "post_only": False, "expire_ts": None,
+    "expire_date": None,
+}  # fmt: skip
 
 
 def _order_from_plain(values: list[Any]) -> Order:

@@ -27,6 +27,8 @@ class NewOrder:
     stp: StpMode | None = None  # None: the firm's default
     stop_px: int | None = None  # StopPx(99)
     post_only: bool = False  # ExecInst(18)=6
+    expire_ts: int | None = None  # ExpireTime(126), µs UTC
+    expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class ReplaceOrder:
     price: int | None = None
     order_id: int | None = None
     stop_px: int | None = None  # StopPx(99)
+    expire_ts: int | None = None  # ExpireTime(126), µs UTC
+    expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,12 @@ class ExpireDayOrders:
     replaced before it expires. Issued by the venue's scheduler, also late after downtime."""
 
     cutoff: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireOrders:
+    """The venue's scheduler: GTD orders whose ExpireTime has come expire now. (Every
+    command does this first, at its own time; this one has nothing else to do.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +154,7 @@ Command = (
     | QueryOrder
     | RejectMessage
     | ExpireDayOrders
+    | ExpireOrders
     | MassCancel
     | SessionDisconnected
     | OperatorAction

@@ -36,6 +36,8 @@ class OrderSnapshot:
     stop_px: int | None = None
     triggered: bool = False
     post_only: bool = False
+    expire_ts: int | None = None
+    expire_date: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ class Order:
         "stop_px",
         "triggered",
         "post_only",
+        "expire_ts",
+        "expire_date",
     )
 
     def __init__(
@@ -74,6 +76,8 @@ class Order:
         stp: StpMode = StpMode.CANCEL_RESTING,
         stop_px: int | None = None,
         post_only: bool = False,
+        expire_ts: int | None = None,
+        expire_date: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -95,6 +99,8 @@ class Order:
         self.stop_px = stop_px
         self.triggered = False  # a stop whose trigger has printed: now in the book or done
         self.post_only = post_only  # ExecInst(18)=6: never takes liquidity
+        self.expire_ts = expire_ts  # GTD by ExpireTime(126): µs UTC
+        self.expire_date = expire_date  # GTD by ExpireDate(432): YYYYMMDD, through its day end
 
     @property
     def is_parked(self) -> bool:
@@ -160,6 +166,8 @@ class Order:
             self.stop_px,
             self.triggered,
             self.post_only,
+            self.expire_ts,
+            self.expire_date,
         )
 
     def __repr__(self) -> str:

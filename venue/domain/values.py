@@ -65,6 +65,7 @@ class TimeInForce(StrEnum):
     GTC = "1"
     IOC = "3"
     FOK = "4"
+    GTD = "6"  # with ExpireTime(126) or ExpireDate(432)
 
 
 class OrdStatus(StrEnum):

@@ -12,6 +12,7 @@ and recomputes both when it sends (Message.setString + Session.sendToTarget).
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 from collections.abc import Callable
@@ -76,7 +77,10 @@ def parse(raw: str) -> dict[str, str]:
 _SIDES = {"1": Side.BUY, "2": Side.SELL}  # the sides the venue trades
 _ANY_SIDE = {side.value: side for side in Side}  # what a reject can echo
 _ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT, "3": OrdType.STOP, "4": OrdType.STOP_LIMIT}
-_TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
+_TIFS = {
+    "0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK,
+    "6": TimeInForce.GTD,
+}  # fmt: skip
 
 _SIDE_NAMES = {
     "3": "buy minus", "4": "sell plus", "5": "sell short", "6": "sell short exempt",
@@ -97,8 +101,6 @@ _TIF_NAMES = {
 _UNSUPPORTED_TAGS = (
     ("110", "MinQty(110)"),
     ("111", "MaxFloor(111)"),
-    ("126", "ExpireTime(126)"),
-    ("432", "ExpireDate(432)"),
 )
 
 _US = RejectCode.UNSUPPORTED_CHARACTERISTIC
@@ -155,7 +157,7 @@ def _tif(fields: dict[str, str]) -> TimeInForce:
         raise _Reject(
             _US,
             f"TimeInForce(59)={_named(text, _TIF_NAMES)} is not supported: "
-            "use 0 (day), 1 (GTC), 3 (IOC) or 4 (FOK)",
+            "use 0 (day), 1 (GTC), 3 (IOC), 4 (FOK) or 6 (GTD)",
         )
     return tif
 
@@ -180,6 +182,46 @@ def _post_only(fields: dict[str, str]) -> bool:
     if text.strip() == "6":
         return True
     raise _Reject(_US, f"ExecInst(18)={text} is not supported: use 6 (post only)")
+
+
+_UTC_TIMESTAMP = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)")
+
+
+def _expire_time(fields: dict[str, str]) -> int | None:
+    """ExpireTime(126), a UTCTimestamp -> µs since the epoch."""
+    text = fields.get("126")
+    if text is None:
+        return None
+    m = _UTC_TIMESTAMP.fullmatch(text)
+    try:
+        if m is None:
+            raise ValueError(text)
+        y, mo, d, h, mi, s, frac = m.groups()
+        time.strptime(f"{y}{mo}{d}{h}{mi}{s}", "%Y%m%d%H%M%S")  # a real date and time
+        secs = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0))
+        return secs * 1_000_000 + int(((frac or "") + "000000")[:6])
+    except ValueError:
+        raise _Reject(
+            RejectCode.INVALID_EXPIRY,
+            f"ExpireTime(126)={text} is not valid: use YYYYMMDD-HH:MM:SS[.sss] (UTC)",
+        ) from None
+
+
+def _expire_date(fields: dict[str, str]) -> int | None:
+    """ExpireDate(432), a LocalMktDate YYYYMMDD -> the int YYYYMMDD."""
+    text = fields.get("432")
+    if text is None:
+        return None
+    try:
+        if _DATE.fullmatch(text) is None:
+            raise ValueError(text)
+        time.strptime(text, "%Y%m%d")
+    except ValueError:
+        raise _Reject(
+            RejectCode.INVALID_EXPIRY, f"ExpireDate(432)={text} is not valid: use YYYYMMDD"
+        ) from None
+    return int(text)
 
 
 def _no_unsupported(fields: dict[str, str]) -> None:
@@ -245,7 +287,7 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     stp = _stp(f)
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
-        _stop_px(f), _post_only(f),
+        _stop_px(f), _post_only(f), _expire_time(f), _expire_date(f),
     )  # fmt: skip
 
 
@@ -271,7 +313,7 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
     _post_only(f)  # checked; the order keeps the instruction it was entered with
     return ReplaceOrder(
         session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f),
-        _order_id(f), _stop_px(f),
+        _order_id(f), _stop_px(f), _expire_time(f), _expire_date(f),
     )  # fmt: skip
 
 
@@ -345,6 +387,7 @@ ORD_REJ_REASONS_44 = {
     "UNSUPPORTED_CHARACTERISTIC": "11",
     "DUPLICATE_CL_ORD_ID": "6",
     "MISSING_FIELD": "99",
+    "INVALID_EXPIRY": "99",  # Text says what is wrong
     "HALTED": "2",
     "PRICE_OUTSIDE_COLLAR": "99",  # FIX 5.0: 16 price exceeds current price band
     "EXCEEDS_MAX_QTY": "3",
@@ -429,6 +472,10 @@ def _order_terms(o: OrderSnapshot) -> str:
         out += "18=6\x01"
     if o.tif is not None:
         out += f"59={o.tif.value}\x01"
+    if o.expire_ts is not None:
+        out += f"126={transact_time(o.expire_ts)}\x01"
+    if o.expire_date is not None:
+        out += f"432={o.expire_date}\x01"
     return out
 
 
