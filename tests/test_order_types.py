@@ -516,7 +516,7 @@ def test_expire_time_without_gtd_is_unsupported():
     cmd = dataclasses.replace(new("g", "B", 10, "100.00"), expire_ts=DAY0 + HOUR)
     events = k.handle(cmd, DAY0)
     assert events[0].code is RejectCode.UNSUPPORTED_CHARACTERISTIC
-    assert "ExpireTime(126) is only for TimeInForce(59)=6" in events[0].text
+    assert "ExpireTime(126) is not supported without TimeInForce(59)=6" in events[0].text
 
 
 def test_replace_moves_the_expiry_and_the_old_one_no_longer_applies():

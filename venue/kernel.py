@@ -470,7 +470,7 @@ class Kernel:
             if expire_ts is not None or expire_date is not None:
                 tag = "ExpireTime(126)" if expire_ts is not None else "ExpireDate(432)"
                 return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
-                    f"{tag} is only for TimeInForce(59)=6 (good till date)"
+                    f"{tag} is not supported without TimeInForce(59)=6 (good till date)"
                 )
             return None
         if expire_ts is None and expire_date is None:
