@@ -273,7 +273,7 @@ REJECTS = [
     ({"_59": "7"}, US, "TimeInForce(59)=7 (at the close) is not supported"),
     ({"_54": "5"}, US, "Side(54)=5 (sell short) is not supported: use 1 (buy) or 2 (sell)"),
     ({"_18": "A"}, US, "ExecInst(18)=A is not supported: use 6 (post only)"),
-    ({"_110": "10"}, US, "MinQty(110) is not supported"),
+    ({"_110": "1.5"}, RejectCode.INVALID_QUANTITY, "MinQty(110)=1.5 is not valid"),
     ({"_111": "10"}, US, "MaxFloor(111) is not supported"),
     ({"_126": "20231315-00:00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231315-00"),
     ({"_126": "20231115 00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231115 00:00"),

@@ -81,7 +81,9 @@ def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True)
         order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
     elif price is not None and rng.random() < 0.1:
         order = dataclasses.replace(order, post_only=True)
-    if rng.random() < 0.1:  # GTD, mostly by a time soon after now
+    if order.tif is TimeInForce.IOC and order.ord_type is not OrdType.STOP and rng.random() < 0.4:
+        order = dataclasses.replace(order, min_qty=rng.randint(1, max(order.qty, 1)))
+    elif rng.random() < 0.1:  # GTD, mostly by a time soon after now
         order = dataclasses.replace(
             order, tif=TimeInForce.GTD, expire_ts=k.last_ts + rng.randint(-2, 60)
         )
@@ -151,17 +153,24 @@ def check_stop_triggers(events) -> None:
 
 
 def check_all_or_nothing(events) -> None:
-    """A FOK order ends the command filled in full or without any fill, self-trade
-    prevention and all order types included."""
+    """A FOK order ends the command filled in full or without any fill, an IOC with MinQty
+    without any fill or with at least MinQty; self-trade prevention and all order types
+    included."""
     last = {}
     for e in events:
         snap = getattr(e, "order", None)
-        if snap is not None and snap.tif is TimeInForce.FOK:
+        if type(e).__name__ in ("OrderTradeCanceled", "OrderStatusReported"):
+            continue  # a bust later takes fills back; a status answer changes nothing
+        if snap is not None and (snap.tif is TimeInForce.FOK or snap.min_qty is not None):
             last[snap.order_id] = snap
     for snap in last.values():
-        if snap.status is not OrdStatus.REJECTED:
+        if snap.status is OrdStatus.REJECTED:
+            continue
+        assert snap.status.is_done, f"FOK or MinQty IOC left live: {snap}"
+        if snap.tif is TimeInForce.FOK:
             assert snap.cum_qty in (0, snap.qty), f"FOK partly filled: {snap}"
-            assert snap.status.is_done, f"FOK left live: {snap}"
+        if snap.min_qty is not None:
+            assert snap.cum_qty == 0 or snap.cum_qty >= snap.min_qty, f"MinQty broken: {snap}"
 
 
 def test_random_commands_keep_every_invariant_and_replay_identically():

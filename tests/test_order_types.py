@@ -562,3 +562,57 @@ def test_gtd_survives_snapshot_restore_and_journal_replay():
             ("OrderExpired", cl) for cl in expired
         ]
     assert not k.live and not restored.live
+
+
+# -- MinQty -------------------------------------------------------------------------------
+
+
+def ioc_min(cl, side, qty, price, min_qty, session="C1", tif=TimeInForce.IOC):
+    cmd = new(cl, side, qty, price, session, tif=tif)
+    return dataclasses.replace(cmd, min_qty=min_qty)
+
+
+def test_ioc_with_min_qty_trades_when_enough_can_fill_at_once():
+    k = kernel()
+    k.handle(new("a1", "S", 30, "100.00", session="C2"), 1)
+    k.handle(new("a2", "S", 30, "100.50", session="C4"), 2)
+    events = k.handle(ioc_min("m", "B", 100, "100.50", 60), 3)
+    assert sum(e.last_qty for e in events if isinstance(e, OrderFilled) and e.aggressor) == 60
+    assert events[-1].reason is CancelReason.IOC_REMAINDER and events[-1].order.cum_qty == 60
+    assert events[0].order.min_qty == 60
+
+
+def test_ioc_with_min_qty_above_what_can_fill_is_canceled_with_nothing_traded():
+    k = kernel()
+    k.handle(new("a1", "S", 30, "100.00", session="C2"), 1)
+    k.handle(new("a2", "S", 30, "100.50", session="C3"), 2)  # FIRM1: the buyer's own firm
+    k.handle(new("a3", "S", 30, "100.50", session="C4"), 3)
+    order = dataclasses.replace(ioc_min("m", "B", 100, "100.50", 40), stp=StpMode.CANCEL_AGGRESSOR)
+    events = k.handle(order, 4)
+    assert names(events) == ["OrderAccepted", "OrderCanceled"]
+    assert events[-1].reason is CancelReason.MIN_QTY_NOT_MET and events[-1].order.cum_qty == 0
+    assert "MinQty 40 cannot fill at once (30 would fill)" in events[-1].text
+    assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("100.00"), 30), (px("100.50"), 60)]
+
+
+@pytest.mark.parametrize(
+    ("tif", "min_qty", "code", "words"),
+    [
+        (TimeInForce.DAY, 10, RejectCode.UNSUPPORTED_CHARACTERISTIC, "TimeInForce(59)=0"),
+        (TimeInForce.GTC, 10, RejectCode.UNSUPPORTED_CHARACTERISTIC, "TimeInForce(59)=1"),
+        (TimeInForce.FOK, 10, RejectCode.UNSUPPORTED_CHARACTERISTIC, "TimeInForce(59)=4"),
+        (TimeInForce.IOC, 101, RejectCode.INVALID_QUANTITY, "MinQty 101 is above OrderQty 100"),
+        (TimeInForce.IOC, 0, RejectCode.INVALID_QUANTITY, "MinQty 0 must be a positive"),
+    ],
+)
+def test_bad_min_qty_is_rejected(tif, min_qty, code, words):
+    k = kernel()
+    events = k.handle(ioc_min("m", "B", 100, "100.00", min_qty, tif=tif), 1)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is code and words in events[0].text
+
+
+def test_min_qty_must_be_a_whole_number_of_lots():
+    k = kernel(lot=10)
+    events = k.handle(ioc_min("m", "B", 100, "100.00", 15), 1)
+    assert events[0].code is RejectCode.INVALID_QUANTITY and "lot size 10" in events[0].text

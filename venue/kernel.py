@@ -140,7 +140,7 @@ class Kernel:
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
-            cmd.stop_px, cmd.post_only, cmd.expire_ts, cmd.expire_date,
+            cmd.stop_px, cmd.post_only, cmd.expire_ts, cmd.expire_date, cmd.min_qty,
         )  # fmt: skip
         problem = (
             self._check_new(cmd)
@@ -436,7 +436,27 @@ class Kernel:
             self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
             or self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
             or self._check_post_only(cmd)
+            or self._check_min_qty(instrument, cmd)
         )
+
+    @staticmethod
+    def _check_min_qty(instrument: Instrument, cmd: NewOrder) -> Problem | None:
+        """MinQty(110) applies on arrival only, so it goes with IOC only."""
+        if cmd.min_qty is None:
+            return None
+        if cmd.tif is not TimeInForce.IOC:
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"MinQty(110) is not supported with TimeInForce(59)={cmd.tif.value}: use 3 (IOC)"
+            )
+        if cmd.min_qty <= 0 or cmd.min_qty % instrument.lot:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MinQty {cmd.min_qty} must be a positive multiple of the lot size {instrument.lot}"
+            )
+        if cmd.min_qty > cmd.qty:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MinQty {cmd.min_qty} is above OrderQty {cmd.qty}"
+            )
+        return None
 
     def _post_only_price(
         self, symbol: str, side: Side, price: int | None
@@ -891,7 +911,7 @@ def _order_to_plain(order: Order) -> list[Any]:
 # Order fields added after the first snapshot format: a shorter list gets these.
 _ORDER_DEFAULTS: dict[str, Any] = {
     "stop_px": None, "triggered": False, "post_only": False, "expire_ts": None,
-    "expire_date": None,
+    "expire_date": None, "min_qty": None,
 }  # fmt: skip
 
 

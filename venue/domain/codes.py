@@ -49,3 +49,4 @@ class CancelReason(IntEnum):
     DISCONNECT = 7
     KILL_SWITCH = 8
     OPERATOR = 9
+    MIN_QTY_NOT_MET = 10  # IOC with MinQty(110): less than MinQty could fill at once

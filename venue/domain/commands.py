@@ -29,6 +29,7 @@ class NewOrder:
     post_only: bool = False  # ExecInst(18)=6
     expire_ts: int | None = None  # ExpireTime(126), µs UTC
     expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
+    min_qty: int | None = None  # MinQty(110)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ class OrderSnapshot:
     post_only: bool = False
     expire_ts: int | None = None
     expire_date: int | None = None
+    min_qty: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ class Order:
         "post_only",
         "expire_ts",
         "expire_date",
+        "min_qty",
     )
 
     def __init__(
@@ -78,6 +79,7 @@ class Order:
         post_only: bool = False,
         expire_ts: int | None = None,
         expire_date: int | None = None,
+        min_qty: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -101,6 +103,7 @@ class Order:
         self.post_only = post_only  # ExecInst(18)=6: never takes liquidity
         self.expire_ts = expire_ts  # GTD by ExpireTime(126): µs UTC
         self.expire_date = expire_date  # GTD by ExpireDate(432): YYYYMMDD, through its day end
+        self.min_qty = min_qty  # MinQty(110), IOC only: fill at least this at once or nothing
 
     @property
     def is_parked(self) -> bool:
@@ -168,6 +171,7 @@ class Order:
             self.post_only,
             self.expire_ts,
             self.expire_date,
+            self.min_qty,
         )
 
     def __repr__(self) -> str:

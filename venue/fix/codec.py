@@ -98,10 +98,7 @@ _TIF_NAMES = {
 }  # fmt: skip
 
 # Order instructions the venue does not offer; present at all -> rejected.
-_UNSUPPORTED_TAGS = (
-    ("110", "MinQty(110)"),
-    ("111", "MaxFloor(111)"),
-)
+_UNSUPPORTED_TAGS = (("111", "MaxFloor(111)"),)
 
 _US = RejectCode.UNSUPPORTED_CHARACTERISTIC
 
@@ -224,6 +221,18 @@ def _expire_date(fields: dict[str, str]) -> int | None:
     return int(text)
 
 
+def _min_qty(fields: dict[str, str]) -> int | None:
+    text = fields.get("110")
+    if text is None:
+        return None
+    whole, _, frac = text.partition(".")
+    if _is_float(text) and not frac.strip("0"):
+        return int(whole)  # zero or negative: the kernel's own check says so
+    raise _Reject(
+        RejectCode.INVALID_QUANTITY, f"MinQty(110)={text} is not valid: use a whole number"
+    )
+
+
 def _no_unsupported(fields: dict[str, str]) -> None:
     for tag, name in _UNSUPPORTED_TAGS:
         if tag in fields:
@@ -287,7 +296,7 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     stp = _stp(f)
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
-        _stop_px(f), _post_only(f), _expire_time(f), _expire_date(f),
+        _stop_px(f), _post_only(f), _expire_time(f), _expire_date(f), _min_qty(f),
     )  # fmt: skip
 
 
@@ -470,6 +479,8 @@ def _order_terms(o: OrderSnapshot) -> str:
         out += f"99={format_price(o.stop_px)}\x01"
     if o.post_only:
         out += "18=6\x01"
+    if o.min_qty is not None:
+        out += f"110={o.min_qty}\x01"
     if o.tif is not None:
         out += f"59={o.tif.value}\x01"
     if o.expire_ts is not None:

@@ -2,7 +2,8 @@
 
 Rules: the best price trades first, then the earliest order at that price; a trade happens
 at the resting order's price; a market order or an IOC remainder is canceled, never rests;
-a FOK order trades in full at once or not at all.
+a FOK order trades in full at once or not at all, an IOC with MinQty at least MinQty or
+nothing; both decide from the same walk of the book the match then makes (`_plan`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,10 @@ class MatchingEngine:
         plan, fills = self._plan(order)
         if order.tif is TimeInForce.FOK and fills < order.leaves_qty:
             self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
+            return
+        if order.min_qty is not None and fills < order.min_qty:
+            text = f"IOC canceled: MinQty {order.min_qty} cannot fill at once ({fills} would fill)"
+            self._cancel(order, ts, CancelReason.MIN_QTY_NOT_MET, out, text)
             return
         self._execute(order, plan, ts, out)
         if order.leaves_qty == 0:  # filled, or canceled by self-trade prevention
