@@ -606,5 +606,18 @@ def test_new_order_terms_land_in_orders_and_the_audit_trail(db_url):
         }
         assert audit[("st", "OrderAccepted")] == (Decimal(101), None, None)
         assert audit[("mq", "OrderCanceled")] == (None, None, 5)
+        # the exports' order records carry them as RTS 24 fields
+        from venue.reporting.exports import order_record, order_records_query
+
+        with engine.connect() as conn:
+            rows = conn.execute(order_records_query(ts - 1, ts + 1)).all()
+        records = {(r["cl_ord_id"], r["event_type"]): r for r in map(order_record, rows)}
+        st = records[("st", "OrderAccepted")]
+        assert (st["order_type"], st["validity"], st["stop_price"]) == ("stop_limit", "GTDV", "101")
+        assert st["validity_until"] == "2026-01-01T00:16:40.000000Z"
+        assert records[("po", "OrderAccepted")]["order_restriction"] == "POST"
+        mq = records[("mq", "OrderCanceled")]
+        assert (mq["order_restriction"], mq["min_qty"]) == ("MINQ", 5)
+        assert records[("gd", "OrderAccepted")]["validity_until"] == "2026-01-05"
     finally:
         engine.dispose()
