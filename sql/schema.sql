@@ -71,6 +71,7 @@ CREATE TABLE order_events (
     expire_us BIGINT,
     expire_date INTEGER,
     min_qty BIGINT,
+    max_floor BIGINT,
     CONSTRAINT pk_order_events PRIMARY KEY (seq)
 );
 CREATE INDEX ix_order_events_order_id ON order_events (order_id);
@@ -103,6 +104,7 @@ CREATE TABLE orders (
     expire_us BIGINT,
     expire_date INTEGER,
     min_qty BIGINT,
+    max_floor BIGINT,
     CONSTRAINT pk_orders PRIMARY KEY (order_id)
 );
 CREATE INDEX ix_orders_session_cl_ord_id ON orders (session, cl_ord_id);

@@ -274,7 +274,7 @@ REJECTS = [
     ({"_54": "5"}, US, "Side(54)=5 (sell short) is not supported: use 1 (buy) or 2 (sell)"),
     ({"_18": "A"}, US, "ExecInst(18)=A is not supported: use 6 (post only)"),
     ({"_110": "1.5"}, RejectCode.INVALID_QUANTITY, "MinQty(110)=1.5 is not valid"),
-    ({"_111": "10"}, US, "MaxFloor(111) is not supported"),
+    ({"_111": "1.5"}, RejectCode.INVALID_QUANTITY, "MaxFloor(111)=1.5 is not valid"),
     ({"_126": "20231315-00:00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231315-00"),
     ({"_126": "20231115 00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231115 00:00"),
     ({"_432": "20230230"}, RejectCode.INVALID_EXPIRY, "ExpireDate(432)=20230230 is not valid"),

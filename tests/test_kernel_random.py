@@ -58,6 +58,8 @@ def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True)
         cmd = replace(
             f"r{n}", o.cl_ord_id, o.side.name[0], rng.randint(1, 300), price, session, o.symbol
         )
+        if o.max_floor is not None and rng.random() < 0.9:
+            cmd = dataclasses.replace(cmd, max_floor=rng.randint(1, cmd.qty))
         if o.ord_type.is_stop:
             stop_px = px(f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}")
             cmd = dataclasses.replace(
@@ -81,6 +83,8 @@ def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True)
         order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
     elif price is not None and rng.random() < 0.1:
         order = dataclasses.replace(order, post_only=True)
+    elif price is not None and rng.random() < 0.15 and qty > 0:  # an iceberg
+        order = dataclasses.replace(order, max_floor=rng.randint(0, qty))
     if order.tif is TimeInForce.IOC and order.ord_type is not OrdType.STOP and rng.random() < 0.4:
         order = dataclasses.replace(order, min_qty=rng.randint(1, max(order.qty, 1)))
     elif rng.random() < 0.1:  # GTD, mostly by a time soon after now
@@ -107,6 +111,9 @@ def check_events(events) -> None:
             assert e.buy_firm != e.sell_firm, f"self-trade: {e}"
         if isinstance(e, OrderRestated):
             assert e.order.leaves_qty > 0
+        if snap is not None and getattr(snap, "max_floor", None) is not None:
+            # an iceberg never shows more than its peak (the book checks the level totals)
+            assert snap.display_qty <= snap.max_floor, e
     trades = {e.trade_id: e.qty for e in events if isinstance(e, TradeExecuted)}
     assert {t: 2 * q for t, q in trades.items()} == fills, "each trade fills both sides"
     check_all_or_nothing(events)
@@ -203,14 +210,23 @@ def test_random_order_types_without_operator_actions_keep_every_invariant():
     k = kernel()
     log = []
     seen: set[str] = set()
+    hidden = False
     for n in range(3000):
         command = random_command(rng, k, n, controls=False)
         events = k.handle(command, n)
         log.append((command, n, events))
         seen.update(type(e).__name__ for e in events)
+        hidden = hidden or any(
+            getattr(e, "order", None) is not None
+            and e.order.max_floor is not None
+            and not e.order.status.is_done
+            and e.order.leaves_qty > e.order.display_qty
+            for e in events
+        )
         check_events(events)
         k.check_invariants()
-    assert {"OrderTriggered", "TradeExecuted", "OrderRestated"} <= seen
+    assert {"OrderTriggered", "TradeExecuted", "OrderRestated", "OrderExpired"} <= seen
+    assert hidden, "no iceberg ever rested with hidden quantity"
     replayed = kernel()
     for command, ts, events in log:
         assert replayed.handle(command, ts) == events

@@ -351,7 +351,7 @@ def test_snapshot_of_an_older_format_without_stop_fields_restores():
     k.handle(new("r", "B", 10, "99.00"), 1)
     state = json.loads(json.dumps(k.export_state()))
     for plain in state["resting"]:
-        del plain[-2:]  # stop_px, triggered did not exist
+        del plain[17:]  # stop_px and every later field did not exist
     del state["stops"]
     restored = Kernel.restore(reference(), state)
     restored.check_invariants()
@@ -616,3 +616,135 @@ def test_min_qty_must_be_a_whole_number_of_lots():
     k = kernel(lot=10)
     events = k.handle(ioc_min("m", "B", 100, "100.00", 15), 1)
     assert events[0].code is RejectCode.INVALID_QUANTITY and "lot size 10" in events[0].text
+
+
+# -- iceberg ------------------------------------------------------------------------------
+
+
+def iceberg(cl, side, qty, price, peak, session="C1", tif=TimeInForce.DAY):
+    return dataclasses.replace(new(cl, side, qty, price, session, tif=tif), max_floor=peak)
+
+
+def ice_replace(cl, orig, side, qty, price, peak, session="C1"):
+    return dataclasses.replace(replace(cl, orig, side, qty, price, session), max_floor=peak)
+
+
+def level_queue(k, side, price):
+    level = next(lv for lv in k.engines["AAPL"].book.levels(side) if lv.price == px(price))
+    return [(o.cl_ord_id, o.visible) for o in level.orders.values()]
+
+
+def test_iceberg_shows_only_its_peak_and_reports_the_whole_order():
+    k = kernel()
+    events = k.handle(iceberg("i", "S", 100, "101.00", 10, session="C2"), 1)
+    snap = events[0].order
+    assert (snap.qty, snap.leaves_qty, snap.max_floor, snap.display_qty) == (100, 100, 10, 10)
+    assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("101.00"), 10)]
+    k.check_invariants()
+
+
+def test_used_up_peak_refills_at_the_back_and_hidden_trades_after_every_shown_quantity():
+    k = kernel()
+    k.handle(iceberg("i", "S", 25, "101.00", 10, session="C2"), 1)
+    k.handle(new("n", "S", 5, "101.00", session="C4"), 2)
+    events = k.handle(new("b1", "B", 10, "101.00"), 3)  # takes i's whole peak
+    snap = [e for e in events if isinstance(e, OrderFilled) and not e.aggressor][0].order
+    assert (snap.cum_qty, snap.leaves_qty, snap.display_qty, snap.priority_ts) == (10, 15, 10, 3)
+    assert level_queue(k, Side.SELL, "101.00") == [("n", 5), ("i", 10)]
+    # a big buyer: n's 5 first, then i's peak, then i's hidden 5 (a new peak again)
+    events = k.handle(new("b2", "B", 100, "101.00", session="C3"), 4)
+    fills = [(e.order.cl_ord_id, e.last_qty) for e in events if isinstance(e, OrderFilled)]
+    assert [f for f in fills if f[0] != "b2"] == [("n", 5), ("i", 10), ("i", 5)]
+    assert k.engines["AAPL"].book.depth(Side.SELL) == []
+    k.check_invariants()
+
+
+def test_two_icebergs_alternate_peaks_after_the_shown_orders():
+    k = kernel()
+    k.handle(iceberg("i1", "S", 30, "101.00", 10, session="C2"), 1)
+    k.handle(iceberg("i2", "S", 30, "101.00", 10, session="C4"), 2)
+    events = k.handle(new("b", "B", 45, "101.00"), 3)
+    fills = [(e.order.cl_ord_id, e.last_qty) for e in events if isinstance(e, OrderFilled)]
+    assert [f for f in fills if f[0] != "b"] == [
+        ("i1", 10), ("i2", 10), ("i1", 10), ("i2", 10), ("i1", 5),
+    ]  # fmt: skip
+    # i1's last peak was only partly used: it keeps its place at the front
+    assert level_queue(k, Side.SELL, "101.00") == [("i1", 5), ("i2", 10)]
+    k.check_invariants()
+
+
+def test_fok_and_min_qty_count_hidden_quantity():
+    k = kernel()
+    k.handle(iceberg("i", "S", 100, "101.00", 10, session="C2"), 1)
+    events = k.handle(new("f", "B", 60, "101.00", tif=TimeInForce.FOK), 2)
+    taker = [e for e in events if isinstance(e, OrderFilled) and e.aggressor]
+    assert taker[-1].order.status is OrdStatus.FILLED and len(taker) == 6  # a trade a peak
+    events = k.handle(ioc_min("m", "B", 50, "101.00", 40), 3)
+    taker = [e for e in events if isinstance(e, OrderFilled) and e.aggressor]
+    assert taker[-1].order.cum_qty == 40
+    assert events[-1].reason is CancelReason.IOC_REMAINDER
+    assert k.engines["AAPL"].book.depth(Side.SELL) == []
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("cmd", "code", "words"),
+    [
+        (iceberg("i", "S", 100, "101.00", 0), RejectCode.INVALID_QUANTITY, "MaxFloor 0 must be"),
+        (
+            iceberg("i", "S", 100, "101.00", 101),
+            RejectCode.INVALID_QUANTITY,
+            "MaxFloor 101 is above OrderQty 100",
+        ),
+        (
+            iceberg("i", "S", 100, "101.00", 10, tif=TimeInForce.IOC),
+            RejectCode.UNSUPPORTED_CHARACTERISTIC,
+            "TimeInForce(59)=3",
+        ),
+        (
+            dataclasses.replace(new("i", "S", 100, None), max_floor=10),
+            RejectCode.UNSUPPORTED_CHARACTERISTIC,
+            "OrdType(40)=1",
+        ),
+    ],
+)
+def test_bad_icebergs_are_rejected(cmd, code, words):
+    events = kernel().handle(cmd, 1)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is code and words in events[0].text
+
+
+def test_iceberg_peak_must_be_whole_lots():
+    events = kernel(lot=10).handle(iceberg("i", "S", 100, "101.00", 15), 1)
+    assert events[0].code is RejectCode.INVALID_QUANTITY and "lot size 10" in events[0].text
+
+
+def test_iceberg_replace_lower_keeps_priority_higher_or_new_price_loses_it():
+    k = kernel()
+    k.handle(iceberg("i", "S", 100, "101.00", 20, session="C2"), 1)
+    k.handle(new("n", "S", 5, "101.00", session="C4"), 2)
+    k.handle(ice_replace("i2", "i", "S", 80, "101.00", 10, session="C2"), 3)
+    assert level_queue(k, Side.SELL, "101.00") == [("i2", 10), ("n", 5)]
+    k.handle(ice_replace("i3", "i2", "S", 80, "101.00", 15, session="C2"), 4)  # peak up
+    assert level_queue(k, Side.SELL, "101.00") == [("n", 5), ("i3", 15)]
+    k.handle(ice_replace("i4", "i3", "S", 90, "101.00", 15, session="C2"), 5)  # qty up
+    assert level_queue(k, Side.SELL, "101.00") == [("n", 5), ("i4", 15)]
+    events = k.handle(ice_replace("i5", "i4", "S", 90, "101.00", None, session="C2"), 6)
+    assert names(events) == ["CancelRejected"] and "MaxFloor(111) is required" in events[0].text
+    events = k.handle(ice_replace("n2", "n", "S", 5, "101.00", 5, session="C4"), 7)
+    assert names(events) == ["CancelRejected"] and "cannot be added" in events[0].text
+    events = k.handle(ice_replace("i5", "i4", "S", 90, "101.00", 91, session="C2"), 8)
+    assert names(events) == ["CancelRejected"] and "above OrderQty" in events[0].text
+    k.check_invariants()
+
+
+def test_snapshot_restore_keeps_iceberg_peaks_hidden_quantity_and_queue():
+    k = kernel()
+    k.handle(iceberg("i1", "S", 30, "101.00", 10, session="C2"), 1)
+    k.handle(iceberg("i2", "S", 30, "101.00", 10, session="C4"), 2)
+    k.handle(new("b", "B", 13, "101.00"), 3)
+    restored = Kernel.restore(reference(), json.loads(json.dumps(k.export_state())))
+    restored.check_invariants()
+    assert level_queue(restored, Side.SELL, "101.00") == level_queue(k, Side.SELL, "101.00")
+    cmd = new("b2", "B", 40, "101.00")
+    assert restored.handle(cmd, 4) == k.handle(cmd, 4)

@@ -556,7 +556,14 @@ def test_order_terms_migration_adds_nullable_columns_and_keeps_rows(db_url):
             ).one()
             assert tuple(row) == (1, None, None, None, None, None)
             cols = {c["name"] for c in inspect(conn).get_columns("order_events")}
-            assert {"stop_px", "exec_inst", "expire_us", "expire_date", "min_qty"} <= cols
+            assert {
+                "stop_px",
+                "exec_inst",
+                "expire_us",
+                "expire_date",
+                "min_qty",
+                "max_floor",
+            } <= cols
             command.downgrade(config, "0001")
             cols = {c["name"] for c in inspect(conn).get_columns("orders")}
             assert "stop_px" not in cols
@@ -586,6 +593,8 @@ def test_new_order_terms_land_in_orders_and_the_audit_trail(db_url):
                      105 * 100_000_000, min_qty=5),
             NewOrder("C1", "gd", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.GTD, 10,
                      99 * 100_000_000, expire_date=20260105),
+            NewOrder("C1", "ice", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.DAY, 10,
+                     98 * 100_000_000, max_floor=2),
         ):  # fmt: skip
             events += k.handle(cmd, ts)
         SqlProjector(engine).apply(events)
@@ -603,6 +612,7 @@ def test_new_order_terms_land_in_orders_and_the_audit_trail(db_url):
             "po": (None, "6", None, None, None),
             "mq": (None, None, None, None, 5),
             "gd": (None, None, None, 20260105, None),
+            "ice": (None, None, None, None, None),
         }
         assert audit[("st", "OrderAccepted")] == (Decimal(101), None, None)
         assert audit[("mq", "OrderCanceled")] == (None, None, 5)
@@ -619,5 +629,8 @@ def test_new_order_terms_land_in_orders_and_the_audit_trail(db_url):
         mq = records[("mq", "OrderCanceled")]
         assert (mq["order_restriction"], mq["min_qty"]) == ("MINQ", 5)
         assert records[("gd", "OrderAccepted")]["validity_until"] == "2026-01-05"
+        assert records[("ice", "OrderAccepted")]["display_qty"] == 2
+        with Session(engine) as s:
+            assert s.scalars(select(Order.max_floor).where(Order.cl_ord_id == "ice")).one() == 2
     finally:
         engine.dispose()

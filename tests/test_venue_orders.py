@@ -296,7 +296,7 @@ UNSUPPORTED = {
     "expire time without GTD": ({}, {"ExpireTime": "20991231-00:00:00"}, "ExpireTime(126)"),
     "no cross": ({}, {"ExecInst": "A"}, "ExecInst(18)=A"),
     "post only IOC": ({"tif": "3"}, {"ExecInst": "6"}, "ExecInst(18)=6"),
-    "iceberg": ({}, {"MaxFloor": "10"}, "MaxFloor(111)"),
+    "iceberg IOC": ({"tif": "3"}, {"MaxFloor": "10"}, "MaxFloor(111)"),
     "minimum quantity on a day order": ({}, {"MinQty": "10"}, "MinQty(110)"),
     "sell short": ({"side": "5"}, {}, "Side(54)=5"),
     "market with a price": ({"ord_type": MARKET}, {}, "Price(44)"),

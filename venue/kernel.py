@@ -141,6 +141,7 @@ class Kernel:
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
             cmd.stop_px, cmd.post_only, cmd.expire_ts, cmd.expire_date, cmd.min_qty,
+            cmd.max_floor,
         )  # fmt: skip
         problem = (
             self._check_new(cmd)
@@ -202,7 +203,9 @@ class Kernel:
             heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[order.symbol]
         stop_px = cmd.stop_px if order.is_parked else order.stop_px
-        engine.replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px)
+        engine.replace(
+            order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px, cmd.max_floor
+        )
 
     def _query(self, cmd: QueryOrder, ts: int, out: list[Event]) -> None:
         order, problem = self._find(cmd.session, cmd.cl_ord_id, cmd.order_id, allow_done=True)
@@ -437,7 +440,33 @@ class Kernel:
             or self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
             or self._check_post_only(cmd)
             or self._check_min_qty(instrument, cmd)
+            or self._check_iceberg(instrument, cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor)
         )
+
+    @staticmethod
+    def _check_iceberg(
+        instrument: Instrument, ord_type: OrdType, tif: TimeInForce, qty: int, peak: int | None
+    ) -> Problem | None:
+        """MaxFloor(111): a limit order that may rest, with a peak of whole lots <= OrderQty."""
+        if peak is None:
+            return None
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if ord_type is not OrdType.LIMIT:
+            return us, (
+                f"MaxFloor(111) is not supported on OrdType(40)={ord_type.value}: use 2 (limit)"
+            )
+        if tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return us, (
+                f"MaxFloor(111) is not supported with TimeInForce(59)={tif.value}: "
+                "an iceberg must be able to rest"
+            )
+        if peak <= 0 or peak % instrument.lot:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MaxFloor {peak} must be a positive multiple of the lot size {instrument.lot}"
+            )
+        if peak > qty:
+            return RejectCode.INVALID_QUANTITY, f"MaxFloor {peak} is above OrderQty {qty}"
+        return None
 
     @staticmethod
     def _check_min_qty(instrument: Instrument, cmd: NewOrder) -> Problem | None:
@@ -647,6 +676,18 @@ class Kernel:
     def _check_replace_terms(self, cmd: ReplaceOrder, order: Order) -> Problem | None:
         if cmd.ord_type is not order.ord_type:
             return RejectCode.CHANGE_NOT_ALLOWED, "OrdType cannot be changed by a replace"
+        if (cmd.max_floor is None) != (order.max_floor is None):
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                "MaxFloor(111) is required on a replace of an iceberg order"
+                if cmd.max_floor is None
+                else "MaxFloor(111) cannot be added by a replace: enter a new iceberg order"
+            )
+        if cmd.max_floor is not None:
+            problem = self._check_iceberg(
+                self.instruments[order.symbol], cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor
+            )
+            if problem is not None:
+                return problem
         if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
             return RejectCode.CHANGE_NOT_ALLOWED, (
                 f"TimeInForce {cmd.tif.value} is not allowed on a replace: "
@@ -911,7 +952,7 @@ def _order_to_plain(order: Order) -> list[Any]:
 # Order fields added after the first snapshot format: a shorter list gets these.
 _ORDER_DEFAULTS: dict[str, Any] = {
     "stop_px": None, "triggered": False, "post_only": False, "expire_ts": None,
-    "expire_date": None, "min_qty": None,
+    "expire_date": None, "min_qty": None, "max_floor": None, "display": 0,
 }  # fmt: skip
 
 

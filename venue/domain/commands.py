@@ -30,6 +30,7 @@ class NewOrder:
     expire_ts: int | None = None  # ExpireTime(126), µs UTC
     expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
     min_qty: int | None = None  # MinQty(110)
+    max_floor: int | None = None  # MaxFloor(111): iceberg peak
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class ReplaceOrder:
     stop_px: int | None = None  # StopPx(99)
     expire_ts: int | None = None  # ExpireTime(126), µs UTC
     expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
+    max_floor: int | None = None  # MaxFloor(111): iceberg peak
 
 
 @dataclass(frozen=True, slots=True)

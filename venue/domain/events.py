@@ -39,6 +39,8 @@ class OrderSnapshot:
     expire_ts: int | None = None
     expire_date: int | None = None
     min_qty: int | None = None
+    max_floor: int | None = None  # iceberg peak, MaxFloor(111)
+    display_qty: int = 0  # what the book shows of the order after the event
 
 
 @dataclass(frozen=True, slots=True)

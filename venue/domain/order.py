@@ -58,6 +58,8 @@ class Order:
         "expire_ts",
         "expire_date",
         "min_qty",
+        "max_floor",
+        "display",
     )
 
     def __init__(
@@ -80,6 +82,7 @@ class Order:
         expire_ts: int | None = None,
         expire_date: int | None = None,
         min_qty: int | None = None,
+        max_floor: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -104,6 +107,15 @@ class Order:
         self.expire_ts = expire_ts  # GTD by ExpireTime(126): µs UTC
         self.expire_date = expire_date  # GTD by ExpireDate(432): YYYYMMDD, through its day end
         self.min_qty = min_qty  # MinQty(110), IOC only: fill at least this at once or nothing
+        self.max_floor = max_floor  # iceberg: MaxFloor(111), the peak shown at a time
+        # iceberg: what the book shows of it now (its current peak)
+        self.display = 0 if max_floor is None else min(max_floor, qty)
+
+    @property
+    def visible(self) -> int:
+        """The quantity the book shows (and gives time priority): the peak of an iceberg,
+        the whole leaves quantity of any other order."""
+        return self.leaves_qty if self.max_floor is None else min(self.display, self.leaves_qty)
 
     @property
     def is_parked(self) -> bool:
@@ -172,6 +184,8 @@ class Order:
             self.expire_ts,
             self.expire_date,
             self.min_qty,
+            self.max_floor,
+            self.visible,
         )
 
     def __repr__(self) -> str:

@@ -98,7 +98,7 @@ _TIF_NAMES = {
 }  # fmt: skip
 
 # Order instructions the venue does not offer; present at all -> rejected.
-_UNSUPPORTED_TAGS = (("111", "MaxFloor(111)"),)
+_UNSUPPORTED_TAGS: tuple[tuple[str, str], ...] = ()  # every such tag is now offered
 
 _US = RejectCode.UNSUPPORTED_CHARACTERISTIC
 
@@ -221,16 +221,21 @@ def _expire_date(fields: dict[str, str]) -> int | None:
     return int(text)
 
 
-def _min_qty(fields: dict[str, str]) -> int | None:
-    text = fields.get("110")
+def _min_qty(fields: dict[str, str], tag: str = "110", name: str = "MinQty") -> int | None:
+    text = fields.get(tag)
     if text is None:
         return None
     whole, _, frac = text.partition(".")
     if _is_float(text) and not frac.strip("0"):
         return int(whole)  # zero or negative: the kernel's own check says so
     raise _Reject(
-        RejectCode.INVALID_QUANTITY, f"MinQty(110)={text} is not valid: use a whole number"
+        RejectCode.INVALID_QUANTITY, f"{name}({tag})={text} is not valid: use a whole number"
     )
+
+
+def _max_floor(fields: dict[str, str]) -> int | None:
+    """MaxFloor(111): the iceberg peak (FIX 4.2/4.4; 5.0 SP2 has DisplayQty 1138)."""
+    return _min_qty(fields, "111", "MaxFloor")
 
 
 def _no_unsupported(fields: dict[str, str]) -> None:
@@ -297,6 +302,7 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
         _stop_px(f), _post_only(f), _expire_time(f), _expire_date(f), _min_qty(f),
+        _max_floor(f),
     )  # fmt: skip
 
 
@@ -322,7 +328,7 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
     _post_only(f)  # checked; the order keeps the instruction it was entered with
     return ReplaceOrder(
         session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f),
-        _order_id(f), _stop_px(f), _expire_time(f), _expire_date(f),
+        _order_id(f), _stop_px(f), _expire_time(f), _expire_date(f), _max_floor(f),
     )  # fmt: skip
 
 
@@ -481,6 +487,8 @@ def _order_terms(o: OrderSnapshot) -> str:
         out += "18=6\x01"
     if o.min_qty is not None:
         out += f"110={o.min_qty}\x01"
+    if o.max_floor is not None:
+        out += f"111={o.max_floor}\x01"
     if o.tif is not None:
         out += f"59={o.tif.value}\x01"
     if o.expire_ts is not None:

@@ -8,6 +8,8 @@ nothing; both decide from the same walk of the book the match then makes (`_plan
 
 from __future__ import annotations
 
+from collections import deque
+
 from sortedcontainers import SortedList
 
 from venue.book import OrderBook
@@ -136,7 +138,13 @@ class MatchingEngine:
         elif order.tif is TimeInForce.IOC or order.tif is TimeInForce.FOK:
             self._cancel(order, ts, CancelReason.IOC_REMAINDER, out)
         else:
-            self.book.add(order)
+            self._rest(order)
+
+    def _rest(self, order: Order) -> None:
+        """Put an order in the book; an iceberg shows its first peak."""
+        if order.max_floor is not None:
+            order.display = min(order.max_floor, order.leaves_qty)
+        self.book.add(order)
 
     def cancel(self, order: Order, cl_ord_id: str, ts: int, out: list[Event]) -> None:
         """Cancel a resting order at its owner's request."""
@@ -172,15 +180,17 @@ class MatchingEngine:
         ts: int,
         out: list[Event],
         stop_px: int | None = None,
+        max_floor: int | None = None,
     ) -> None:
         """Change a resting order's quantity, price or time in force (a parked stop's
-        stop price too).
+        stop price, an iceberg's peak too).
 
-        Keeps time priority on a quantity decrease or a change of TIF only; a new price or a
-        larger quantity sends the order to the back of its (new) level, and if it now
-        crosses it trades at once. A quantity at or below CumQty finishes the order.
+        Keeps time priority on a quantity or peak decrease or a change of TIF only; a new
+        price or a larger quantity or peak sends the order to the back of its (new) level,
+        and if it now crosses it trades at once. A quantity at or below CumQty finishes the
+        order.
         """
-        leaves_before = order.leaves_qty
+        leaves_before = order.visible
         order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
         order.tif = tif
         if order.is_parked:  # not in the book: new terms, same place in accept order
@@ -196,21 +206,30 @@ class MatchingEngine:
             order.transition(OrdStatus.FILLED)
             out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
             return
-        if price == order.price and qty <= order.qty:
-            self.book.reduce(order, order.qty - qty)
+        peak_kept = max_floor is None or (
+            order.max_floor is not None and max_floor <= order.max_floor
+        )
+        if price == order.price and qty <= order.qty and peak_kept:
             order.qty = qty
+            if max_floor is not None:
+                order.max_floor = max_floor
+                order.display = min(order.display, max_floor)
+            self.book.reduce(order, leaves_before - order.visible)
             order.transition(order.status)
             out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
             return
         self.book.remove(order, leaves_before)
         order.qty = qty
         order.price = price
+        order.max_floor = max_floor
         order.priority_ts = ts
         order.transition(order.status)
+        if max_floor is not None:
+            order.display = min(max_floor, order.leaves_qty)
         out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
         self._match(order, ts, out)
         if order.leaves_qty:
-            self.book.add(order)
+            self._rest(order)
         self._trigger_stops(ts, out)
 
     # -- internals ----------------------------------------------------------------------
@@ -238,14 +257,22 @@ class MatchingEngine:
         for level in self.book.levels(order.side.opposite):
             if not remaining or not self._crosses(order, level.price):
                 break
+            # icebergs whose peak this walk uses up show a new one at the back of the level:
+            # (order, leaves after the peak), in the order their peaks ran out
+            refills: deque[tuple[Order, int]] | None = None
             for resting in level.orders.values():
                 if not remaining:
                     break
                 if resting.firm != firm:
-                    qty = min(remaining, resting.leaves_qty)
+                    shown = resting.visible
+                    qty = min(remaining, shown)
                     steps.append((_TRADE, resting, qty))
                     remaining -= qty
                     fills += qty
+                    if qty == shown and resting.leaves_qty > qty:
+                        if refills is None:
+                            refills = deque()
+                        refills.append((resting, resting.leaves_qty - qty))
                     continue
                 mode = order.stp
                 if mode is StpMode.CANCEL_RESTING:
@@ -258,6 +285,15 @@ class MatchingEngine:
                     continue
                 steps.append((_STP, resting, 0))  # cancel aggressor / both: the walk ends
                 return steps, fills
+            while refills and remaining:  # hidden quantity: after every shown one
+                resting, leaves = refills.popleft()
+                shown = min(resting.max_floor or leaves, leaves)
+                qty = min(remaining, shown)
+                steps.append((_TRADE, resting, qty))
+                remaining -= qty
+                fills += qty
+                if qty == shown and leaves > qty:
+                    refills.append((resting, leaves - qty))
         return steps, fills
 
     def _match(self, order: Order, ts: int, out: list[Event]) -> None:
@@ -276,13 +312,21 @@ class MatchingEngine:
                 continue
             price = resting.price
             assert price is not None
-            resting_leaves = resting.leaves_qty
+            shown = resting.visible
             resting.fill(qty, price)
             order.fill(qty, price)
-            if resting.leaves_qty:
+            if not resting.leaves_qty:
+                book.remove(resting, shown)
+            elif resting.max_floor is None:
                 book.reduce(resting, qty)
             else:
-                book.remove(resting, resting_leaves)
+                resting.display -= qty
+                if resting.display:
+                    book.reduce(resting, qty)
+                else:  # peak used up: a new one at the back of the level, new priority
+                    resting.display = min(resting.max_floor, resting.leaves_qty)
+                    resting.priority_ts = ts
+                    book.requeue(resting, shown)
             if self._hi is None or price > self._hi:
                 self._hi = price
             if self._lo is None or price < self._lo:
@@ -329,9 +373,10 @@ class MatchingEngine:
                     else:
                         self._cancel(o, ts, CancelReason.SELF_TRADE, out, why)
                 else:
-                    if o is resting:
-                        self.book.reduce(o, qty)
+                    shown = o.visible
                     o.qty -= qty
+                    if o is resting:
+                        self.book.reduce(o, shown - o.visible)
                     text = f"{why}: quantity decremented by {qty}"
                     out.append(OrderRestated(self._ids.next_seq(), ts, o.snapshot(), text))
             return order.leaves_qty > 0

@@ -249,6 +249,7 @@ def order_records_query(
             e.expire_us,
             e.expire_date,
             e.min_qty,
+            e.max_floor,
         )
         .select_from(
             order_events.outerjoin(
@@ -300,6 +301,7 @@ def order_record(r: Any) -> dict[str, Any]:
         expire_us,
         expire_date,
         min_qty,
+        max_floor,
     ) = r
     rts24 = _RTS24_FIXED.get(event_type)
     until = None
@@ -340,6 +342,7 @@ def order_record(r: Any) -> dict[str, Any]:
         "validity_until": until,
         "order_restriction": "POST" if exec_inst == "6" else ("MINQ" if min_qty else None),
         "min_qty": min_qty,
+        "display_qty": max_floor,
         "stop_price": money(stop_px),
         "limit_price": money(price),
         "initial_qty": qty,

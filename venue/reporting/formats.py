@@ -169,6 +169,12 @@ ORDER_RECORDS = Schema(
             },
         ),
         Field("min_qty", "int", "MinQty(110) [minimum acceptable quantity]."),
+        Field(
+            "display_qty",
+            "int",
+            "An iceberg's peak, MaxFloor(111); null when the whole order is shown "
+            "[displayed quantity].",
+        ),
         Field("stop_price", "decimal", "StopPx(99) of a stop or stop-limit [stop price]."),
         Field("limit_price", "decimal", "Price(44); null for a market order [22 limit price]."),
         Field("initial_qty", "int", "OrderQty(38) after the event [34 initial quantity]."),
@@ -250,6 +256,7 @@ ORDER_RECORDS = Schema(
             "validity_until?",
             "order_restriction?",
             "min_qty?",
+            "display_qty?",
             "stop_price?",
             "limit_price?",
             "initial_qty?",

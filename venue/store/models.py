@@ -80,6 +80,7 @@ class Order(Base):
     expire_us: Mapped[int | None] = mapped_column(BigInteger)  # GTD: ExpireTime(126)
     expire_date: Mapped[int | None] = mapped_column(Integer)  # GTD: ExpireDate(432) YYYYMMDD
     min_qty: Mapped[int | None] = mapped_column(BigInteger)  # MinQty(110)
+    max_floor: Mapped[int | None] = mapped_column(BigInteger)  # iceberg peak: MaxFloor(111)
 
     __table_args__ = (
         Index(None, "session", "cl_ord_id"),
@@ -199,6 +200,7 @@ class OrderEvent(Base):
     expire_us: Mapped[int | None] = mapped_column(BigInteger)  # GTD: ExpireTime(126)
     expire_date: Mapped[int | None] = mapped_column(Integer)  # GTD: ExpireDate(432) YYYYMMDD
     min_qty: Mapped[int | None] = mapped_column(BigInteger)  # MinQty(110)
+    max_floor: Mapped[int | None] = mapped_column(BigInteger)  # iceberg peak: MaxFloor(111)
 
     __table_args__ = (
         Index(None, "order_id"),

@@ -216,6 +216,7 @@ def _terms(o: OrderSnapshot) -> Row:
         "expire_us": o.expire_ts,
         "expire_date": o.expire_date,
         "min_qty": o.min_qty,
+        "max_floor": o.max_floor,
     }
 
 

@@ -1,5 +1,6 @@
-"""Order terms of stop, stop-limit, post-only, GTD and MinQty orders: nullable columns
-stop_px, exec_inst, expire_us, expire_date, min_qty on orders and order_events.
+"""Order terms of stop, stop-limit, post-only, GTD, MinQty and iceberg orders: nullable
+columns stop_px, exec_inst, expire_us, expire_date, min_qty, max_floor on orders and
+order_events.
 
 Revision ID: 0002_order_terms
 Revises: 0001
@@ -27,6 +28,7 @@ def _columns() -> list[sa.Column]:
         sa.Column("expire_us", sa.BigInteger(), nullable=True),
         sa.Column("expire_date", sa.Integer(), nullable=True),
         sa.Column("min_qty", sa.BigInteger(), nullable=True),
+        sa.Column("max_floor", sa.BigInteger(), nullable=True),
     ]
 
 
