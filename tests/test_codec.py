@@ -255,8 +255,8 @@ REJECTS = [
     (
         {"_40": "P"},
         US,
-        "OrdType(40)=P (pegged) is not supported: use 1 (market), 2 (limit), 3 (stop) or 4 "
-        "(stop limit)",
+        "OrdType(40)=P (pegged) is not supported: use 1 (market), 2 (limit), 3 (stop), 4 "
+        "(stop limit) or K (market to limit)",
     ),
     (
         {"_40": "3", "_99": "1.123456789"},

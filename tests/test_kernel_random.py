@@ -83,6 +83,8 @@ def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True)
         order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
     elif price is not None and rng.random() < 0.1:
         order = dataclasses.replace(order, post_only=True)
+    elif price is None and rng.random() < 0.3:  # market-to-limit
+        order = dataclasses.replace(order, ord_type=OrdType.MARKET_TO_LIMIT)
     elif price is not None and rng.random() < 0.15 and qty > 0:  # an iceberg
         order = dataclasses.replace(order, max_floor=rng.randint(0, qty))
     if order.tif is TimeInForce.IOC and order.ord_type is not OrdType.STOP and rng.random() < 0.4:

@@ -748,3 +748,47 @@ def test_snapshot_restore_keeps_iceberg_peaks_hidden_quantity_and_queue():
     assert level_queue(restored, Side.SELL, "101.00") == level_queue(k, Side.SELL, "101.00")
     cmd = new("b2", "B", 40, "101.00")
     assert restored.handle(cmd, 4) == k.handle(cmd, 4)
+
+
+# -- market-to-limit ----------------------------------------------------------------------
+
+
+def mtl(cl, side, qty, session="C1", tif=TimeInForce.DAY):
+    return new(cl, side, qty, None, session, ord_type=OrdType.MARKET_TO_LIMIT, tif=tif)
+
+
+def test_market_to_limit_trades_at_the_best_level_only_and_rests_there():
+    k = kernel()
+    k.handle(new("a1", "S", 10, "101.00", session="C2"), 1)
+    k.handle(new("a2", "S", 10, "102.00", session="C2"), 2)
+    events = k.handle(mtl("m", "B", 25), 3)
+    assert events[0].order.price == px("101.00")  # the ack carries the limit it took
+    fills = [(e.last_px, e.last_qty) for e in events if isinstance(e, OrderFilled) and e.aggressor]
+    assert fills == [(px("101.00"), 10)]
+    assert k.engines["AAPL"].book.depth(Side.BUY) == [(px("101.00"), 15)]
+    assert k.engines["AAPL"].book.depth(Side.SELL) == [(px("102.00"), 10)]
+    k.check_invariants()
+
+
+def test_market_to_limit_without_an_opposite_side_is_rejected():
+    k = kernel()
+    k.handle(new("b", "B", 10, "99.00", session="C2"), 1)  # a bid does not help a buyer
+    events = k.handle(mtl("m", "B", 10), 2)
+    assert names(events) == ["OrderRejected"]
+    assert events[0].code is RejectCode.NO_OPPOSITE_SIDE
+    assert events[0].text == "market-to-limit order rejected: no offers in AAPL"
+
+
+def test_market_to_limit_with_a_price_is_unsupported_and_ioc_cancels_the_rest():
+    k = kernel()
+    k.handle(new("a1", "S", 10, "101.00", session="C2"), 1)
+    cmd = dataclasses.replace(mtl("m", "B", 10), price=px("101.00"))
+    assert k.handle(cmd, 2)[0].code is RejectCode.UNSUPPORTED_CHARACTERISTIC
+    events = k.handle(mtl("m2", "B", 15, tif=TimeInForce.IOC), 3)
+    assert events[-1].reason is CancelReason.IOC_REMAINDER and events[-1].order.cum_qty == 10
+    # a replace of a resting one works like a limit's (Price required)
+    k.handle(new("a2", "S", 10, "101.00", session="C2"), 4)
+    k.handle(mtl("m3", "B", 15), 5)
+    events = k.handle(replace("m4", "m3", "B", 12, "100.50", ord_type=OrdType.MARKET_TO_LIMIT), 6)
+    assert names(events) == ["OrderReplaced"] and events[0].order.price == px("100.50")
+    k.check_invariants()

@@ -136,6 +136,9 @@ class Kernel:
 
     def _new_order(self, cmd: NewOrder, ts: int, out: list[Event]) -> None:
         firm = self.sessions[cmd.session].firm
+        limit_problem = None
+        if cmd.ord_type is OrdType.MARKET_TO_LIMIT:
+            cmd, limit_problem = self._market_to_limit(cmd)
         stp = cmd.stp or self.firm(firm).stp_mode
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
@@ -144,7 +147,8 @@ class Kernel:
             cmd.max_floor,
         )  # fmt: skip
         problem = (
-            self._check_new(cmd)
+            limit_problem
+            or self._check_new(cmd)
             or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
             or self._check_risk(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0)
         )
@@ -487,6 +491,26 @@ class Kernel:
             )
         return None
 
+    def _market_to_limit(self, cmd: NewOrder) -> tuple[NewOrder, Problem | None]:
+        """OrdType K takes the best opposite price as its limit: it trades at that level
+        only and rests there. No opposite side: rejected."""
+        if cmd.price is not None:
+            return cmd, (
+                RejectCode.UNSUPPORTED_CHARACTERISTIC,
+                "Price(44) must not be set on a market-to-limit order",
+            )
+        engine = self.engines.get(cmd.symbol)
+        if engine is None:
+            return cmd, None  # the symbol check says so
+        best = engine.book.best(cmd.side.opposite)
+        if best is None:
+            what = "offers" if cmd.side is Side.BUY else "bids"
+            return cmd, (
+                RejectCode.NO_OPPOSITE_SIDE,
+                f"market-to-limit order rejected: no {what} in {cmd.symbol}",
+            )
+        return dataclasses.replace(cmd, price=best.price), None
+
     def _post_only_price(
         self, symbol: str, side: Side, price: int | None
     ) -> tuple[int | None, Problem | None]:
@@ -605,9 +629,9 @@ class Kernel:
             return RejectCode.INVALID_QUANTITY, (
                 f"OrderQty {qty} is not a multiple of the lot size {instrument.lot}"
             )
-        if ord_type is OrdType.LIMIT or ord_type is OrdType.STOP_LIMIT:
+        if ord_type in _PRICED:
             if price is None:
-                kind = "limit" if ord_type is OrdType.LIMIT else "stop limit"
+                kind = _PRICED[ord_type]
                 return RejectCode.MISSING_FIELD, f"Price(44) is required on a {kind} order"
             if price <= 0:
                 return RejectCode.INVALID_PRICE, f"price {format_price(price)} must be positive"
@@ -916,6 +940,13 @@ class Kernel:
             f: v for f, v in open_by_firm.items() if v
         }, "firm open notional drifted from the live orders"
 
+
+# OrdTypes that rest with a Price(44): the name a missing-price reject uses.
+_PRICED = {
+    OrdType.LIMIT: "limit",
+    OrdType.STOP_LIMIT: "stop limit",
+    OrdType.MARKET_TO_LIMIT: "market-to-limit",
+}
 
 _HANDLERS: dict[type, Any] = {
     NewOrder: Kernel._new_order,

@@ -35,6 +35,7 @@ class RejectCode(IntEnum):
     TOO_LATE = 3002
     CHANGE_NOT_ALLOWED = 3003
     WOULD_TAKE_LIQUIDITY = 3004  # post-only
+    NO_OPPOSITE_SIDE = 3005  # market-to-limit with nothing to trade against
 
 
 class CancelReason(IntEnum):

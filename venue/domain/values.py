@@ -52,6 +52,7 @@ class OrdType(StrEnum):
     LIMIT = "2"
     STOP = "3"  # parked until a trade at or through StopPx(99), then a market order
     STOP_LIMIT = "4"  # parked the same way, then a limit order at Price(44)
+    MARKET_TO_LIMIT = "K"  # a limit at the best opposite price on arrival (FIX 4.4+)
 
     @property
     def is_stop(self) -> bool:

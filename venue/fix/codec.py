@@ -76,7 +76,10 @@ def parse(raw: str) -> dict[str, str]:
 
 _SIDES = {"1": Side.BUY, "2": Side.SELL}  # the sides the venue trades
 _ANY_SIDE = {side.value: side for side in Side}  # what a reject can echo
-_ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT, "3": OrdType.STOP, "4": OrdType.STOP_LIMIT}
+_ORD_TYPES = {
+    "1": OrdType.MARKET, "2": OrdType.LIMIT, "3": OrdType.STOP, "4": OrdType.STOP_LIMIT,
+    "K": OrdType.MARKET_TO_LIMIT,  # FIX 4.4: QuickFIX's 4.2 dictionary refuses K itself
+}  # fmt: skip
 _TIFS = {
     "0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK,
     "6": TimeInForce.GTD,
@@ -140,7 +143,7 @@ def _ord_type(fields: dict[str, str]) -> OrdType:
         raise _Reject(
             _US,
             f"OrdType(40)={_named(text, _ORD_TYPE_NAMES)} is not supported: "
-            "use 1 (market), 2 (limit), 3 (stop) or 4 (stop limit)",
+            "use 1 (market), 2 (limit), 3 (stop), 4 (stop limit) or K (market to limit)",
         )
     return ord_type
 
@@ -416,6 +419,7 @@ ORD_REJ_REASONS_44 = {
     "TOO_LATE": "0",
     "CHANGE_NOT_ALLOWED": "99",
     "WOULD_TAKE_LIQUIDITY": "99",  # post-only; Text says so
+    "NO_OPPOSITE_SIDE": "99",  # market-to-limit; Text says so
 }
 CXL_REJ_REASONS_44 = {
     "UNKNOWN_ORDER": "1",
