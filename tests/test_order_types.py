@@ -792,3 +792,15 @@ def test_market_to_limit_with_a_price_is_unsupported_and_ioc_cancels_the_rest():
     events = k.handle(replace("m4", "m3", "B", 12, "100.50", ord_type=OrdType.MARKET_TO_LIMIT), 6)
     assert names(events) == ["OrderReplaced"] and events[0].order.price == px("100.50")
     k.check_invariants()
+
+
+def test_utc_date_agrees_with_the_calendar():
+    from datetime import UTC, datetime, timedelta
+
+    from venue.domain.values import utc_date
+
+    start = datetime(1969, 12, 25, tzinfo=UTC)
+    for days in range(0, 60_000, 7):
+        when = start + timedelta(days=days, hours=23, minutes=59)
+        us = int(when.timestamp() * 1_000_000)
+        assert utc_date(us) == int(when.strftime("%Y%m%d"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
 
 from venue.domain.codes import CancelReason, RejectCode
@@ -55,7 +54,7 @@ from venue.domain.events import (
 )
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price, utc_date
 from venue.matching import Counters, MatchingEngine
 from venue.risk import check_collar, check_credit, check_instrument_limits, check_throttle
 from venue.risk.limits import changed
@@ -285,7 +284,7 @@ class Kernel:
 
     def _expire_day_orders(self, cmd: ExpireDayOrders, ts: int, out: list[Event]) -> None:
         """Expire live Day orders from before the cutoff, in order-id order. O(live)."""
-        last_date = int(datetime.fromtimestamp(cmd.cutoff / 1e6, UTC).strftime("%Y%m%d"))
+        last_date = utc_date(cmd.cutoff)
         for order in sorted(self.live.values(), key=lambda o: o.order_id):
             if (order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff) or (
                 order.expire_date is not None and order.expire_date <= last_date
@@ -552,7 +551,7 @@ class Kernel:
             return code, "send ExpireTime(126) or ExpireDate(432), not both"
         if expire_ts is not None and expire_ts <= ts:
             return code, "ExpireTime(126) is in the past"
-        today = int(datetime.fromtimestamp(ts / 1e6, UTC).strftime("%Y%m%d"))
+        today = utc_date(ts)
         if expire_date is not None and expire_date < today:
             return code, f"ExpireDate(432)={expire_date} is in the past"
         return None

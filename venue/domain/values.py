@@ -87,6 +87,21 @@ class OrdStatus(StrEnum):
 _DONE = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED})
 
 
+def utc_date(us: int) -> int:
+    """Microseconds since the epoch -> the UTC date as the integer YYYYMMDD. Pure
+    arithmetic (the core keeps no clock): H. Hinnant's civil_from_days."""
+    z = us // 86_400_000_000 + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    return year * 10_000 + month * 100 + day
+
+
 def price_from_decimal(value: Decimal) -> int:
     """Exact conversion; raises ValueError if the value has more than 8 decimals."""
     scaled = value * PRICE_SCALE
