@@ -318,11 +318,11 @@ def test_self_trade_prevention_tag_passes_the_dictionary(edge: Edge) -> None:
 
 def test_unsupported_order_characteristic_reaches_the_kernel_as_reject(edge: Edge) -> None:
     client = edge.client()
-    client.new_order("o1", "AAPL", "1", 100, price="190.01", ord_type="3", StopPx="190")
+    client.new_order("o1", "AAPL", "1", 100, price="190.01", ord_type="P")
     [command] = edge.wait_commands(1)
     assert isinstance(command, RejectMessage)
     assert command.code is RejectCode.UNSUPPORTED_CHARACTERISTIC
-    assert command.text.startswith("OrdType(40)=3 (stop) is not supported")
+    assert command.text.startswith("OrdType(40)=P (pegged) is not supported")
 
 
 def test_missing_order_qty_passes_the_dictionary_and_is_rejected_by_the_edge(edge: Edge) -> None:

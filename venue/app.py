@@ -24,7 +24,7 @@ import orjson
 from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
-from venue.domain.commands import Command, ExpireDayOrders, SessionDisconnected
+from venue.domain.commands import Command, ExpireDayOrders, ExpireOrders, SessionDisconnected
 from venue.domain.events import Event, report_session
 from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
@@ -339,6 +339,10 @@ class Venue:
             self.projection.ensure_running()
             if datetime.now(UTC) >= next_end:
                 self.execute(ExpireDayOrders(int(next_end.timestamp() * 1_000_000)))
+            # GTD orders whose ExpireTime has come (also those due while the venue was down)
+            due = self.kernel.next_expiry()
+            if due is not None and now_us() >= due:
+                self.execute(ExpireOrders())
 
     # -- threads ------------------------------------------------------------------------
 

@@ -94,6 +94,7 @@ def load_reference(path: Path) -> Reference:
             if "max_order_notional" in spec
             else None,
             restricted=bool(spec.get("restricted", False)),
+            post_only_slide=bool(spec.get("post_only_slide", False)),
         )
     firms = {
         name: Firm(

@@ -17,6 +17,7 @@ replay relies on it.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import operator
 import sys
 from collections import deque
@@ -30,6 +31,7 @@ from venue.domain.commands import (
     CancelOrder,
     Command,
     ExpireDayOrders,
+    ExpireOrders,
     MassCancel,
     NewOrder,
     OperatorAction,
@@ -56,7 +58,7 @@ from venue.domain.events import (
 )
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price, utc_date
 from venue.matching import Counters, MatchingEngine
 from venue.risk import check_collar, check_credit, check_instrument_limits, check_throttle
 from venue.risk.limits import changed
@@ -121,6 +123,8 @@ class Kernel:
         self.firm_executed: dict[str, int] = {}  # notional traded today
         self._open_by_order: dict[int, int] = {}
         self._recent: dict[str, deque[int]] = {}  # throttle windows per session
+        # GTD by ExpireTime: (expire_ts, order_id), stale entries skipped when popped.
+        self._gtd: list[tuple[int, int]] = []
 
     # -- entry point --------------------------------------------------------------------
 
@@ -130,22 +134,58 @@ class Kernel:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
+        if self._gtd and self._gtd[0][0] <= ts:  # GTD orders due expire before anything else
+            expired: list[Event] = []
+            self._expire_gtd(ts, expired)
+            self._release(expired)
+            handler(self, command, ts, out)
+            self._release(out)
+            return expired + out
         handler(self, command, ts, out)
         self._release(out)
         return out
+
+    def next_expiry(self) -> int | None:
+        """When the next GTD order expires by its ExpireTime (µs UTC), for the scheduler."""
+        return self._gtd[0][0] if self._gtd else None
+
+    def _expire_gtd(self, ts: int, out: list[Event]) -> None:
+        """Expire GTD orders whose ExpireTime has come, earliest first. O(k log n)."""
+        gtd = self._gtd
+        while gtd and gtd[0][0] <= ts:
+            expire_ts, order_id = heapq.heappop(gtd)
+            order = self.live.get(order_id)
+            if order is None or order.expire_ts != expire_ts or order.tif is not TimeInForce.GTD:
+                continue  # done or replaced since
+            self.engines[order.symbol].expire(order)
+            out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
+
+    def _expire_orders(self, cmd: ExpireOrders, ts: int, out: list[Event]) -> None:
+        """Nothing beyond what every command does first (see handle)."""
 
     # -- order commands -----------------------------------------------------------------
 
     def _new_order(self, cmd: NewOrder, ts: int, out: list[Event]) -> None:
         firm = self.sessions[cmd.session].firm
+        limit_problem = None
+        if cmd.ord_type is OrdType.MARKET_TO_LIMIT:
+            cmd, limit_problem = self._market_to_limit(cmd)
         stp = cmd.stp or self.firm(firm).stp_mode
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
+            cmd.stop_px, cmd.post_only, cmd.expire_ts, cmd.expire_date, cmd.min_qty,
+            cmd.max_floor,
         )  # fmt: skip
-        problem = self._check_new(cmd) or self._check_risk(
-            cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0
+        problem = (
+            limit_problem
+            or self._check_new(cmd)
+            or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
+            or self._check_risk(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0)
         )
+        if problem is None and cmd.post_only:
+            price, problem = self._post_only_price(cmd.symbol, cmd.side, cmd.price)
+            order.price = price
         if problem is not None:
             order.status = OrdStatus.REJECTED
             out.append(OrderRejected(self.counters.next_seq(), ts, order.snapshot(), *problem))
@@ -153,6 +193,8 @@ class Kernel:
         self.live[order.order_id] = order
         self._live_by_cl[(cmd.session, cmd.cl_ord_id)] = order
         out.append(OrderAccepted(self.counters.next_seq(), ts, order.snapshot()))
+        if order.expire_ts is not None:
+            heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         self.engines[cmd.symbol].submit(order, ts, out)
 
     def _cancel(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
@@ -173,6 +215,7 @@ class Kernel:
                 self._check_same_order(cmd, order)
                 or self._check_new_cl_ord_id(cmd)
                 or self._check_replace_terms(cmd, order)
+                or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
                 or self._check_risk(
                     cmd.session, order.symbol, cmd.qty - order.cum_qty, cmd.price, ts,
                     exposure_before=self._open_by_order.get(order.order_id, 0),
@@ -182,9 +225,22 @@ class Kernel:
             self._cancel_reject(cmd, REPLACE, problem, order, ts, out)
             return
         assert order is not None
+        price = cmd.price
+        if order.post_only:
+            price, problem = self._post_only_price(order.symbol, order.side, price)
+            if problem is not None:
+                self._cancel_reject(cmd, REPLACE, problem, order, ts, out)
+                return
+            cmd = dataclasses.replace(cmd, price=price)
         self._rekey(order, cmd.cl_ord_id)
+        order.expire_ts, order.expire_date = cmd.expire_ts, cmd.expire_date
+        if order.expire_ts is not None:
+            heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[order.symbol]
-        engine.replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out)
+        stop_px = cmd.stop_px if order.is_parked else order.stop_px
+        engine.replace(
+            order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px, cmd.max_floor
+        )
 
     def _query(self, cmd: QueryOrder, ts: int, out: list[Event]) -> None:
         order, problem = self._find(cmd.session, cmd.cl_ord_id, cmd.order_id, allow_done=True)
@@ -252,7 +308,7 @@ class Kernel:
         if info.cancel_on_disconnect:
             tifs.add(TimeInForce.DAY)
         if info.cancel_gtc_on_disconnect:
-            tifs.add(TimeInForce.GTC)
+            tifs.update((TimeInForce.GTC, TimeInForce.GTD))
         self._cancel_where(
             lambda o: o.session == cmd.session and o.tif in tifs,
             ts, CancelReason.DISCONNECT, "canceled on disconnect", out,
@@ -260,8 +316,11 @@ class Kernel:
 
     def _expire_day_orders(self, cmd: ExpireDayOrders, ts: int, out: list[Event]) -> None:
         """Expire live Day orders from before the cutoff, in order-id order. O(live)."""
+        last_date = utc_date(cmd.cutoff)
         for order in sorted(self.live.values(), key=lambda o: o.order_id):
-            if order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff:
+            if (order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff) or (
+                order.expire_date is not None and order.expire_date <= last_date
+            ):
                 self.engines[order.symbol].expire(order)
                 out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
         self.expired_through = max(self.expired_through, cmd.cutoff)
@@ -421,7 +480,185 @@ class Kernel:
             return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
                 "Price(44) must not be set on a market order"
             )
-        return self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+        return (
+            self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+            or self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
+            or self._check_post_only(cmd)
+            or self._check_min_qty(instrument, cmd)
+            or self._check_iceberg(instrument, cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor)
+        )
+
+    @staticmethod
+    def _check_iceberg(
+        instrument: Instrument, ord_type: OrdType, tif: TimeInForce, qty: int, peak: int | None
+    ) -> Problem | None:
+        """MaxFloor(111): a limit order that may rest, with a peak of whole lots <= OrderQty."""
+        if peak is None:
+            return None
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if ord_type is not OrdType.LIMIT:
+            return us, (
+                f"MaxFloor(111) is not supported on OrdType(40)={ord_type.value}: use 2 (limit)"
+            )
+        if tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return us, (
+                f"MaxFloor(111) is not supported with TimeInForce(59)={tif.value}: "
+                "an iceberg must be able to rest"
+            )
+        if peak <= 0 or peak % instrument.lot:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MaxFloor {peak} must be a positive multiple of the lot size {instrument.lot}"
+            )
+        if peak > qty:
+            return RejectCode.INVALID_QUANTITY, f"MaxFloor {peak} is above OrderQty {qty}"
+        return None
+
+    @staticmethod
+    def _check_min_qty(instrument: Instrument, cmd: NewOrder) -> Problem | None:
+        """MinQty(110) applies on arrival only, so it goes with IOC only."""
+        if cmd.min_qty is None:
+            return None
+        if cmd.tif is not TimeInForce.IOC:
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"MinQty(110) is not supported with TimeInForce(59)={cmd.tif.value}: use 3 (IOC)"
+            )
+        if cmd.min_qty <= 0 or cmd.min_qty % instrument.lot:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MinQty {cmd.min_qty} must be a positive multiple of the lot size {instrument.lot}"
+            )
+        if cmd.min_qty > cmd.qty:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MinQty {cmd.min_qty} is above OrderQty {cmd.qty}"
+            )
+        return None
+
+    def _market_to_limit(self, cmd: NewOrder) -> tuple[NewOrder, Problem | None]:
+        """OrdType K takes the best opposite price as its limit: it trades at that level
+        only and rests there. No opposite side: rejected."""
+        if cmd.price is not None:
+            return cmd, (
+                RejectCode.UNSUPPORTED_CHARACTERISTIC,
+                "Price(44) must not be set on a market-to-limit order",
+            )
+        engine = self.engines.get(cmd.symbol)
+        if engine is None:
+            return cmd, None  # the symbol check says so
+        best = engine.book.best(cmd.side.opposite)
+        if best is None:
+            what = "offers" if cmd.side is Side.BUY else "bids"
+            return cmd, (
+                RejectCode.NO_OPPOSITE_SIDE,
+                f"market-to-limit order rejected: no {what} in {cmd.symbol}",
+            )
+        return dataclasses.replace(cmd, price=best.price), None
+
+    def _post_only_price(
+        self, symbol: str, side: Side, price: int | None
+    ) -> tuple[int | None, Problem | None]:
+        """The price a post-only order may rest at: its own if it does not cross the
+        opposite best, else one tick behind that best (the instrument slides) or a reject.
+        """
+        best = self.engines[symbol].book.best(side.opposite)
+        if best is None or price is None:
+            return price, None
+        if price < best.price if side is Side.BUY else price > best.price:
+            return price, None
+        instrument = self.instruments[symbol]
+        slid = best.price - instrument.tick if side is Side.BUY else best.price + instrument.tick
+        if instrument.post_only_slide and slid > 0:
+            return slid, None
+        what = "offer" if side is Side.BUY else "bid"
+        return price, (
+            RejectCode.WOULD_TAKE_LIQUIDITY,
+            f"post-only order would take liquidity: {side.name.lower()} at "
+            f"{format_price(price)} crosses the best {what} {format_price(best.price)}",
+        )
+
+    @staticmethod
+    def _check_gtd(
+        tif: TimeInForce, expire_ts: int | None, expire_date: int | None, ts: int
+    ) -> Problem | None:
+        """TimeInForce 6 takes exactly one of ExpireTime(126) and ExpireDate(432), not past."""
+        code = RejectCode.INVALID_EXPIRY
+        if tif is not TimeInForce.GTD:
+            if expire_ts is not None or expire_date is not None:
+                tag = "ExpireTime(126)" if expire_ts is not None else "ExpireDate(432)"
+                return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                    f"{tag} is not supported without TimeInForce(59)=6 (good till date)"
+                )
+            return None
+        if expire_ts is None and expire_date is None:
+            return code, "TimeInForce(59)=6 needs ExpireTime(126) or ExpireDate(432)"
+        if expire_ts is not None and expire_date is not None:
+            return code, "send ExpireTime(126) or ExpireDate(432), not both"
+        if expire_ts is not None and expire_ts <= ts:
+            return code, "ExpireTime(126) is in the past"
+        today = utc_date(ts)
+        if expire_date is not None and expire_date < today:
+            return code, f"ExpireDate(432)={expire_date} is in the past"
+        return None
+
+    def _check_post_only(self, cmd: NewOrder) -> Problem | None:
+        """ExecInst(18)=6 goes with limit orders that may rest: Day or GTC."""
+        if not cmd.post_only:
+            return None
+        if cmd.ord_type is not OrdType.LIMIT:
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"ExecInst(18)=6 (post only) is not supported on OrdType(40)={cmd.ord_type.value}:"
+                " use 2 (limit)"
+            )
+        if cmd.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"ExecInst(18)=6 (post only) is not supported with TimeInForce(59)="
+                f"{cmd.tif.value}: a post-only order must be able to rest"
+            )
+        return None
+
+    def _check_stop(
+        self,
+        instrument: Instrument,
+        ord_type: OrdType,
+        side: Side,
+        tif: TimeInForce,
+        price: int | None,
+        stop_px: int | None,
+    ) -> Problem | None:
+        """StopPx(99) and the terms only a stop or stop-limit has. "Last" is the last trade
+        price, or the instrument's reference price before the first trade."""
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if not ord_type.is_stop:
+            if stop_px is not None:
+                return us, "StopPx(99) is only for stop (40=3) and stop-limit (40=4) orders"
+            return None
+        if stop_px is None:
+            return RejectCode.MISSING_FIELD, "StopPx(99) is required on a stop order"
+        if ord_type is OrdType.STOP and price is not None:
+            return us, "Price(44) must not be set on a stop order: use 40=4 for a stop limit"
+        if tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+            return us, (
+                f"TimeInForce(59)={tif.value} is not supported on a stop order: use 0, 1 or 6"
+            )
+        if stop_px <= 0:
+            return RejectCode.INVALID_PRICE, f"stop price {format_price(stop_px)} must be positive"
+        if stop_px % instrument.tick:
+            return RejectCode.PRICE_OFF_TICK, (
+                f"stop price {format_price(stop_px)} is not a multiple of the tick "
+                f"{instrument.tick_text}"
+            )
+        if price is not None and (price < stop_px if side is Side.BUY else price > stop_px):
+            where = "below" if side is Side.BUY else "above"
+            return RejectCode.INVALID_PRICE, (
+                f"{side.name.lower()} stop limit price {format_price(price)} is {where} its "
+                f"stop price {format_price(stop_px)}"
+            )
+        last = self.last_trade_px.get(instrument.symbol, instrument.reference_price)
+        if last is not None and (stop_px <= last if side is Side.BUY else stop_px >= last):
+            where = "at or below" if side is Side.BUY else "at or above"
+            return RejectCode.INVALID_PRICE, (
+                f"{side.name.lower()} stop price {format_price(stop_px)} is {where} the last "
+                f"price {format_price(last)}: it would trigger at once"
+            )
+        return None
 
     @staticmethod
     def _check_terms(
@@ -433,9 +670,10 @@ class Kernel:
             return RejectCode.INVALID_QUANTITY, (
                 f"OrderQty {qty} is not a multiple of the lot size {instrument.lot}"
             )
-        if ord_type is OrdType.LIMIT:
+        if ord_type in _PRICED:
             if price is None:
-                return RejectCode.MISSING_FIELD, "Price(44) is required on a limit order"
+                kind = _PRICED[ord_type]
+                return RejectCode.MISSING_FIELD, f"Price(44) is required on a {kind} order"
             if price <= 0:
                 return RejectCode.INVALID_PRICE, f"price {format_price(price)} must be positive"
             if price % instrument.tick:
@@ -503,11 +741,36 @@ class Kernel:
     def _check_replace_terms(self, cmd: ReplaceOrder, order: Order) -> Problem | None:
         if cmd.ord_type is not order.ord_type:
             return RejectCode.CHANGE_NOT_ALLOWED, "OrdType cannot be changed by a replace"
-        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        if (cmd.max_floor is None) != (order.max_floor is None):
             return RejectCode.CHANGE_NOT_ALLOWED, (
-                f"TimeInForce {cmd.tif.value} is not allowed on a replace: use 0 Day or 1 GTC"
+                "MaxFloor(111) is required on a replace of an iceberg order"
+                if cmd.max_floor is None
+                else "MaxFloor(111) cannot be added by a replace: enter a new iceberg order"
             )
-        return self._check_terms(self.instruments[order.symbol], cmd.ord_type, cmd.qty, cmd.price)
+        if cmd.max_floor is not None:
+            problem = self._check_iceberg(
+                self.instruments[order.symbol], cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor
+            )
+            if problem is not None:
+                return problem
+        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                f"TimeInForce {cmd.tif.value} is not allowed on a replace: "
+                "use 0 Day, 1 GTC or 6 GTD"
+            )
+        instrument = self.instruments[order.symbol]
+        problem = self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+        if problem is not None or not order.ord_type.is_stop:
+            return problem
+        if order.is_parked:
+            return self._check_stop(
+                instrument, cmd.ord_type, order.side, cmd.tif, cmd.price, cmd.stop_px
+            )
+        if cmd.stop_px is not None and cmd.stop_px != order.stop_px:
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                "StopPx(99) cannot be changed: the stop has already triggered"
+            )
+        return None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -670,6 +933,7 @@ class Kernel:
             for level in engine.book.levels(side)
             for order in level.orders.values()
         ]
+        stops = [_order_to_plain(o) for e in self.engines.values() for o in e.parked.values()]
         c = self.counters
         return {
             "format": 2,
@@ -678,6 +942,7 @@ class Kernel:
             "expired_through": self.expired_through,
             "retention": [self.retention.done_orders, self.retention.trades],
             "resting": resting,
+            "stops": stops,  # parked, in accept order
             "done": list(self._done.values()),
             "instruments": [_plain(i) for i in self.instruments.values()],
             "firms": [_plain(f) for f in self.firms.values()],
@@ -725,6 +990,14 @@ class Kernel:
             open_now = order.leaves_qty * order.price  # type: ignore[operator]
             kernel._open_by_order[order.order_id] = open_now
             kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
+        for plain in state.get("stops", ()):
+            order = _order_from_plain(plain)
+            kernel.engines[order.symbol].park(order)
+            kernel.live[order.order_id] = order
+            kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
+            if order.price is not None:
+                kernel._open_by_order[order.order_id] = open_now = order.leaves_qty * order.price
+                kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
         if state.get("format", 1) >= 2:
             kernel._index_done([_compact(_order_from_plain(r)) for r in state["done"]])
             trades: Iterable[tuple[int, Any]] = zip(
@@ -740,6 +1013,9 @@ class Kernel:
             kernel.trades[trade_id] = tuple(trade)
             kernel._trade_fifo.append(trade_id)
         kernel.set_retention(kernel.retention)
+        kernel._gtd = sorted(
+            (o.expire_ts, o.order_id) for o in kernel.live.values() if o.expire_ts is not None
+        )  # a sorted list is a heap
         return kernel
 
     # -- views for tests ------------------------------------------------------------------
@@ -748,21 +1024,32 @@ class Kernel:
         in_books = 0
         for engine in self.engines.values():
             engine.book.check_invariants()
-            in_books += len(engine.book.orders)
+            in_books += len(engine.book.orders) + len(engine.parked)
+            for order in engine.parked.values():
+                assert order.is_parked and order.order_id not in engine.book.orders
         assert in_books == len(self.live), "an order is live but not in a book, or the reverse"
         for (session, cl), order in self._live_by_cl.items():
             assert order.session == session and order.cl_ord_id == cl
             assert self.live.get(order.order_id) is order
         assert len(self._live_by_cl) == len(self.live)
+        for order in self.live.values():
+            assert order.expire_ts is None or order.expire_ts > self.last_ts, "GTD past expiry"
         open_by_firm: dict[str, int] = {}
         for order in self.live.values():
             open_by_firm[order.firm] = open_by_firm.get(order.firm, 0) + (
-                order.leaves_qty * order.price  # type: ignore[operator]
+                0 if order.price is None else order.leaves_qty * order.price
             )
         assert {f: v for f, v in self.firm_open.items() if v} == {
             f: v for f, v in open_by_firm.items() if v
         }, "firm open notional drifted from the live orders"
 
+
+# OrdTypes that rest with a Price(44): the name a missing-price reject uses.
+_PRICED = {
+    OrdType.LIMIT: "limit",
+    OrdType.STOP_LIMIT: "stop limit",
+    OrdType.MARKET_TO_LIMIT: "market-to-limit",
+}
 
 _HANDLERS: dict[type, Any] = {
     NewOrder: Kernel._new_order,
@@ -771,6 +1058,7 @@ _HANDLERS: dict[type, Any] = {
     QueryOrder: Kernel._query,
     RejectMessage: Kernel._reject_message,
     ExpireDayOrders: Kernel._expire_day_orders,
+    ExpireOrders: Kernel._expire_orders,
     MassCancel: Kernel._mass_cancel,
     SessionDisconnected: Kernel._session_disconnected,
     OperatorAction: Kernel._operator,
@@ -820,9 +1108,18 @@ def _compact(order: Order) -> tuple[Any, ...]:
     )
 
 
+# Order fields added after the first snapshot format: a shorter list gets these.
+_ORDER_DEFAULTS: dict[str, Any] = {
+    "stop_px": None, "triggered": False, "post_only": False, "expire_ts": None,
+    "expire_date": None, "min_qty": None, "max_floor": None, "display": 0,
+}  # fmt: skip
+
+
 def _order_from_plain(values: Sequence[Any]) -> Order:
     order = Order.__new__(Order)
-    for name, value in zip(_ORDER_FIELDS, values, strict=True):
+    for name in _ORDER_FIELDS[len(values) :]:
+        setattr(order, name, _ORDER_DEFAULTS[name])
+    for name, value in zip(_ORDER_FIELDS, values, strict=False):
         enum = _ENUM_FIELDS.get(name)
         setattr(order, name, enum(value) if enum is not None else value)
     return order
