@@ -177,7 +177,7 @@ class Kernel:
             out.append(
                 OrderStatusReported(
                     self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol,
-                    cmd.side or Side.BUY, None, self._firm_of(cmd.session),
+                    cmd.side or Side.BUY, None, self._firm_of(cmd.session), cmd.text,
                 )
             )  # fmt: skip
         else:
@@ -487,9 +487,13 @@ class Kernel:
             candidate = self.live.get(order_id)
             if candidate is not None and candidate.session == session:
                 order = candidate
+        if order is not None and order_id is not None and order.order_id != order_id:
+            return None, _other_order(cl_ord_id, order_id)
         if order is not None:
             return order, None
         done = self._done_by_cl.get(key)
+        if done is not None and order_id is not None and done.order_id != order_id:
+            return None, _other_order(cl_ord_id, order_id)
         if done is not None:
             if allow_done:
                 return done, None
@@ -681,6 +685,13 @@ _ENUM_FIELDS = {
     "status": OrdStatus,
     "stp": StpMode,
 }
+
+
+def _other_order(cl_ord_id: str, order_id: int) -> Problem:
+    """A request whose OrderID(37) and ClOrdID name different orders: refused."""
+    return RejectCode.UNKNOWN_ORDER, (
+        f"OrderID(37) {order_id} is not the order of ClOrdID {cl_ord_id}"
+    )
 
 
 def _plain(obj: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ class RejectCode(IntEnum):
     UNSUPPORTED_CHARACTERISTIC = 1005
     DUPLICATE_CL_ORD_ID = 1006
     MISSING_FIELD = 1007
+    INVALID_FIELD = 1008  # past an edge bound (venue/fix/bounds.py): length, characters
     # 2xxx: risk and compliance
     HALTED = 2001
     PRICE_OUTSIDE_COLLAR = 2002
