@@ -6,7 +6,8 @@ PostgreSQL text cannot hold NUL) and the FIX message log (a newline would forge 
 
     MAX_MESSAGE_BYTES  4096   all tag=value fields of one application message
     MAX_ID_LENGTH        64   ClOrdID(11), OrigClOrdID(41), OrderID(37), Account(1),
-                              Symbol(55) and every other field except Text(58)
+                              Symbol(55) and every other field except Text(58) and the
+                              numbers OrderQty(38) and Price(44), which are held by range
     MAX_TEXT_LENGTH     512   Text(58) from a client
     MAX_OUT_TEXT        256   Text(58) the venue writes (longer texts are cut, ending "...")
     MAX_QTY   1,000,000,000,000 (10^12)  |OrderQty(38)|; a cancel's OrderQty must be > 0
@@ -37,6 +38,7 @@ MAX_PRICE = 10**9
 MAX_ORDER_ID = 2**63 - 1
 
 TEXT_TAGS = frozenset(("58",))
+_RANGED = frozenset(("38", "44"))  # numbers checked by range, not by length
 _NAMES = {
     "1": "Account", "11": "ClOrdID", "37": "OrderID", "38": "OrderQty", "41": "OrigClOrdID",
     "44": "Price", "54": "Side", "55": "Symbol", "58": "Text",
@@ -87,15 +89,17 @@ def check_message(fields: dict[str, str]) -> Problem | None:
             f"message too large: {size} bytes, at most {MAX_MESSAGE_BYTES}"
         )
     for tag, value in fields.items():
-        limit = MAX_TEXT_LENGTH if tag in TEXT_TAGS else MAX_ID_LENGTH
-        if len(value) > limit:
-            return RejectCode.INVALID_FIELD, (
-                f"{_name(tag)} too long: {len(value)} characters, at most {limit}"
-            )
         found = _CONTROL.search(value)
         if found is not None:
             return RejectCode.INVALID_FIELD, (
                 f"{_name(tag)} contains a control character (0x{ord(found.group()):02X})"
+            )
+        limit = MAX_TEXT_LENGTH if tag in TEXT_TAGS else MAX_ID_LENGTH
+        if tag in _RANGED and _NUMBER.fullmatch(value):
+            continue  # a number of any length gets "out of range" (_check_numbers)
+        if len(value) > limit:
+            return RejectCode.INVALID_FIELD, (
+                f"{_name(tag)} too long: {len(value)} characters, at most {limit}"
             )
     return _check_numbers(fields)
 

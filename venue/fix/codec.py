@@ -506,7 +506,7 @@ def _unknown_status(e: OrderStatusReported, v: str) -> str:
     text = bounds.cap_text(e.text or f"unknown order {e.cl_ord_id}")
     return (
         f"8={v}\x019=0\x0135=8\x0137=NONE\x0117={e.seq}\x01{head}39=8\x01103={reason}\x01"
-        f"11={e.cl_ord_id}\x0155={e.symbol}\x0154={e.side.value}\x01"
+        f"11={e.cl_ord_id or 'NONE'}\x0155={e.symbol or '[N/A]'}\x0154={e.side.value}\x01"
         f"14=0\x01151=0\x016=0\x0160={transact_time(e.ts)}\x01"
         f"58={text}\x0110=000\x01"
     )
