@@ -180,6 +180,14 @@ class Kernel:
                     cmd.side or Side.BUY, None, self._firm_of(cmd.session), cmd.text,
                 )
             )  # fmt: skip
+        elif cmd.msg_type == "q":  # a mass cancel the edge refused: rejected (531=0)
+            out.append(
+                MassCancelReported(
+                    self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id,
+                    cmd.request_type or "7", cmd.symbol, "0", 0, cmd.text,
+                    self._firm_of(cmd.session),
+                )
+            )  # fmt: skip
         else:
             response_to = CANCEL if cmd.msg_type == "F" else REPLACE
             order, problem = self._find(cmd.session, cmd.orig_cl_ord_id, None)

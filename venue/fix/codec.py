@@ -313,6 +313,7 @@ def _reject_message(
         side=_ANY_SIDE.get(f.get("54", "")),
         qty=bounds.echo_qty(f.get("38", "")),
         account=bounds.echo(f.get("1", "")),
+        request_type=bounds.echo(f.get("530", "")),
     )
 
 
