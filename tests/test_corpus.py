@@ -175,7 +175,9 @@ def _play(venue: Venue, port: int, factory: ClientFactory) -> None:
     healthy.stop.set()
     healthy.join(30)
     assert healthy.error is None, healthy.error
-    assert healthy.acked >= 1 and healthy.acked >= healthy.sent - 1
+    # Every order the healthy session sent was acknowledged and canceled (it stops only
+    # between two round trips), and there were many of them during the corpus.
+    assert healthy.acked == healthy.sent and healthy.acked >= 5, (healthy.acked, healthy.sent)
 
     # The venue still serves: CLIENT1's order is untouched and trades with CLIENT2.
     c2.new_order("after", "AAPL", "2", 10, price=corpus.LIVE_PX)

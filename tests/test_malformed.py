@@ -288,3 +288,13 @@ def test_status_request_without_symbol_names_the_field(c1: FixClient) -> None:
     else:
         assert got[58] == "Symbol(55) is required", describe(got)
         assert got[55] == "[N/A]"  # a FIX field may not be empty
+
+
+def test_mass_cancel_past_a_bound_is_rejected_and_cancels_nothing(c1: FixClient) -> None:
+    cl, real = rest(c1)
+    mass = fresh("q")
+    c1.send("q", [(11, mass), (530, "1"), (55, b"AA\x00PL"), (60, c1.utc_now())])
+    got = c1.wait_for(lambda m: m.get(35) in ("r", "3", "j"), 10, "the mass cancel report")
+    assert (got[35], got[11], got[531], got[530]) == ("r", mass, "0", "1"), describe(got)
+    assert got[58] == "Symbol(55) contains a control character (0x00)"
+    assert_untouched(c1, cl, real)
