@@ -1,8 +1,9 @@
 """The malformed-input corpus (tests/corpus.py) played against the live venue over TCP.
 
-One venue (SQLite). First the messages that end a session, each on a fresh CLIENT1
-connection; then every in-session message, pipelined on one CLIENT1 session, while CLIENT2
-keeps trading on another symbol (each of its orders acknowledged, then canceled or filled).
+One venue per database (SQLite, PostgreSQL). First the messages that end a session, each
+on a fresh CLIENT1 connection; then every in-session message, pipelined on one CLIENT1
+session, while CLIENT2 keeps trading on another symbol (each of its orders acknowledged,
+then canceled).
 Every message must get exactly its expected class of answer; afterwards CLIENT1's resting
 order is as it was, both sessions still trade, SQL holds every event without a gap, and
 `venue ready` passes.
@@ -94,9 +95,10 @@ def play_breaking(port: int, item: corpus.Breaking) -> str:
 
 
 def test_corpus_gets_its_answers_while_a_healthy_session_trades(
-    tmp_path: Path, free_port: int, fix_client_factory: ClientFactory
+    tmp_path: Path, free_port: int, fix_client_factory: ClientFactory, db_url: str
 ) -> None:
-    venue = Venue(VenueSettings(port=free_port, data_dir=tmp_path / "data"))
+    settings = VenueSettings(port=free_port, data_dir=tmp_path / "data", database_url=db_url)
+    venue = Venue(settings)
     venue.start()
     try:
         _play(venue, free_port, fix_client_factory)

@@ -298,3 +298,16 @@ def test_mass_cancel_past_a_bound_is_rejected_and_cancels_nothing(c1: FixClient)
     assert (got[35], got[11], got[531], got[530]) == ("r", mass, "0", "1"), describe(got)
     assert got[58] == "Symbol(55) contains a control character (0x00)"
     assert_untouched(c1, cl, real)
+
+
+def test_fix42_session_gets_the_same_bounds_with_fix42_reasons(shared_venue: Venue) -> None:
+    factory = ClientFactory(shared_venue.settings.port)
+    c3 = factory("CLIENT3", begin_string="FIX.4.2")
+    try:
+        c3.send("D", [*order_fields(c3, b"a\x00b"), (21, "1")])
+        got = answer(c3, "a?b")
+        assert (got[35], got[150], got[39], got[103]) == ("8", "8", "8", "0"), describe(got)
+        assert got[58] == "ClOrdID(11) contains a control character (0x00)"
+    finally:
+        c3.logout()
+        factory.close_all()

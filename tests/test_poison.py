@@ -91,6 +91,7 @@ def test_event_the_database_refuses_is_reported_and_ready_fails(
         assert time.monotonic() < deadline, f"no poison reported: {status}"
         time.sleep(0.05)
     assert status["poison_seq"] == poison.seq and status["last_seq"] == poison.seq - 1
+    assert venue.projection.status() == status  # what the venue exposes
     assert int(status["failures"]) >= 1  # type: ignore[call-overload]
     code, output = _ready(venue)
     assert code == 1, output

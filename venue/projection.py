@@ -191,6 +191,11 @@ class ProjectionProcess:
         self._stop: Connection | None = None
         self._stopped = False
 
+    def status(self) -> dict[str, object] | None:
+        """The projection's health as it last wrote it (see read_status): `state` ok,
+        db_unavailable or poisoned, `failures` (a counter), `last_seq`, `poison_seq`."""
+        return read_status(Path(self._journal_dir).parent)
+
     def start(self) -> None:
         reader, self._stop = self._ctx.Pipe(duplex=False)
         self._process = self._ctx.Process(
