@@ -216,11 +216,21 @@ def test_decode_cancel_with_our_order_id(version: str) -> None:
     assert decode(fields, "CLIENT1") == CancelOrder("CLIENT1", "c1", "o1", "AAPL", Side.SELL, 42)
 
 
-@pytest.mark.parametrize("order_id", ["NONE", "ABC-1", "-5", "", "١٢"])
-def test_decode_order_id_that_is_not_ours_is_none(order_id: str) -> None:
-    fields = {"35": "F", "11": "c1", "41": "o1", "55": "AAPL", "54": "1", "37": order_id}
+def test_decode_order_id_none_as_the_venue_sends_it_is_absent() -> None:
+    fields = {"35": "F", "11": "c1", "41": "o1", "55": "AAPL", "54": "1", "37": "NONE"}
     cmd = decode(fields, "CLIENT1")
     assert isinstance(cmd, CancelOrder) and cmd.order_id is None
+
+
+@pytest.mark.parametrize("order_id", ["abc", "ABC-1", "-1", "0", "9" * 40, "١٢"])
+@pytest.mark.parametrize("msg_type", ["F", "G", "H"])
+def test_decode_malformed_order_id_is_rejected_naming_the_field(
+    order_id: str, msg_type: str
+) -> None:
+    fields = order_fields(FIX44, _35=msg_type, _11="c1", _41="o1", _37=order_id)
+    cmd = decode(fields, "CLIENT1")
+    assert isinstance(cmd, RejectMessage) and cmd.code is RejectCode.UNKNOWN_ORDER
+    assert cmd.text.startswith("OrderID(37)=") and "is not an OrderID of this venue" in cmd.text
 
 
 @pytest.mark.parametrize("version", VERSIONS)

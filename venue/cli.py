@@ -42,6 +42,25 @@ def run(port: int | None, data_dir: Path | None) -> None:
     run_venue(_settings(port, data_dir))
 
 
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="The venue's data directory.")
+def ready(data_dir: Path | None) -> None:
+    """Exit 0 if the SQL projection is healthy, else 1 with the reason (a poison event, the
+    database unavailable, or no projection started)."""
+    from venue.projection import read_status
+
+    status = read_status(_settings(None, data_dir).data_dir.resolve())
+    if status is None:
+        raise click.ClickException("not ready: the SQL projection has not started")
+    if status.get("state") != "ok":
+        where = f" at event seq {status['poison_seq']}" if status.get("poison_seq") else ""
+        raise click.ClickException(
+            f"not ready: SQL projection {status.get('state')}{where}: {status.get('error')} "
+            f"({status.get('failures')} failures; SQL at seq {status.get('last_seq', '?')})"
+        )
+    click.echo(f"ready: SQL projection at event seq {status.get('last_seq')}")
+
+
 @main.command("hash-password")
 @click.password_option()
 def hash_password(password: str) -> None:

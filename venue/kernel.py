@@ -265,7 +265,15 @@ class Kernel:
             out.append(
                 OrderStatusReported(
                     self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol,
-                    cmd.side or Side.BUY, None, self._firm_of(cmd.session),
+                    cmd.side or Side.BUY, None, self._firm_of(cmd.session), cmd.text,
+                )
+            )  # fmt: skip
+        elif cmd.msg_type == "q":  # a mass cancel the edge refused: rejected (531=0)
+            out.append(
+                MassCancelReported(
+                    self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id,
+                    cmd.request_type or "7", cmd.symbol, "0", 0, cmd.text,
+                    self._firm_of(cmd.session),
                 )
             )  # fmt: skip
         else:
@@ -792,9 +800,13 @@ class Kernel:
             candidate = self.live.get(order_id)
             if candidate is not None and candidate.session == session:
                 order = candidate
+        if order is not None and order_id is not None and order.order_id != order_id:
+            return None, _other_order(cl_ord_id, order_id)
         if order is not None:
             return order, None
         done_id = self._done_by_cl.get(key)
+        if done_id is not None and order_id is not None and done_id != order_id:
+            return None, _other_order(cl_ord_id, order_id)
         if done_id is not None:
             done = _order_from_plain(self._done[done_id])
             if allow_done:
@@ -1073,6 +1085,13 @@ _ENUM_FIELDS = {
     "status": OrdStatus,
     "stp": StpMode,
 }
+
+
+def _other_order(cl_ord_id: str, order_id: int) -> Problem:
+    """A request whose OrderID(37) and ClOrdID name different orders: refused."""
+    return RejectCode.UNKNOWN_ORDER, (
+        f"OrderID(37) {order_id} is not the order of ClOrdID {cl_ord_id}"
+    )
 
 
 def _plain(obj: Any) -> dict[str, Any]:

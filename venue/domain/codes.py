@@ -20,6 +20,7 @@ class RejectCode(IntEnum):
     DUPLICATE_CL_ORD_ID = 1006
     MISSING_FIELD = 1007
     INVALID_EXPIRY = 1008  # GTD: ExpireTime/ExpireDate missing, doubled or past
+    INVALID_FIELD = 1009  # past an edge bound (venue/fix/bounds.py): length, characters
     # 2xxx: risk and compliance
     HALTED = 2001
     PRICE_OUTSIDE_COLLAR = 2002

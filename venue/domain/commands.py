@@ -90,6 +90,7 @@ class RejectMessage:
     side: Side | None = None
     qty: int = 0
     account: str = ""
+    request_type: str = ""  # "q": the MassCancelRequestType(530) to echo
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,7 @@ class OrderStatusReported:
     side: Side
     order: OrderSnapshot | None
     firm: str = ""
+    text: str = ""  # why a request the edge could not read is answered as unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ from venue.domain.values import (
     format_price,
     parse_price,
 )
+from venue.fix import bounds
 
 SOH = "\x01"
 FIX42 = "FIX.4.2"
@@ -293,11 +294,8 @@ def _is_float(text: str) -> bool:
 
 
 def _order_id(fields: dict[str, str]) -> int | None:
-    """Our OrderIDs are decimal integers; anything else cannot name one of our orders."""
-    text = fields.get("37")
-    if text and text.isdigit() and text.isascii():
-        return int(text)
-    return None
+    """Our OrderIDs are decimal integers (bounds.check_message refused any other 37)."""
+    return bounds.order_id(fields.get("37"))
 
 
 def _new_order(f: dict[str, str], session: str) -> NewOrder:
@@ -373,6 +371,9 @@ def decode(fields: dict[str, str], session: str) -> Command:
     if decoder is None:
         raise ValueError(f"MsgType(35)={msg_type} is not an order message")
     try:
+        problem = bounds.check_message(fields)
+        if problem is not None:
+            raise _Reject(*problem)
         return decoder(fields, session)
     except _Reject as reject:
         return _reject_message(fields, session, msg_type, reject)
@@ -381,18 +382,19 @@ def decode(fields: dict[str, str], session: str) -> Command:
 def _reject_message(
     f: dict[str, str], session: str, msg_type: str, reject: _Reject
 ) -> RejectMessage:
-    qty = f.get("38", "")
+    # Echoed values are cleaned (bounds.echo): the reject itself must fit the journal & SQL.
     return RejectMessage(
         session=session,
         msg_type=msg_type,
-        cl_ord_id=f.get("11", ""),
+        cl_ord_id=bounds.echo(f.get("11", "")),
         code=reject.code,
         text=reject.text,
-        orig_cl_ord_id=f.get("41", ""),
-        symbol=f.get("55", ""),
+        orig_cl_ord_id=bounds.echo(f.get("41", "")),
+        symbol=bounds.echo(f.get("55", "")),
         side=_ANY_SIDE.get(f.get("54", "")),
-        qty=int(qty) if qty.isdigit() and qty.isascii() else 0,
-        account=f.get("1", ""),
+        qty=bounds.echo_qty(f.get("38", "")),
+        account=bounds.echo(f.get("1", "")),
+        request_type=bounds.echo(f.get("530", "")),
     )
 
 
@@ -538,7 +540,7 @@ def _report(
     ids = f"11={o.cl_ord_id}\x01" if o.cl_ord_id else ""
     if o.orig_cl_ord_id:
         ids += f"41={o.orig_cl_ord_id}\x01"
-    tail = f"58={text}\x01" if text else ""
+    tail = f"58={bounds.cap_text(text)}\x01" if text else ""
     return (
         f"8={begin_string}\x019=0\x0135=8\x0137={o.order_id}\x0117={seq}\x01{trans}"
         f"150={exec_type}\x0139={ord_status}\x01{ids}{_order_terms(o)}{middle}"
@@ -628,11 +630,14 @@ def _status(e: OrderStatusReported, v: str) -> str:
 
 def _unknown_status(e: OrderStatusReported, v: str) -> str:
     head = "20=3\x01150=8\x01" if v == FIX42 else "150=I\x01"
+    # A request the edge could not read says why (OrdRejReason other); else: unknown order.
+    reason = _ORD_REJ_OTHER[v] if e.text else "5"
+    text = bounds.cap_text(e.text or f"unknown order {e.cl_ord_id}")
     return (
-        f"8={v}\x019=0\x0135=8\x0137=NONE\x0117={e.seq}\x01{head}39=8\x01103=5\x01"
-        f"11={e.cl_ord_id}\x0155={e.symbol}\x0154={e.side.value}\x01"
+        f"8={v}\x019=0\x0135=8\x0137=NONE\x0117={e.seq}\x01{head}39=8\x01103={reason}\x01"
+        f"11={e.cl_ord_id or 'NONE'}\x0155={e.symbol or '[N/A]'}\x0154={e.side.value}\x01"
         f"14=0\x01151=0\x016=0\x0160={transact_time(e.ts)}\x01"
-        f"58=unknown order {e.cl_ord_id}\x0110=000\x01"
+        f"58={text}\x0110=000\x01"
     )
 
 
@@ -646,7 +651,7 @@ def _cancel_rejected(e: CancelRejected, v: str) -> str:
         status = o.status.value
         if o.account:
             known += f"1={o.account}\x01"
-    text = f"58={e.text}\x01" if e.text else ""
+    text = f"58={bounds.cap_text(e.text)}\x01" if e.text else ""
     return (
         f"8={v}\x019=0\x0135=9\x01{known}11={e.cl_ord_id or 'NONE'}\x01"
         f"41={e.orig_cl_ord_id or 'NONE'}\x0139={status}\x01434={e.response_to}\x01"
@@ -661,7 +666,7 @@ def _mass_cancel_reported(e: MassCancelReported, v: str) -> str | None:
     extra = "532=99\x01" if e.response == "0" else f"533={e.affected}\x01"
     if v == FIXT11:
         extra += f"1369={e.seq}\x01"  # MassActionReportID: required in 5.0 SP2
-    text = f"58={e.text}\x01" if e.text else ""
+    text = f"58={bounds.cap_text(e.text)}\x01" if e.text else ""
     return (
         f"8={v}\x019=0\x0135=r\x0137={e.seq}\x0111={e.cl_ord_id or 'NONE'}\x01"
         f"530={e.request_type}\x01531={e.response}\x01{extra}{symbol}"
@@ -722,6 +727,7 @@ def business_reject(
     ref += f"372={ref_msg_type}\x01"
     if ref_id:
         ref += f"379={ref_id}\x01"
+    text = bounds.cap_text(text)
     return f"8={begin_string}\x019=0\x0135=j\x01{ref}380={reason}\x0158={text}\x0110=000\x01"
 
 

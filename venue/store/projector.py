@@ -313,7 +313,7 @@ def _unknown_status(e: OrderStatusReported) -> Row:
         "cum_qty": 0,
         "leaves_qty": 0,
         "avg_px": Decimal(0),
-        "text": f"unknown order {e.cl_ord_id}",
+        "text": e.text or f"unknown order {e.cl_ord_id}",
         "transact_us": e.ts,
     }
 
