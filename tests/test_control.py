@@ -29,6 +29,7 @@ from sqlalchemy import text
 from venue import control
 from venue.app import Venue
 from venue.config import VenueSettings
+from venue.testing.harness import Harness
 
 BUY, SELL = "1", "2"
 SESSION_LEVEL = ("0", "1", "2", "4")  # heartbeats, test requests, resend and gap fill
@@ -38,13 +39,17 @@ VENUE_CLI = Path(sys.executable).with_name("venue")
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def ctl(venue: Venue, *args: str, operator: str = "alice") -> subprocess.CompletedProcess:
-    """Run `venue ctl` against the running venue, as a separate process."""
+def ctl(venue: Venue | Harness, *args: str, operator: str = "alice") -> subprocess.CompletedProcess:
+    """Run `venue ctl` against the running venue, as a separate process (on the in-process
+    harness: the same CLI in this process, through the same control socket)."""
+    if isinstance(venue, Harness):
+        code, output = venue.run_ctl(*args, operator=operator)
+        return subprocess.CompletedProcess(args, code, output, "")
     command = [str(VENUE_CLI), "ctl", "--data-dir", str(venue.data_dir), "--operator", operator]
     return subprocess.run(command + list(args), capture_output=True, text=True, timeout=30)
 
 
-def ctl_ok(venue: Venue, *args: str) -> str:
+def ctl_ok(venue: Venue | Harness, *args: str) -> str:
     done = ctl(venue, *args)
     assert done.returncode == 0, (done.stdout, done.stderr)
     return done.stdout
@@ -291,10 +296,10 @@ def test_reference_price_change_before_the_first_trade_moves_the_collar(
 
 
 def test_credit_limit_lowered_below_the_open_notional_blocks_the_next_order_only(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c2 = fix_client_factory("CLIENT2")
+    venue = harness_factory()
+    c2 = harness_client_factory("CLIENT2")
     rests(c2, "open", "AAPL", BUY, 100, "190.00")  # 19,000 open
 
     ctl_ok(venue, "set-limit", "firm", "FIRM2", "credit_limit", "19000")

@@ -267,6 +267,18 @@ class Harness:
         self.gateway.delivered[session] = []
         return out
 
+    @property
+    def kernel(self) -> Any:
+        return self.venue.kernel
+
+    def serve_control(self) -> None:
+        """Start the control socket (`venue ctl --data-dir` works against this harness)."""
+        from venue.control import ControlServer
+
+        if self._control is None:
+            self._control = ControlServer(self.venue.data_dir, self.execute)
+            self._control.start()
+
     # -- the kernel thread's work, run here
 
     def pump(self) -> None:
@@ -297,21 +309,23 @@ class Harness:
     def ctl(self, *args: str, operator: str = "harness") -> str:
         """`venue ctl ARGS` through the real CLI and control socket; returns its output and
         raises AssertionError if it failed."""
+        code, output = self.run_ctl(*args, operator=operator)
+        if code != 0:
+            raise AssertionError(f"venue ctl {' '.join(args)} failed: {output}")
+        return output
+
+    def run_ctl(self, *args: str, operator: str = "harness") -> tuple[int, str]:
+        """`venue ctl ARGS` (the CLI in this process): its exit code and output."""
         from click.testing import CliRunner
 
         from venue.cli import main as venue_cli
-        from venue.control import ControlServer
 
-        if self._control is None:
-            self._control = ControlServer(self.venue.data_dir, self.execute)
-            self._control.start()
+        self.serve_control()
+        data_dir = str(self.venue.data_dir)
         result = CliRunner().invoke(
-            venue_cli,
-            ["ctl", "--data-dir", str(self.venue.data_dir), "--operator", operator, *args],
+            venue_cli, ["ctl", "--data-dir", data_dir, "--operator", operator, *args]
         )
-        if result.exit_code != 0:
-            raise AssertionError(f"venue ctl {' '.join(args)} failed: {result.output}")
-        return result.output
+        return result.exit_code, result.output
 
     # -- life cycle
 
