@@ -19,21 +19,21 @@ test_report_journaled_just_before_a_crash_reaches_its_client pins the fix down.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from fix_fixtures import find_free_port
 from fixclient import FixClient
 
 from venue.domain.events import OrderFilled
 from venue.journal import decode_record, read_records
+from venue.testing.resources import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 4  # kill/restart rounds per database (scripts/crash_soak.py runs long soaks)
@@ -63,23 +63,15 @@ def crashed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     """The soak's result on one database: ROUNDS kills and restarts, then the checks."""
     backend = request.param
     work_dir = tmp_path_factory.mktemp(f"crash-{backend}")
-    url = None
-    admin = None
-    name = f"venue_crash_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    if backend == "postgres":
-        admin = request.getfixturevalue("pg_admin")  # fails (never skips) if PG is down
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with contextlib.ExitStack() as stack:
+        url = None
+        if backend == "postgres":
+            admin = request.getfixturevalue("pg_admin")  # fails (never skips) if PG is down
+            url = stack.enter_context(scratch_database(admin, prefix="venue_crash"))
         yield soak.run_soak(
-            work_dir, url, rounds=ROUNDS, port=find_free_port(), seed=SEEDS[backend],
+            work_dir, url, rounds=ROUNDS, port=free_port(), seed=SEEDS[backend],
             time_budget=TIME_BUDGET, say=lambda line: None,
         )  # fmt: skip
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def holds(result: Any, check_name: str) -> None:
@@ -170,7 +162,7 @@ if __name__ == "__main__":
 @pytest.fixture
 def venue_process(tmp_path: Path) -> Iterator[Any]:
     """make(command=None) -> a VenueProcess on tmp_path/data (killed at teardown)."""
-    port = find_free_port()
+    port = free_port()
     made: list[Any] = []
 
     def make(command: tuple[str, ...] | None = None) -> Any:
