@@ -352,14 +352,15 @@ def test_credit_limit_counts_open_and_executed_notional_of_the_firm(
 
 
 def test_throttle_rejects_the_order_over_the_per_session_limit(
-    tmp_path, venue_factory, fix_client_factory
+    tmp_path, harness_factory, harness_client_factory
 ):
+    """On the harness: the window is a second of the injected clock, not of the test's."""
     reference = write_reference(
         tmp_path / "venue.toml", sessions={"CLIENT1": {"max_orders_per_second": 3}}
     )
-    venue_factory(reference_config=reference)
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory(reference_config=reference)
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
 
     for n in range(4):  # one burst, well within a second
         c1.new_order(f"o{n}", "AAPL", BUY, 10, "180.00")
@@ -370,7 +371,10 @@ def test_throttle_rejects_the_order_over_the_per_session_limit(
     c1.cancel("o0-x", "o0", "AAPL", BUY)  # cancels are never throttled
     c1.expect("8", ClOrdID="o0-x", ExecType="4", OrdStatus="4")
 
-    time.sleep(1.1)
+    venue.clock.advance(0.999)
+    c1.new_order("too-soon", "AAPL", BUY, 10, "180.00")
+    rejected(c1, "too-soon", "99", "throttle: more than 3 order messages per second")
+    venue.clock.advance(0.002)  # a second after the burst
     rests(c1, "later", "AAPL", BUY, 10, "180.00")
     quiet(c1, c3)
 
