@@ -277,7 +277,12 @@ class Harness:
 
         if self._control is None:
             self._control = ControlServer(self.venue.data_dir, self.execute)
-            self._control.start()
+            # ControlServer.start() polls for shutdown every 0.5 s: a test would wait that
+            # long at close(); the same server loop, polling faster.
+            server = self._control._server
+            threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+            ).start()
 
     # -- the kernel thread's work, run here
 
