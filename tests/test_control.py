@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fixclient import FixClient, Message
 from sqlalchemy import text
 
 from venue import control
 from venue.app import Venue
+from venue.cli import main as venue_cli
 from venue.config import VenueSettings
 from venue.testing.harness import Harness
 
@@ -39,18 +41,24 @@ VENUE_CLI = Path(sys.executable).with_name("venue")
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def ctl(venue: Venue | Harness, *args: str, operator: str = "alice") -> subprocess.CompletedProcess:
-    """Run `venue ctl` against the running venue, as a separate process (on the in-process
-    harness: the same CLI in this process, through the same control socket)."""
+def ctl(
+    venue: Venue | Harness, *args: str, operator: str = "alice", process: bool = False
+) -> subprocess.CompletedProcess:
+    """Run `venue ctl` against the running venue: the CLI in this process (CliRunner, the
+    real control socket), or with process=True the installed `venue` command as a separate
+    process, as an operator types it."""
     if isinstance(venue, Harness):
         code, output = venue.run_ctl(*args, operator=operator)
         return subprocess.CompletedProcess(args, code, output, "")
-    command = [str(VENUE_CLI), "ctl", "--data-dir", str(venue.data_dir), "--operator", operator]
-    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=30)
+    command = ["ctl", "--data-dir", str(venue.data_dir), "--operator", operator, *args]
+    if not process:
+        result = CliRunner().invoke(venue_cli, command)
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+    return subprocess.run([str(VENUE_CLI), *command], capture_output=True, text=True, timeout=30)
 
 
-def ctl_ok(venue: Venue | Harness, *args: str) -> str:
-    done = ctl(venue, *args)
+def ctl_ok(venue: Venue | Harness, *args: str, process: bool = False) -> str:
+    done = ctl(venue, *args, process=process)
     assert done.returncode == 0, (done.stdout, done.stderr)
     return done.stdout
 
@@ -126,7 +134,7 @@ def test_halt_rejects_new_orders_and_replaces_keeps_resting_orders_until_resume(
     rests(c1, "rest", "AAPL", BUY, 100, "189.00")
     rests(c1, "rest2", "AAPL", BUY, 100, "188.00")
 
-    assert ctl_ok(venue, "halt", "AAPL") == (
+    assert ctl_ok(venue, "halt", "AAPL", process=True) == (
         "ok: AAPL halted: new orders and replaces rejected, resting orders stay\n"
     )
     quiet(c1, c2)  # resting orders stay, nobody is told anything
