@@ -17,7 +17,11 @@ replay relies on it.
 from __future__ import annotations
 
 import dataclasses
+import operator
+import sys
 from collections import deque
+from collections.abc import Iterable, Sequence
+from enum import Enum
 from typing import Any
 
 from venue.domain.codes import CancelReason, RejectCode
@@ -62,9 +66,28 @@ REPLACE = "2"
 Problem = tuple[RejectCode, str]
 
 
+@dataclasses.dataclass(frozen=True)
+class Retention:
+    """How much of the trading day's history the kernel keeps, so that its memory depends on
+    the live book and these bounds, not on the number of orders seen (spec: "Retention").
+
+    done_orders  finished orders kept for status requests and too-late answers; beyond it
+                 the oldest finished order is forgotten (answered as an unknown order)
+    trades       the day's trades kept bustable; beyond it the oldest can no longer be busted
+    """
+
+    done_orders: int = 100_000
+    trades: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.done_orders < 1 or self.trades < 1:
+            raise ValueError("retention must keep at least one done order and one trade")
+
+
 class Kernel:
-    def __init__(self, reference: Reference) -> None:
+    def __init__(self, reference: Reference, retention: Retention | None = None) -> None:
         self.reference = reference
+        self.retention = retention or Retention()
         # Limits the operator may change while the venue runs (journaled, so replayed).
         self.instruments: dict[str, Instrument] = dict(reference.instruments)
         self.firms: dict[str, Firm] = dict(reference.firms)
@@ -72,13 +95,22 @@ class Kernel:
         self.counters = Counters()
         self.engines = {s: MatchingEngine(s, self.counters) for s in reference.instruments}
         self.live: dict[int, Order] = {}
-        # (session, ClOrdID) -> order, for live orders and for orders already done.
+        # (session, ClOrdID) -> live order.
         self._live_by_cl: dict[tuple[str, str], Order] = {}
-        self._done_by_cl: dict[tuple[str, str], Order] = {}
-        self._done_by_id: dict[int, Order] = {}
-        # Today's trades, for busts: trade_id -> [symbol, price, qty, buy order id,
-        # sell order id, buy fill ExecID, sell fill ExecID, busted]
-        self.trades: dict[int, list[Any]] = {}
+        # Finished orders, at most retention.done_orders, oldest first (the order they
+        # finished in): order id -> compact record (_compact: a tuple of str/int/None, which
+        # the garbage collector stops tracking, and immutable, so a snapshot copies the
+        # dict's values without copying records). (session, ClOrdID or the one before it)
+        # -> order id of the last finished order that answered to it; always what
+        # _index_done would rebuild from the records, in order.
+        self._done: dict[int, tuple[Any, ...]] = {}
+        self._done_fifo: deque[int] = deque()
+        self._done_by_cl: dict[tuple[str, str], int] = {}
+        # Today's trades, for busts, at most retention.trades: trade_id -> (symbol, price,
+        # qty, buy order id, sell order id, buy fill ExecID, sell fill ExecID, busted);
+        # immutable tuples (replaced, never changed).
+        self.trades: dict[int, tuple[Any, ...]] = {}
+        self._trade_fifo: deque[int] = deque()
         self.last_ts = 0
         self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
         # Risk state.
@@ -237,10 +269,8 @@ class Kernel:
         # and status of finished orders are kept for one day only.
         self.firm_executed.clear()
         self.trades.clear()
-        self._done_by_cl = {
-            key: o for key, o in self._done_by_cl.items() if o.priority_ts >= cmd.cutoff
-        }
-        self._done_by_id = {o.order_id: o for o in self._done_by_cl.values()}
+        self._trade_fifo.clear()
+        self._index_done([r for r in self._done.values() if r[_PRIORITY_TS] >= cmd.cutoff])
 
     def _bust(self, cmd: BustTrade, ts: int, out: list[Event]) -> None:
         trade = self.trades.get(cmd.trade_id)
@@ -249,11 +279,21 @@ class Kernel:
             text += f": {cmd.reason}"
         if trade is None:
             ok, text = False, f"no trade {cmd.trade_id} today"
+            if len(self._trade_fifo) >= self.retention.trades:
+                text += f" among the last {self.retention.trades} kept (retention)"
         elif trade[7]:
             ok, text = False, f"trade {cmd.trade_id} is already busted"
+        else:
+            for order_id in (trade[3], trade[4]):
+                if order_id not in self.live and order_id not in self._done:
+                    ok = False
+                    text = (
+                        f"trade {cmd.trade_id} can no longer be busted: order {order_id} is "
+                        "no longer kept (retention)"
+                    )
         if ok and trade is not None:
             symbol, price, qty, buy_id, sell_id, buy_exec, sell_exec, _ = trade
-            trade[7] = True
+            self.trades[cmd.trade_id] = (*trade[:7], True)
             out.append(
                 TradeBusted(
                     self.counters.next_seq(), ts, cmd.trade_id, symbol, price, qty,
@@ -261,8 +301,10 @@ class Kernel:
                 )
             )  # fmt: skip
             for order_id, exec_ref in ((buy_id, buy_exec), (sell_id, sell_exec)):
-                order = self.live.get(order_id) or self._done_by_id[order_id]
+                order = self.live.get(order_id) or _order_from_plain(self._done[order_id])
                 order.unfill(qty, price)
+                if order_id in self._done:
+                    self._done[order_id] = _compact(order)
                 self.firm_executed[order.firm] = self.firm_executed.get(order.firm, 0) - (
                     qty * price
                 )
@@ -489,8 +531,9 @@ class Kernel:
                 order = candidate
         if order is not None:
             return order, None
-        done = self._done_by_cl.get(key)
-        if done is not None:
+        done_id = self._done_by_cl.get(key)
+        if done_id is not None:
+            done = _order_from_plain(self._done[done_id])
             if allow_done:
                 return done, None
             status = done.status.name.lower().replace("_", " ")
@@ -527,9 +570,13 @@ class Kernel:
             if kind is TradeExecuted:
                 t: TradeExecuted = event  # type: ignore[assignment]
                 self.last_trade_px[t.symbol] = t.price
-                self.trades[t.trade_id] = [
-                    t.symbol, t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0, False,
-                ]  # fmt: skip
+                self.trades[t.trade_id] = (
+                    _intern(t.symbol), t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0,
+                    False,
+                )  # fmt: skip
+                self._trade_fifo.append(t.trade_id)
+                if len(self._trade_fifo) > self.retention.trades:
+                    self.trades.pop(self._trade_fifo.popleft(), None)
                 continue
             if kind not in ORDER_EVENTS:
                 continue
@@ -538,7 +585,13 @@ class Kernel:
                 fill: OrderFilled = event  # type: ignore[assignment]
                 executed = fill.last_qty * fill.last_px
                 self.firm_executed[snap.firm] = self.firm_executed.get(snap.firm, 0) + executed
-                self.trades[fill.trade_id][5 if snap.side is Side.BUY else 6] = fill.seq
+                trade = self.trades.get(fill.trade_id)
+                if trade is not None:
+                    self.trades[fill.trade_id] = (
+                        (*trade[:5], fill.seq, *trade[6:])
+                        if snap.side is Side.BUY
+                        else (*trade[:6], fill.seq, trade[7])
+                    )
             oid = snap.order_id
             open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
             open_before = self._open_by_order.get(oid, 0)
@@ -558,19 +611,57 @@ class Kernel:
         if order is None:
             return
         self._live_by_cl.pop((order.session, order.cl_ord_id), None)
+        self._add_done(_compact(order))
+        if len(self._done_fifo) > self.retention.done_orders:
+            self._forget(self._done_fifo.popleft())
+
+    def _add_done(self, record: tuple[Any, ...]) -> None:
+        order_id, session = record[_ORDER_ID], record[_SESSION]
+        self._done[order_id] = record
+        self._done_fifo.append(order_id)
         # Too-late answers work with the last ClOrdID and the one before it.
-        for cl in (order.cl_ord_id, order.orig_cl_ord_id):
+        for cl in (record[_CL_ORD_ID], record[_ORIG_CL_ORD_ID]):
             if cl:
-                self._done_by_cl[(order.session, cl)] = order
-        self._done_by_id[order.order_id] = order
+                self._done_by_cl[(session, cl)] = order_id
+
+    def _forget(self, order_id: int) -> None:
+        """Drop the oldest finished order (retention). O(1)."""
+        record = self._done.pop(order_id, None)
+        if record is None:
+            return
+        session = record[_SESSION]
+        for cl in (record[_CL_ORD_ID], record[_ORIG_CL_ORD_ID]):
+            key = (session, cl)
+            if cl and self._done_by_cl.get(key) == order_id:
+                del self._done_by_cl[key]
+
+    def _index_done(self, records: list[tuple[Any, ...]]) -> None:
+        """Rebuild the finished-order indexes from records, oldest first."""
+        self._done, self._done_fifo, self._done_by_cl = {}, deque(), {}
+        for record in records:
+            self._add_done(record)
+
+    def set_retention(self, retention: Retention) -> None:
+        """Apply a (new) retention, forgetting what is over it at once. The caller snapshots
+        right after, so that replay of later records runs with the same retention."""
+        self.retention = retention
+        while len(self._done_fifo) > retention.done_orders:
+            self._forget(self._done_fifo.popleft())
+        while len(self._trade_fifo) > retention.trades:
+            self.trades.pop(self._trade_fifo.popleft(), None)
 
     # -- snapshots ----------------------------------------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this kernel, as plain data. O(orders).
+        """What is needed to rebuild this kernel: the live orders, counters, limits and the
+        retained indexes, as plain data. Cheap enough for the kernel thread: O(live orders)
+        in Python plus C-speed copies of the finished-order and trade dicts, whose records
+        are immutable tuples, so the result may be encoded on another thread while the
+        kernel goes on.
 
         Resting orders are listed book by book, best level first, FIFO within a level, so
-        restoring them in this order keeps time priority exactly.
+        restoring them in this order keeps time priority exactly. Finished orders are listed
+        in the order they finished (their ClOrdID index is rebuilt from that).
         """
         resting = [
             _order_to_plain(order)
@@ -579,30 +670,34 @@ class Kernel:
             for level in engine.book.levels(side)
             for order in level.orders.values()
         ]
-        done: dict[int, list[Any]] = {}
-        for (session, cl), order in self._done_by_cl.items():
-            done.setdefault(order.order_id, [_order_to_plain(order), []])[1].append([session, cl])
         c = self.counters
         return {
+            "format": 2,
             "counters": [c.seq, c.order_id, c.trade_id],
             "last_ts": self.last_ts,
             "expired_through": self.expired_through,
+            "retention": [self.retention.done_orders, self.retention.trades],
             "resting": resting,
-            "done": list(done.values()),
+            "done": list(self._done.values()),
             "instruments": [_plain(i) for i in self.instruments.values()],
             "firms": [_plain(f) for f in self.firms.values()],
             "sessions": [_plain(s) for s in self.sessions.values()],
             "halted": sorted(self.halted),
             "blocked": sorted(list(b) for b in self.blocked),
-            "last_trade_px": self.last_trade_px,
-            "firm_executed": self.firm_executed,
+            "last_trade_px": dict(self.last_trade_px),
+            "firm_executed": dict(self.firm_executed),
             "recent": {s: list(d) for s, d in self._recent.items()},
-            "trades": [[trade_id, *t] for trade_id, t in self.trades.items()],
+            "trade_ids": list(self.trades),
+            "trades": list(self.trades.values()),
         }
 
     @classmethod
     def restore(cls, reference: Reference, state: dict[str, Any]) -> Kernel:
-        kernel = cls(reference)
+        """The kernel export_state described, with the retention it ran with (so that the
+        journal after the snapshot replays exactly). Also reads the format before 2, which
+        listed every finished order of the day with its ClOrdIDs."""
+        retention = Retention(*state["retention"]) if "retention" in state else None
+        kernel = cls(reference, retention)
         c = kernel.counters
         c.seq, c.order_id, c.trade_id = state["counters"]
         kernel.last_ts = state["last_ts"]
@@ -630,12 +725,21 @@ class Kernel:
             open_now = order.leaves_qty * order.price  # type: ignore[operator]
             kernel._open_by_order[order.order_id] = open_now
             kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
-        for plain, keys in state["done"]:
-            order = _order_from_plain(plain)
-            kernel._done_by_id[order.order_id] = order
-            for session, cl in keys:
-                kernel._done_by_cl[(session, cl)] = order
-        kernel.trades = {t[0]: list(t[1:]) for t in state["trades"]}
+        if state.get("format", 1) >= 2:
+            kernel._index_done([_compact(_order_from_plain(r)) for r in state["done"]])
+            trades: Iterable[tuple[int, Any]] = zip(
+                state["trade_ids"], state["trades"], strict=True
+            )
+        else:  # format 1: [[order, [[session, ClOrdID], ...]], ...]; [[trade_id, *trade]]
+            kernel._index_done([_compact(_order_from_plain(plain)) for plain, _ in state["done"]])
+            kernel._done_by_cl = {
+                (session, cl): plain[0] for plain, keys in state["done"] for session, cl in keys
+            }
+            trades = ((t[0], t[1:]) for t in state["trades"])
+        for trade_id, trade in trades:
+            kernel.trades[trade_id] = tuple(trade)
+            kernel._trade_fifo.append(trade_id)
+        kernel.set_retention(kernel.retention)
         return kernel
 
     # -- views for tests ------------------------------------------------------------------
@@ -687,11 +791,36 @@ def _plain(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
-def _order_to_plain(order: Order) -> list[Any]:
-    return [getattr(order, name) for name in _ORDER_FIELDS]
+_order_values = operator.attrgetter(*_ORDER_FIELDS)
 
 
-def _order_from_plain(values: list[Any]) -> Order:
+def _order_to_plain(order: Order) -> tuple[Any, ...]:
+    """The order's fields in Order.__slots__ order (one C call: the snapshot's copy of the
+    live orders runs on the kernel thread)."""
+    return _order_values(order)  # type: ignore[no-any-return]
+
+
+_INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}
+_ORDER_ID, _SESSION = _INDEX["order_id"], _INDEX["session"]
+_CL_ORD_ID, _ORIG_CL_ORD_ID = _INDEX["cl_ord_id"], _INDEX["orig_cl_ord_id"]
+_PRIORITY_TS = _INDEX["priority_ts"]
+_SHARED = {_INDEX[name] for name in ("session", "firm", "account", "symbol")}
+_intern = sys.intern
+
+
+def _compact(order: Order) -> tuple[Any, ...]:
+    """A finished order as a tuple of str/int/None: enums by value, the strings many orders
+    share interned. The collector stops tracking such a tuple, so keeping many costs no
+    collection time. _order_from_plain reads it back."""
+    return tuple(
+        value.value
+        if isinstance(value, Enum)
+        else (_intern(value) if i in _SHARED and type(value) is str else value)
+        for i, value in enumerate(_order_to_plain(order))
+    )
+
+
+def _order_from_plain(values: Sequence[Any]) -> Order:
     order = Order.__new__(Order)
     for name, value in zip(_ORDER_FIELDS, values, strict=True):
         enum = _ENUM_FIELDS.get(name)

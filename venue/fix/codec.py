@@ -1,4 +1,5 @@
-"""Raw FIX text <-> commands and events, for FIX 4.2 and 4.4. Pure functions, no quickfix.
+"""Raw FIX text <-> commands and events, for FIX 4.2, 4.4 and FIX 5.0 SP2 over FIXT 1.1.
+Pure functions, no quickfix.
 
     parse(raw) -> {tag: value}           split an incoming message once
     decode(fields, session) -> Command   D F G H q; FIX-valid but unacceptable -> RejectMessage
@@ -8,6 +9,10 @@ QuickFIX's data dictionary has already stopped what is not FIX; this module stop
 FIX but not acceptable here. Outgoing text carries placeholder BodyLength(9)=0 and
 CheckSum(10)=000 and no CompIDs, sequence number or SendingTime: QuickFIX fills the header
 and recomputes both when it sends (Message.setString + Session.sendToTarget).
+
+A FIXT.1.1 session speaks FIX 5.0 SP2 (its DefaultApplVerID; no ApplVerID(1128) is sent):
+its messages are the 4.4 ones with 5.0 SP2's own values where they differ (the tables under
+"FIX 5.0 SP2" below, MassActionReportID on OrderMassCancelReport). spec/fixt.md.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from venue.domain.values import (
 SOH = "\x01"
 FIX42 = "FIX.4.2"
 FIX44 = "FIX.4.4"
+FIXT11 = "FIXT.1.1"  # application messages in FIX 5.0 SP2
 # Messages that go to the kernel; any other application MsgType is answered 380=3.
 ORDER_MSG_TYPES = frozenset(("D", "F", "G", "H", "q"))
 
@@ -375,6 +381,20 @@ _CXL_REJ = {
 _ORD_REJ_OTHER = {FIX44: "99", FIX42: "0"}
 _CXL_REJ_OTHER = {FIX44: "99", FIX42: "2"}
 
+# FIX 5.0 SP2 (FIXT.1.1 sessions): the 4.4 reasons, plus the codes 5.0 added for what 4.4
+# can only call 99: OrdRejReason 16 (price exceeds current price band) and 18 (invalid
+# price increment); CxlRejReason 8 and 18 for the same on a replace.
+ORD_REJ_REASONS_50 = {**ORD_REJ_REASONS_44, "PRICE_OUTSIDE_COLLAR": "16", "PRICE_OFF_TICK": "18"}
+CXL_REJ_REASONS_50 = {**CXL_REJ_REASONS_44, "PRICE_OUTSIDE_COLLAR": "8", "PRICE_OFF_TICK": "18"}
+_ORD_REJ[FIXT11] = _by_code(
+    ORD_REJ_REASONS_50,
+    "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 18 19 20 21 22 23 24 25 26 27 28 29 99",
+    "99",
+)
+_CXL_REJ[FIXT11] = _by_code(CXL_REJ_REASONS_50, "0 1 2 3 4 5 6 7 8 18 99", "99")
+_ORD_REJ_OTHER[FIXT11] = "99"
+_CXL_REJ_OTHER[FIXT11] = "99"
+
 
 def ord_rej_reason(code: RejectCode, begin_string: str) -> str:
     """OrdRejReason(103) for a reject code, valid for the FIX version."""
@@ -472,6 +492,7 @@ def _expired(e: OrderExpired, v: str) -> str:
 
 # ExecRestatementReason(378): the venue changed the order (self-trade decrement).
 _RESTATED_BY_VENUE = {FIX44: "8", FIX42: "4"}  # 8 market (exchange) option; 4.2: broker option
+_RESTATED_BY_VENUE[FIXT11] = "8"
 
 
 def _restated(e: OrderRestated, v: str) -> str:
@@ -531,6 +552,8 @@ def _mass_cancel_reported(e: MassCancelReported, v: str) -> str | None:
         return None  # FIX 4.2 has no OrderMassCancelReport (nor the request)
     symbol = f"55={e.symbol}\x01" if e.symbol else ""
     extra = "532=99\x01" if e.response == "0" else f"533={e.affected}\x01"
+    if v == FIXT11:
+        extra += f"1369={e.seq}\x01"  # MassActionReportID: required in 5.0 SP2
     text = f"58={e.text}\x01" if e.text else ""
     return (
         f"8={v}\x019=0\x0135=r\x0137={e.seq}\x0111={e.cl_ord_id or 'NONE'}\x01"
@@ -564,8 +587,9 @@ def encode(event: Event, begin_string: str) -> str | None:
     trade gets its own OrderFilled / OrderTradeCanceled); MassCancelReported has no FIX 4.2
     form.
 
-    begin_string is "FIX.4.2" or "FIX.4.4". BodyLength and CheckSum are placeholders that
-    QuickFIX recomputes on send; the header CompIDs, MsgSeqNum and SendingTime are its job too.
+    begin_string is "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2). BodyLength and CheckSum
+    are placeholders that QuickFIX recomputes on send; the header CompIDs, MsgSeqNum and
+    SendingTime are its job too.
     """
     encoder = _ENCODERS.get(type(event))
     if encoder is None:
@@ -619,5 +643,7 @@ def encode_copy(event: Event, begin_string: str, origin: str) -> str | None:
     head, _, body = text.partition("\x0135=")
     msg_type, _, rest = body.partition("\x01")
     copy_flag = "797=Y\x01" if begin_string != FIX42 else ""
+    if begin_string == FIXT11 and msg_type != "8":
+        copy_flag = ""  # 5.0 SP2 defines CopyMsgIndicator on ExecutionReport only
     rest = rest.removesuffix("10=000\x01")
     return f"{head}\x0135={msg_type}\x01115={origin}\x01{rest}{copy_flag}10=000\x01"

@@ -340,6 +340,7 @@ class Harness:
         if self._control is not None:
             self._control.stop()
             self._control = None
+        venue._snapshots.wait()
         if venue.journal is not None:
             if venue._last_record > venue._snapshot_record:
                 venue._snapshot()
