@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import quickfix
 import simplefix
 
 from venue.app import Venue, _Waiter
@@ -59,6 +60,11 @@ class Clock:
     def advance(self, seconds: float) -> int:
         self.now += round(seconds * 1_000_000)
         return self.now
+
+
+def target_of(session_id: Any) -> str:
+    """The counterparty's CompID of a quickfix.SessionID."""
+    return str(session_id.getTargetCompID().getValue())
 
 
 def begin_strings(acceptor_config: Path) -> dict[str, str]:
@@ -121,9 +127,9 @@ class FakeGateway:
 
     # -- what FixGateway._from_app calls (its session_id is the session's name here)
 
-    def _send(self, session_id: str, text: str) -> None:
+    def _send(self, session_id: Any, text: str) -> None:
         with self._lock:
-            session = session_id
+            session = session_id if isinstance(session_id, str) else target_of(session_id)
             self.sent_text[session].append(text)
             fields = {int(t): v for t, v in parse(text).items()}
             msg: Message = {8: fields.pop(8), 9: fields.pop(9, "0"), 35: fields.pop(35)}
@@ -249,7 +255,8 @@ class Harness:
         self.send_text(session, self.text(session, msg_type, items))
 
     def send_text(self, session: str, text: str) -> None:
-        unsupported = FixGateway._from_app(cast(FixGateway, self.gateway), text, session)  # type: ignore[arg-type]
+        session_id = quickfix.SessionID(self.begin_string(session), VENUE_COMP_ID, session)
+        unsupported = FixGateway._from_app(cast(FixGateway, self.gateway), text, session_id)
         if unsupported:  # what QuickFIX answers to UnsupportedMessageType
             fields = parse(text)
             self.gateway._send(
