@@ -27,9 +27,7 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from bench_projector import machine  # noqa: E402
 from venue.reporting import DEFAULT_FORMATS, EXPORTS, day_range, validate_export  # noqa: E402
 from venue.reporting.synthetic import load  # noqa: E402
 from venue.store.db import make_engine, migrate, normalize_url  # noqa: E402
+from venue.testing.resources import scratch_database  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DAY = "2024-05-01"
@@ -109,18 +108,8 @@ def run_export(url: str, name: str, directory: str, batch: int, check: bool) -> 
     return figures
 
 
-@contextmanager
-def scratch_pg(admin_url: str) -> Iterator[str]:
-    admin = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"venue_bench_export_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield normalize_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def scratch_pg(admin_url: str) -> AbstractContextManager[str]:
+    return scratch_database(admin_url, prefix="venue_bench_export")
 
 
 def bench(backend: str, url: str, args: argparse.Namespace) -> None:

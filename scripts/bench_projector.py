@@ -19,9 +19,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlalchemy
@@ -37,6 +35,7 @@ from venue.kernel import Kernel  # noqa: E402
 from venue.store.db import make_engine, migrate, normalize_url  # noqa: E402
 from venue.store.models import Execution, Order, OrderEvent, Trade  # noqa: E402
 from venue.store.projector import SqlProjector  # noqa: E402
+from venue.testing.resources import scratch_database  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CENT = 1_000_000  # 0.01 in price units
@@ -118,18 +117,8 @@ def run(engine: Engine, events: list[Event], batch: int) -> tuple[float, int]:
     return elapsed, count_rows(engine)
 
 
-@contextmanager
-def scratch_pg(admin_url: str) -> Iterator[str]:
-    admin = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"venue_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield normalize_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def scratch_pg(admin_url: str) -> AbstractContextManager[str]:
+    return scratch_database(admin_url, prefix="venue_bench")
 
 
 def machine(pg_version: str | None) -> str:

@@ -62,15 +62,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import make_url, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -84,6 +83,7 @@ from venue.journal import decode_record, latest_snapshot, read_records  # noqa: 
 from venue.kernel import Kernel  # noqa: E402
 from venue.store.db import make_engine  # noqa: E402
 from venue.store.models import executions, order_events, orders, projector_state, trades  # noqa: E402
+from venue.testing.resources import free_port, scratch_database  # noqa: E402
 
 VENUE_BIN = Path(sys.executable).parent / "venue"
 SESSIONS = (("CLIENT1", "FIX.4.4"), ("CLIENT2", "FIX.4.4"), ("CLIENT3", "FIX.4.2"))
@@ -1214,30 +1214,9 @@ def run_soak(
     return soak.run(rounds)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def fresh_pg_database() -> Iterator[str]:
+def fresh_pg_database() -> contextlib.AbstractContextManager[str]:
     """A new database on the server named by VENUE_TEST_PG_URL, dropped afterwards."""
-    admin_url = make_url(os.environ.get("VENUE_TEST_PG_URL", DEFAULT_PG_URL))
-    if admin_url.drivername in ("postgresql", "postgres"):
-        admin_url = admin_url.set(drivername="postgresql+psycopg")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"venue_soak_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return scratch_database(prefix="venue_soak")
 
 
 def main() -> int:

@@ -39,6 +39,8 @@ from typing import Any
 import click
 import orjson
 
+from venue.testing.resources import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -498,12 +500,6 @@ def run_open(clients: list[FixClient], phase: Phase, rate: float, stall_s: float
 
 
 # --------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

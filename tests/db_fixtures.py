@@ -12,24 +12,15 @@ not go green without the production database.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _admin_url() -> URL:
-    url = make_url(os.environ.get("VENUE_TEST_PG_URL", DEFAULT_PG_URL))
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url
+from venue.testing.resources import pg_admin_url as _admin_url
+from venue.testing.resources import scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -60,15 +51,8 @@ def pg_admin() -> Iterator[Engine]:
 @pytest.fixture
 def pg_url(pg_admin: Engine) -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    name = f"venue_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with pg_admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield _admin_url().set(database=name).render_as_string(hide_password=False)
-    finally:
-        with pg_admin.connect() as conn:
-            # FORCE: a test that forgot to dispose its engine must not leak the database.
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_admin) as url:
+        yield url
 
 
 @pytest.fixture

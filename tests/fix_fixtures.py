@@ -5,18 +5,14 @@ The fixture that runs the whole venue lives in venue_fixtures.py (venue_factory,
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 from fixclient import FixClient
 
+from venue.testing.resources import free_port as find_free_port
 
-def find_free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["ClientFactory", "find_free_port"]
 
 
 @pytest.fixture

@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fixclient import FixClient, Message
 from sqlalchemy import text
 
 from venue import control
 from venue.app import Venue
+from venue.cli import main as venue_cli
 from venue.config import VenueSettings
+from venue.testing.harness import Harness
 
 BUY, SELL = "1", "2"
 SESSION_LEVEL = ("0", "1", "2", "4")  # heartbeats, test requests, resend and gap fill
@@ -38,14 +41,24 @@ VENUE_CLI = Path(sys.executable).with_name("venue")
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def ctl(venue: Venue, *args: str, operator: str = "alice") -> subprocess.CompletedProcess:
-    """Run `venue ctl` against the running venue, as a separate process."""
-    command = [str(VENUE_CLI), "ctl", "--data-dir", str(venue.data_dir), "--operator", operator]
-    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=30)
+def ctl(
+    venue: Venue | Harness, *args: str, operator: str = "alice", process: bool = False
+) -> subprocess.CompletedProcess:
+    """Run `venue ctl` against the running venue: the CLI in this process (CliRunner, the
+    real control socket), or with process=True the installed `venue` command as a separate
+    process, as an operator types it."""
+    if isinstance(venue, Harness):
+        code, output = venue.run_ctl(*args, operator=operator)
+        return subprocess.CompletedProcess(args, code, output, "")
+    command = ["ctl", "--data-dir", str(venue.data_dir), "--operator", operator, *args]
+    if not process:
+        result = CliRunner().invoke(venue_cli, command)
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+    return subprocess.run([str(VENUE_CLI), *command], capture_output=True, text=True, timeout=30)
 
 
-def ctl_ok(venue: Venue, *args: str) -> str:
-    done = ctl(venue, *args)
+def ctl_ok(venue: Venue | Harness, *args: str, process: bool = False) -> str:
+    done = ctl(venue, *args, process=process)
     assert done.returncode == 0, (done.stdout, done.stderr)
     return done.stdout
 
@@ -121,7 +134,7 @@ def test_halt_rejects_new_orders_and_replaces_keeps_resting_orders_until_resume(
     rests(c1, "rest", "AAPL", BUY, 100, "189.00")
     rests(c1, "rest2", "AAPL", BUY, 100, "188.00")
 
-    assert ctl_ok(venue, "halt", "AAPL") == (
+    assert ctl_ok(venue, "halt", "AAPL", process=True) == (
         "ok: AAPL halted: new orders and replaces rejected, resting orders stay\n"
     )
     quiet(c1, c2)  # resting orders stay, nobody is told anything
@@ -291,10 +304,10 @@ def test_reference_price_change_before_the_first_trade_moves_the_collar(
 
 
 def test_credit_limit_lowered_below_the_open_notional_blocks_the_next_order_only(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c2 = fix_client_factory("CLIENT2")
+    venue = harness_factory()
+    c2 = harness_client_factory("CLIENT2")
     rests(c2, "open", "AAPL", BUY, 100, "190.00")  # 19,000 open
 
     ctl_ok(venue, "set-limit", "firm", "FIRM2", "credit_limit", "19000")

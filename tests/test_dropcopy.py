@@ -24,13 +24,12 @@ def trade_between(c1: FixClient, c2: FixClient, tag: str, qty: int = 100) -> Non
 
 
 def test_drop_copy_receives_every_report_of_every_firm_with_copy_flag_and_origin(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    port = venue.settings.port
-    copy = FixClient.connect(port, sender="DROPCOPY")
-    c1 = FixClient.connect(port, sender="CLIENT1")
-    c2 = FixClient.connect(port, sender="CLIENT2")
+    harness_factory()
+    copy = harness_client_factory("DROPCOPY")
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
     trade_between(c1, c2, "t1", qty=100)
     c2.cancel("nope-c", "nope", "AAPL", "2")
     c2.expect("9")
@@ -48,14 +47,13 @@ def test_drop_copy_receives_every_report_of_every_firm_with_copy_flag_and_origin
     assert (reject_copy[115], reject_copy[797], reject_copy[41]) == ("CLIENT2", "Y", "nope")
 
 
-def test_firm1_only_drop_copy_never_sees_firm2(venue_factory):
-    venue = venue_factory()
-    port = venue.settings.port
-    copy1 = FixClient.connect(port, sender="DROPCOPY1")
-    c1 = FixClient.connect(port, sender="CLIENT1")
-    c2 = FixClient.connect(port, sender="CLIENT2")
+def test_firm1_only_drop_copy_never_sees_firm2(harness_factory, harness_client_factory):
+    harness_factory()
+    copy1 = harness_client_factory("DROPCOPY1")
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
     trade_between(c1, c2, "t2")
-    c3 = FixClient.connect(port, sender="CLIENT3", begin_string="FIX.4.2")
+    c3 = harness_client_factory("CLIENT3")
     c3.new_order("c3-o", "MSFT", "1", 10, price="420.00")
     c3.expect("8", ExecType="0")
     copies = reports(copy1)

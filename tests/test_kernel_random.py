@@ -1,7 +1,8 @@
 """Randomized tests of the kernel: invariants after every step, replay determinism.
 
 In the manner of sortedcontainers' stress tests: a fixed seed, many random actions,
-`check_invariants()` after each one, plus a hypothesis state machine over the same actions.
+`check_invariants()` after each one. The hypothesis state machine, whose failures shrink,
+is in test_kernel_stateful.py.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ import dataclasses
 import random
 
 from core_helpers import SYMBOLS, cancel, kernel, new, px, query, reference, replace
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from venue.domain.commands import BustTrade, MassCancel, OperatorAction, SessionDisconnected
 from venue.domain.events import OrderFilled, OrderRestated, OrderTriggered, TradeExecuted
@@ -255,27 +253,6 @@ def test_done_orders_never_come_back():
                 done.add(snap.order_id)
     assert not done & set(k.live)
     assert all(o.status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED) for o in k.live.values())
-
-
-class KernelMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.k = kernel()
-        self.n = 0
-
-    @rule(seed=st.integers(0, 2**32 - 1))
-    def act(self, seed: int) -> None:
-        self.n += 1
-        rng = random.Random(seed)
-        check_events(self.k.handle(random_command(rng, self.k, self.n), self.n))
-
-    @invariant()
-    def book_is_consistent(self) -> None:
-        self.k.check_invariants()
-
-
-TestKernelMachine = KernelMachine.TestCase
-TestKernelMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
 
 
 def test_restoring_a_snapshot_at_any_point_gives_the_same_future():

@@ -892,9 +892,9 @@ def expected_spoofs(events: list[Any], window_ms: int) -> list[tuple[int, int, i
 
 
 def test_exports_stream_with_memory_bounded_by_the_batch_not_the_rows(engine, tmp_path):
-    load(engine, 50_000, DAY_START + 9 * 3600 * 1_000_000, seed=5)
+    load(engine, 20_000, DAY_START + 9 * 3600 * 1_000_000, seed=5)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(order_events)).scalar() >= 50_000
+        assert conn.execute(select(func.count()).select_from(order_events)).scalar() >= 20_000
     peaks = {}
     # (tracemalloc slows Python down ~6x: the two event streams are traced, the order
     # records (one row per event) and the surveillance's fill/cancel scan; the other
@@ -909,7 +909,7 @@ def test_exports_stream_with_memory_bounded_by_the_batch_not_the_rows(engine, tm
         finally:
             tracemalloc.stop()
         assert summary.rows > 1_000
-    # Holding 40k+ rows would take tens of MB; a streamed export holds one fetched batch
+    # Holding 20k rows would take tens of MB; a streamed export holds one fetched batch
     # and the 1 MB write buffer, however many rows there are.
     for name, peak in peaks.items():
         assert peak < 8 * 2**20, f"{name}: peak {peak / 2**20:.1f} MiB"

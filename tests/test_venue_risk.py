@@ -194,9 +194,9 @@ def test_collar_accepts_the_band_edges_and_rejects_one_tick_outside(
     assert sql(venue, "SELECT count(*) FROM trades") == [(0,)]
 
 
-def test_collar_reject_on_fix42_carries_ord_rej_reason_0(venue_factory, fix_client_factory):
-    venue_factory()
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+def test_collar_reject_on_fix42_carries_ord_rej_reason_0(harness_factory, harness_client_factory):
+    harness_factory()
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
 
     c3.new_order("out", "AAPL", SELL, 100, "209.01")
 
@@ -228,10 +228,10 @@ def test_collar_moves_with_the_last_trade(venue_factory, fix_client_factory):
 
 
 def test_replace_outside_the_collar_is_rejected_and_the_order_keeps_its_terms(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    harness_factory()
+    c1 = harness_client_factory("CLIENT1")
     ack = rests(c1, "a", "AAPL", BUY, 100, "180.00")
 
     c1.replace("a2", "a", "AAPL", BUY, 100, "170.99")
@@ -352,14 +352,15 @@ def test_credit_limit_counts_open_and_executed_notional_of_the_firm(
 
 
 def test_throttle_rejects_the_order_over_the_per_session_limit(
-    tmp_path, venue_factory, fix_client_factory
+    tmp_path, harness_factory, harness_client_factory
 ):
+    """On the harness: the window is a second of the injected clock, not of the test's."""
     reference = write_reference(
         tmp_path / "venue.toml", sessions={"CLIENT1": {"max_orders_per_second": 3}}
     )
-    venue_factory(reference_config=reference)
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory(reference_config=reference)
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
 
     for n in range(4):  # one burst, well within a second
         c1.new_order(f"o{n}", "AAPL", BUY, 10, "180.00")
@@ -370,7 +371,10 @@ def test_throttle_rejects_the_order_over_the_per_session_limit(
     c1.cancel("o0-x", "o0", "AAPL", BUY)  # cancels are never throttled
     c1.expect("8", ClOrdID="o0-x", ExecType="4", OrdStatus="4")
 
-    time.sleep(1.1)
+    venue.clock.advance(0.999)
+    c1.new_order("too-soon", "AAPL", BUY, 10, "180.00")
+    rejected(c1, "too-soon", "99", "throttle: more than 3 order messages per second")
+    venue.clock.advance(0.002)  # a second after the burst
     rests(c1, "later", "AAPL", BUY, 10, "180.00")
     quiet(c1, c3)
 
@@ -457,11 +461,11 @@ def test_same_firm_session_cannot_cancel_replace_or_query_an_order_by_cl_ord_id_
 
 
 def test_same_firm_replace_by_order_id_leaves_the_owners_cl_ord_ids_alone(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     first = rests(c1, "a", "AAPL", BUY, 100, "180.00")[37]
     second = rests(c1, "b", "AAPL", BUY, 100, "181.00")[37]
 
@@ -579,10 +583,10 @@ def test_second_connection_for_a_logged_on_session_gets_a_logout_and_changes_not
 
 
 def test_drop_copy_session_cannot_enter_cancel_replace_query_or_mass_cancel(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    dc = fix_client_factory("DROPCOPY")
+    venue = harness_factory()
+    dc = harness_client_factory("DROPCOPY")
     why = "session DROPCOPY is not authorized to enter orders"
 
     sent = {
@@ -738,9 +742,9 @@ def test_stp_decrement_restates_the_larger_order_and_cancels_the_smaller(
     ]
 
 
-def test_stp_override_with_an_unknown_mode_is_rejected(venue_factory, fix_client_factory):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+def test_stp_override_with_an_unknown_mode_is_rejected(harness_factory, harness_client_factory):
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
 
     new_order_stp(c1, "x", "AAPL", BUY, 100, "190.00", "X")
 
@@ -779,12 +783,12 @@ def mass_cancel(client: FixClient, cl: str, request_type: str, symbol: str | Non
 
 
 def test_mass_cancel_by_symbol_then_all_cancels_the_firms_orders_only(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     rests(c1, "a-buy", "AAPL", BUY, 100, "185.00")
     rests(c1, "a-sell", "AAPL", SELL, 100, "195.00")
     rests(c1, "m-buy", "MSFT", BUY, 100, "410.00")
@@ -816,10 +820,10 @@ def test_mass_cancel_by_symbol_then_all_cancels_the_firms_orders_only(
     ],
 )
 def test_mass_cancel_that_cannot_be_carried_out_is_rejected_and_cancels_nothing(
-    venue_factory, fix_client_factory, request_type, symbol, why
+    harness_factory, harness_client_factory, request_type, symbol, why
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
     order_id = rests(c1, "a", "AAPL", BUY, 100, "185.00")[37]
 
     mass_cancel(c1, "mc", request_type, symbol)

@@ -17,6 +17,7 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -85,23 +86,10 @@ def now_us() -> int:
 
 class Venue:
     def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self.data_dir = settings.data_dir.resolve()
-        datadir.prepare(self.data_dir, settings.group_access)  # 0700 / 0600, see datadir.py
-        self.reference = load_reference(settings.reference_config)
-        self.retention = Retention(settings.retention.done_orders, settings.retention.trades)
-        self.kernel = Kernel(self.reference, self.retention)
-        self.inbox: queue.SimpleQueue[Command | _Waiter | object] = queue.SimpleQueue()
+        self._init_state(settings)
         self.db = make_engine(settings.db_url)
         migrate(self.db)
-        self.journal_dir = self.data_dir / "journal"
         self.projection = ProjectionProcess(self.journal_dir, settings.db_url)
-        self.snapshot_dir = self.data_dir / "snapshots"
-        self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
-        self.journal: Journal | None = None
-        self._last_record = 0
-        self._snapshot_record = 0
-        self._released = RecordMarker(self.journal_dir / RELEASED)
         # Clients connect to the gatekeeper on host:port; QuickFIX listens on a spare port
         # for its hand-overs (see venue/fix/gatekeeper.py).
         fix_settings = render_settings(
@@ -120,6 +108,28 @@ class Venue:
             message_log=settings.fix_message_log,
             listen=(settings.host, settings.port),
         )
+        self.control: ControlServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    def _init_state(self, settings: VenueSettings) -> None:
+        """What the kernel thread's work needs, without sockets, SQL or QuickFIX (the
+        in-process harness, venue/testing/harness.py, builds the venue with only this)."""
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        datadir.prepare(self.data_dir, settings.group_access)  # 0700 / 0600, see datadir.py
+        self.reference = load_reference(settings.reference_config)
+        self.retention = Retention(settings.retention.done_orders, settings.retention.trades)
+        self.kernel = Kernel(self.reference, self.retention)
+        self.inbox: queue.SimpleQueue[Command | _Waiter | object] = queue.SimpleQueue()
+        self.clock: Callable[[], int] = now_us  # the timestamp of each command, in µs
+        self.journal_dir = self.data_dir / "journal"
+        self.snapshot_dir = self.data_dir / "snapshots"
+        self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
+        self.journal: Journal | None = None
+        self._last_record = 0
+        self._snapshot_record = 0
+        self._released = RecordMarker(self.journal_dir / RELEASED)
+        sessions = self.reference.sessions.values()
         self.drop_copies = {s.session: s for s in sessions if s.role is Role.DROP_COPY}
         # Copies go live to a drop-copy session only once it is logged on and caught up;
         # what it missed comes from the journal (the marker: last record copied to it).
@@ -127,8 +137,6 @@ class Venue:
         self._copy_marks = {
             name: RecordMarker(self.journal_dir / f"copied-{name}") for name in self.drop_copies
         }
-        self.control: ControlServer | None = None
-        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.failed = threading.Event()  # set when the venue cannot go on (journal I/O)
 
@@ -347,9 +355,8 @@ class Venue:
     # -- threads ------------------------------------------------------------------------
 
     def _run_kernel(self) -> None:
-        inbox, journal = self.inbox, self.journal
-        assert journal is not None
-        snapshot_every = self.settings.journal.snapshot_every
+        inbox = self.inbox
+        assert self.journal is not None
         stopping = False
         while not stopping:
             batch = [inbox.get()]
@@ -358,45 +365,53 @@ class Venue:
                     batch.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            records: list[bytes] = []
-            produced: list[Event] = []
-            waiters: list[_Waiter] = []
-            for item in batch:
-                if item is _STOP:
-                    stopping = True
-                    continue
-                if type(item) is _CatchUp:
-                    # Everything before it in the inbox must be journaled and released first.
-                    if not self._commit(records, produced):
-                        return
-                    records, produced = [], []
-                    self._catch_up(item.session)
-                    continue
-                command = item.command if type(item) is _Waiter else item
-                ts = now_us()
-                try:
-                    events = self.kernel.handle(command, ts)  # type: ignore[arg-type]
-                except Exception:
-                    # A bug, not bad input. The kernel may be half-changed: make what came
-                    # before durable, then rebuild it from the journal, without this command.
-                    log.exception("kernel bug while handling %r; command dropped", command)
-                    if not self._commit(records, produced):
-                        return
-                    records, produced = [], []
-                    self._rebuild_kernel()
-                    events = []
-                else:
-                    records.append(encode_record(ts, command, events))  # type: ignore[arg-type]
-                    produced.extend(events)
-                if type(item) is _Waiter:
-                    item.events = events
-                    waiters.append(item)
-            if not self._commit(records, produced):
+            stopping = any(item is _STOP for item in batch)
+            if not self._process(batch):
                 return
-            for waiter in waiters:
-                waiter.done.set()
-            if self._last_record - self._snapshot_record >= snapshot_every:
-                self._snapshot_in_background()
+
+    def _process(self, batch: list[Command | _Waiter | object]) -> bool:
+        """One batch on the kernel thread: kernel.handle each command, journal them all,
+        send their reports and drop copies, wake the waiters. False: the journal failed."""
+        snapshot_every = self.settings.journal.snapshot_every
+        records: list[bytes] = []
+        produced: list[Event] = []
+        waiters: list[_Waiter] = []
+        for item in batch:
+            if item is _STOP:
+                continue
+            if type(item) is _CatchUp:
+                # Everything before it in the inbox must be journaled and released first.
+                if not self._commit(records, produced):
+                    return False
+                records, produced = [], []
+                self._catch_up(item.session)
+                continue
+            command = item.command if type(item) is _Waiter else item
+            ts = self.clock()
+            try:
+                events = self.kernel.handle(command, ts)  # type: ignore[arg-type]
+            except Exception:
+                # A bug, not bad input. The kernel may be half-changed: make what came
+                # before durable, then rebuild it from the journal, without this command.
+                log.exception("kernel bug while handling %r; command dropped", command)
+                if not self._commit(records, produced):
+                    return False
+                records, produced = [], []
+                self._rebuild_kernel()
+                events = []
+            else:
+                records.append(encode_record(ts, command, events))  # type: ignore[arg-type]
+                produced.extend(events)
+            if type(item) is _Waiter:
+                item.events = events
+                waiters.append(item)
+        if not self._commit(records, produced):
+            return False
+        for waiter in waiters:
+            waiter.done.set()
+        if self._last_record - self._snapshot_record >= snapshot_every:
+            self._snapshot_in_background()
+        return True
 
     def _commit(self, records: list[bytes], events: list[Event]) -> bool:
         """Group commit: journal the records, then release their reports. A journal write

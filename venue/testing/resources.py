@@ -1,0 +1,60 @@
+"""The one free-port helper and the one PostgreSQL scratch-database helper, shared by the
+tests (tests/fix_fixtures.py, tests/db_fixtures.py) and the scripts (scripts/), which do not
+import each other."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now on 127.0.0.1 (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg_admin_url(url: str | None = None) -> URL:
+    """The maintenance database's URL: `url`, else VENUE_TEST_PG_URL, else the local server;
+    a bare postgresql:// URL gets the psycopg 3 driver."""
+    parsed = make_url(url or os.environ.get("VENUE_TEST_PG_URL", DEFAULT_PG_URL))
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+@contextmanager
+def scratch_database(
+    admin: Engine | str | None = None, prefix: str = "venue_test"
+) -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its URL, drop it afterwards (FORCE: an
+    engine left connected must not leak it). `admin`: an AUTOCOMMIT engine on the server,
+    or a URL (default: pg_admin_url())."""
+    own = not isinstance(admin, Engine)
+    engine = (
+        create_engine(pg_admin_url(admin), isolation_level="AUTOCOMMIT")  # type: ignore[arg-type]
+        if own
+        else admin
+    )
+    assert isinstance(engine, Engine)
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield engine.url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        if own:
+            engine.dispose()
