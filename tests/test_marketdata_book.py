@@ -46,6 +46,9 @@ class Subscriber:
     def apply(self, entry: object) -> None:
         if isinstance(entry, StatusEntry):
             return
+        if isinstance(entry, StatEntry):  # carries the number of the trade that changed it
+            assert entry.seq == self.seq, f"{self.seq} then {entry}"
+            return
         assert entry.seq == self.seq + 1, f"gap: {self.seq} then {entry}"  # type: ignore[attr-defined]
         self.seq = entry.seq  # type: ignore[attr-defined]
         if isinstance(entry, TradeEntry):

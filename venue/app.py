@@ -42,6 +42,7 @@ from venue.journal import (
     write_snapshot,
 )
 from venue.kernel import Kernel
+from venue.marketdata.service import MarketDataService, max_subscriptions_of
 from venue.projection import ProjectionProcess
 from venue.store.db import make_engine, migrate
 from venue.store.projector import SqlProjector
@@ -107,6 +108,9 @@ class Venue:
             settings.acceptor_config, port=spare_port(), data_dir=self.data_dir
         )
         sessions = self.reference.sessions.values()
+        self.marketdata = MarketDataService(
+            self.reference, max_subscriptions=max_subscriptions_of(self.reference)
+        )
         self.gateway = FixGateway(
             fix_settings,
             submit=self.inbox.put,
@@ -118,6 +122,7 @@ class Venue:
             },
             message_log=settings.fix_message_log,
             listen=(settings.host, settings.port),
+            market_data=self.marketdata.request,
         )
         self.drop_copies = {s.session: s for s in sessions if s.role is Role.DROP_COPY}
         # Copies go live to a drop-copy session only once it is logged on and caught up;
@@ -150,6 +155,7 @@ class Venue:
         )
         self._recover()
         self._release_unsent()
+        self.marketdata.start(self.gateway, self.kernel)  # seeded from the recovered kernel
         self.projection.start()
         self._threads = [
             threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
@@ -171,6 +177,7 @@ class Venue:
         for close in (
             lambda: self.control.stop() if self.control is not None else None,
             self.gateway.close,
+            self.marketdata.stop,
             self.projection.stop,
             lambda: self.journal.close() if self.journal is not None else None,
             self._released.close,
@@ -193,6 +200,7 @@ class Venue:
             self.control.stop()
         self.inbox.put(_STOP)
         self._threads[0].join()
+        self.marketdata.stop()
         if self.journal is not None:
             if self._last_record > self._snapshot_record:
                 self._snapshot()
@@ -210,6 +218,7 @@ class Venue:
 
     def _logged_out(self, session: str) -> None:
         """Cancel on disconnect; not when the venue itself is shutting down."""
+        self.marketdata.session_ended(session)
         if session in self.drop_copies:
             self._copy_live[session] = False
         elif not self._stopping.is_set():
@@ -382,6 +391,7 @@ class Venue:
             self.failed.set()
             return False
         self._release(events)
+        self.marketdata.publish(events)  # after the reports: the feed never runs ahead
         self._released.write(self._last_record)
         for name, live in self._copy_live.items():
             if live:

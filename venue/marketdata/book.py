@@ -18,8 +18,9 @@ level, so an accepted or repriced order that can rest (a limit order, Day or GTC
 its level as soon as it no longer crosses this book's opposite side and is still live; IOC,
 FOK and market orders never rest.
 
-Sequence: every entry (a level change, a trade, a statistic) takes the symbol's next
-number, so a full-depth consumer of bids, offers and trades sees them without gaps. A book
+Sequence: every level change and every trade takes the symbol's next number, so a
+full-depth consumer of bids, offers and trades sees them without gaps; a statistic carries
+the number of the trade (or bust) that changed it. A book
 started after a restart begins every symbol at `start_seq`, which the caller makes larger
 than any number given before (MarketDataBook.restart_seq).
 """
@@ -50,9 +51,9 @@ from venue.domain.values import OrdType, Side, TimeInForce
 NEW, CHANGE, DELETE = "0", "1", "2"  # MDUpdateAction(279)
 # Statistics the venue keeps, by the MDEntryType(269) that carries them.
 OPEN, HIGH, LOW, VOLUME = "4", "7", "8", "B"
-# At most this many entries come from one event (a replace: two levels; a trade: the trade
-# and four statistics). restart_seq relies on it.
-MAX_ENTRIES_PER_EVENT = 5
+# At most this many sequence numbers come from one event (a replace: two levels). Used by
+# restart_seq.
+MAX_ENTRIES_PER_EVENT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +370,7 @@ class MarketDataBook:
         for kind, value in changed:
             stats[kind] = value
             if emit:
-                out.append(StatEntry(book.symbol, self._next(book), ts, kind, value))
+                out.append(StatEntry(book.symbol, book.seq, ts, kind, value))
         if not emit:
             book.last_trade = (price, qty, ts)
 
@@ -384,5 +385,5 @@ class MarketDataBook:
         for kind in (OPEN, HIGH, LOW, VOLUME):
             if stats.get(kind) != book.stats.get(kind):
                 value = stats.get(kind, 0)
-                out.append(StatEntry(book.symbol, self._next(book), ts, kind, value))
+                out.append(StatEntry(book.symbol, book.seq, ts, kind, value))
         book.stats = stats

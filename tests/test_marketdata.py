@@ -1,0 +1,295 @@
+"""Market data over TCP (spec/market-data.md): MDFEED1 (FIX 4.4) and MDFEED2 (FIX 4.2) are
+a stock QuickFIX initiator validating every message it receives against the venue's
+dictionary for its version (FIX44MD.xml, FIX42MD.xml); a message it refuses never reaches
+the test and shows up as a Reject it sent. Orders come from CLIENT1/CLIENT2 (simplefix).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import quickfix as fix
+from fixclient import FixClient, Message
+
+from venue.domain.values import PRICE_SCALE, Side
+from venue.marketdata.book import Level
+
+DICTIONARIES = Path(__file__).resolve().parent.parent / "venue" / "fix" / "dictionaries"
+SEQ = 20083  # MDSeqNum
+ALL_44 = "012478B"
+ALL_42 = "012478"
+
+INITIATOR = """\
+[DEFAULT]
+ConnectionType=initiator
+TargetCompID=VENUE
+SocketConnectHost=127.0.0.1
+SocketConnectPort={port}
+HeartBtInt=30
+ReconnectInterval=1
+StartTime=00:00:00
+EndTime=00:00:00
+ResetOnLogon=Y
+FileStorePath={tmp}/store
+FileLogPath={tmp}/log
+UseDataDictionary=Y
+ValidateUserDefinedFields=Y
+ValidateFieldsOutOfOrder=Y
+ValidateFieldsHaveValues=Y
+AllowUnknownMsgFields=N
+CheckLatency=Y
+MaxLatency=120
+
+[SESSION]
+BeginString=FIX.4.4
+SenderCompID=MDFEED1
+DataDictionary={dicts}/FIX44MD.xml
+
+[SESSION]
+BeginString=FIX.4.2
+SenderCompID=MDFEED2
+DataDictionary={dicts}/FIX42MD.xml
+"""
+
+
+def wait_until(condition: Callable[[], bool], what: Callable[[], str], timeout=15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what()}")
+        time.sleep(0.02)
+
+
+def groups(text: str) -> list[tuple[int, str]]:
+    return [(int(t), v) for t, _, v in (f.partition("=") for f in text.split("\x01")[:-1])]
+
+
+class Feed(fix.Application):  # type: ignore[misc]
+    """The validating initiator: what each MD session received, the Rejects it sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.app: dict[str, list[list[tuple[int, str]]]] = {"MDFEED1": [], "MDFEED2": []}
+        self.admin_out: list[str] = []
+        self.logged_on: set[str] = set()
+        self.ids: dict[str, fix.SessionID] = {}
+        self.dicts = {
+            "MDFEED1": fix.DataDictionary(str(DICTIONARIES / "FIX44MD.xml")),
+            "MDFEED2": fix.DataDictionary(str(DICTIONARIES / "FIX42MD.xml")),
+        }
+
+    def onCreate(self, session_id: fix.SessionID) -> None:
+        self.ids[session_id.getSenderCompID().getValue()] = session_id
+
+    def onLogon(self, session_id: fix.SessionID) -> None:
+        with self.lock:
+            self.logged_on.add(session_id.getSenderCompID().getValue())
+
+    def onLogout(self, session_id: fix.SessionID) -> None:
+        with self.lock:
+            self.logged_on.discard(session_id.getSenderCompID().getValue())
+
+    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        with self.lock:
+            self.admin_out.append(message.toString())
+
+    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        pass
+
+    def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        try:
+            fields = groups(message.toString())
+            with self.lock:
+                self.app[session_id.getSenderCompID().getValue()].append(fields)
+        except Exception as exc:
+            print("fromApp failed:", exc)
+
+    # -- for the tests ------------------------------------------------------------------
+
+    def rejects(self) -> list[str]:
+        with self.lock:
+            sent = list(self.admin_out)
+        return [m.replace("\x01", "|") for m in sent if re.search("\x0135=[3j]\x01", m)]
+
+    def send(self, comp_id: str, msg_type: str, body: list[tuple[int, object]]) -> None:
+        begin = "FIX.4.4" if comp_id == "MDFEED1" else "FIX.4.2"
+        text = f"8={begin}\x019=0\x0135={msg_type}\x01"
+        text += "".join(f"{t}={v}\x01" for t, v in body) + "10=000\x01"
+        message = fix.Message()
+        message.setString(text, False, self.dicts[comp_id])
+        assert fix.Session.sendToTarget(message, self.ids[comp_id])
+
+    def request(self, comp_id: str, req_id: str, kind: str, depth: int, types: str,
+                symbols: list[str], **extra: str) -> None:  # fmt: skip
+        body: list[tuple[int, object]] = [(262, req_id), (263, kind), (264, depth)]
+        body += [(int(t), v) for t, v in extra.items()]
+        body += [(267, len(types))] + [(269, t) for t in types]
+        body += [(146, len(symbols))] + [(55, s) for s in symbols]
+        self.send(comp_id, "V", body)
+
+    def received(self, comp_id: str) -> list[list[tuple[int, str]]]:
+        with self.lock:
+            return list(self.app[comp_id])
+
+    def wait(self, comp_id: str, n: int, start: int = 0) -> list[list[tuple[int, str]]]:
+        """Messages start..start+n of the session, once they have all arrived."""
+        wait_until(
+            lambda: len(self.received(comp_id)) >= start + n,
+            lambda: (
+                f"{start + n} messages on {comp_id}, got {self.received(comp_id)}; "
+                f"rejects sent: {self.rejects()}"
+            ),
+        )
+        return self.received(comp_id)[start : start + n]
+
+
+def exec_type(value: str) -> Callable[[Message], bool]:
+    return lambda m: m.get(35) == "8" and m.get(150) == value
+
+
+def tag(msg: list[tuple[int, str]], number: int) -> str | None:
+    return next((v for t, v in msg if t == number), None)
+
+
+def entries(msg: list[tuple[int, str]]) -> list[dict[int, str]]:
+    """The NoMDEntries group of a W or X, one dict per entry (269 or 279 starts one)."""
+    out: list[dict[int, str]] = []
+    start = 279 if tag(msg, 35) == "X" else 269
+    inside = False
+    for t, v in msg:
+        if t == 268:
+            inside = True
+            continue
+        if not inside:
+            continue
+        if t == start:
+            out.append({})
+        if out and t not in (10, SEQ) or (out and t == SEQ and tag(msg, 35) == "X"):
+            out[-1][t] = v
+    return out
+
+
+class Rebuilt:
+    """A consumer: the book from a W and the X entries after it, checking the sequence."""
+
+    def __init__(self, w: list[tuple[int, str]]) -> None:
+        self.seq = int(tag(w, SEQ))  # type: ignore[arg-type]
+        self.sides: dict[str, dict[str, tuple[int, int]]] = {"0": {}, "1": {}}
+        self.trades: list[tuple[str, int]] = []
+        for e in entries(w):
+            if e[269] in "01" and e[271] != "0":  # size 0: the empty book's entry
+                self.sides[e[269]][e[270]] = (int(e[271]), int(e[346]))
+
+    def apply(self, x: list[tuple[int, str]]) -> None:
+        for e in entries(x):
+            seq = int(e[SEQ])
+            if e[269] in "478B":  # a statistic: the number of the trade that changed it
+                assert seq == self.seq, f"{self.seq} then {e}"
+                continue
+            assert seq == self.seq + 1, f"gap: {self.seq} then {e}"
+            self.seq = seq
+            if e[269] == "2":
+                self.trades.append((e[270], int(e[271])))
+            elif e[269] in "01":
+                levels = self.sides[e[269]]
+                if e[279] == "2":
+                    del levels[e[270]]
+                else:
+                    levels[e[270]] = (int(e[271]), int(e[346]))
+
+
+def last_seq(md: Feed, comp_id: str, symbol: str) -> int:
+    seqs = [int(e[SEQ]) for m in md.received(comp_id) if tag(m, 35) == "X"
+            for e in entries(m) if e.get(55) == symbol]  # fmt: skip
+    return max(seqs, default=0)
+
+
+def caught_up(venue, md: Feed, comp_id: str, symbol: str) -> int:
+    """Wait until the session has every entry of the symbol the book has produced."""
+    venue.marketdata.sync()
+    target = venue.marketdata.book.seq(symbol)
+    wait_until(lambda: last_seq(md, comp_id, symbol) >= target,
+               lambda: f"{comp_id} at {target}: {md.received(comp_id)}")  # fmt: skip
+    return target
+
+
+@pytest.fixture
+def feed(venue_factory, tmp_path):
+    venue = venue_factory()
+    settings_file = tmp_path / "md-initiator.cfg"
+    settings_file.write_text(
+        INITIATOR.format(port=venue.settings.port, tmp=tmp_path / "qf", dicts=DICTIONARIES)
+    )
+    settings = fix.SessionSettings(str(settings_file))
+    app = Feed()
+    store, logs = fix.FileStoreFactory(settings), fix.FileLogFactory(settings)
+    initiator = fix.SocketInitiator(app, store, settings, logs)
+    initiator.start()
+    try:
+        wait_until(lambda: app.logged_on == {"MDFEED1", "MDFEED2"}, lambda: "MD logons")
+        yield venue, app
+    finally:
+        initiator.stop()
+    assert app.rejects() == [], "the initiator refused messages of the venue"
+
+
+def test_subscription_gets_w_then_x_that_rebuild_the_book_and_agree_with_the_reports(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b1", "AAPL", "1", 100, price="190.00")
+    c1.expect("8", ExecType="0")
+    # The feed follows the reports: the ack can reach CLIENT1 just before the book has it.
+    wait_until(lambda: venue.marketdata.book.seq("AAPL") == 1, lambda: "the bid in the book")
+    md.request("MDFEED1", "r1", "1", 0, ALL_44, ["AAPL", "MSFT"])
+    md.request("MDFEED2", "r2", "1", 0, ALL_42, ["AAPL"])
+    w1, w1b = md.wait("MDFEED1", 2)
+    (w2,) = md.wait("MDFEED2", 1)
+    assert [tag(w1, 35), tag(w1, 262), tag(w1, 55)] == ["W", "r1", "AAPL"]
+    assert tag(w1b, 55) == "MSFT" and entries(w1b) == [{269: "0", 271: "0"}]  # empty
+    assert entries(w1) == [{269: "0", 270: "190", 271: "100", 346: "1", 290: "1"}]
+    assert tag(w2, 35) == "W" and tag(w2, 262) == "r2" and tag(w2, SEQ) == tag(w1, SEQ)
+    books = {"MDFEED1": Rebuilt(w1), "MDFEED2": Rebuilt(w2)}
+
+    c1.new_order("b2", "AAPL", "1", 50, price="190.00")
+    c1.new_order("b3", "AAPL", "1", 70, price="189.50")
+    c2.new_order("s1", "AAPL", "2", 120, price="190.00")
+    c2.expect("8", ExecType="0")
+    fills = [c2.expect("8", ExecType="F") for _ in range(2)]
+    c1.cancel("x3", "b3", "AAPL", "1")
+    c1.wait_for(exec_type("4"))
+    wait_until(
+        lambda: (
+            venue.marketdata.book.levels("AAPL", Side.BUY) == (Level(190 * PRICE_SCALE, 30, 1),)
+        ),
+        lambda: "the cancel in the book",
+    )
+    target = caught_up(venue, md, "MDFEED1", "AAPL")
+    for msg in md.received("MDFEED1")[2:]:
+        assert tag(msg, 35) == "X" and tag(msg, 262) == "r1"
+        books["MDFEED1"].apply(msg)
+    assert books["MDFEED1"].seq == target
+    book = books["MDFEED1"]
+    assert book.sides == {"0": {"190": (30, 1)}, "1": {}}
+    assert [(Decimal(p), q) for p, q in book.trades] == [
+        (Decimal(f[31]), int(f[32])) for f in fills
+    ]
+    caught_up(venue, md, "MDFEED2", "AAPL")
+    for msg in md.received("MDFEED2")[1:]:
+        assert tag(msg, 35) == "X" and tag(msg, 262) == "r2"
+        books["MDFEED2"].apply(msg)
+    assert books["MDFEED2"].sides == book.sides and books["MDFEED2"].seq == book.seq
+    stats = {e[269]: e for m in md.received("MDFEED1")[2:] for e in entries(m)}
+    assert stats["7"][270] == "190" and stats["B"][271] == "120"
+    c1.close()
+    c2.close()
