@@ -17,6 +17,7 @@ import pytest
 import quickfix as fix
 from fixclient import FixClient, Message
 
+from venue.domain.commands import OperatorAction
 from venue.domain.values import PRICE_SCALE, Side
 from venue.marketdata.book import Level
 
@@ -293,3 +294,161 @@ def test_subscription_gets_w_then_x_that_rebuild_the_book_and_agree_with_the_rep
     assert stats["7"][270] == "190" and stats["B"][271] == "120"
     c1.close()
     c2.close()
+
+
+def test_each_reject_has_its_md_req_rej_reason_on_44_and_42(feed):
+    venue, md = feed
+    cases = [
+        (["NOPE"], dict(depth=0, types="01"), "0"),
+        (["AAPL"], dict(depth=-1, types="01"), "5"),
+        (["AAPL"], dict(depth=0, types="01", **{"265": "0"}), "6"),
+        (["AAPL"], dict(depth=0, types="9"), "8"),  # VWAP: not served
+        (["AAPL"], dict(depth=0, types="01", **{"266": "N"}), "7"),
+    ]
+    for comp_id in ("MDFEED1", "MDFEED2"):
+        for n, (symbols, terms, _reason) in enumerate(cases):
+            depth, types = terms.pop("depth"), terms.pop("types")
+            md.request(comp_id, f"bad{n}", "1", depth, types, symbols, **terms)
+            terms.update(depth=depth, types=types)
+        got = md.wait(comp_id, len(cases))
+        assert [(tag(m, 35), tag(m, 262), tag(m, 281)) for m in got] == [
+            ("Y", f"bad{n}", reason) for n, (_, _, reason) in enumerate(cases)
+        ]
+        assert all(tag(m, 58) for m in got)
+    # MDReqID in use: 1, and the first subscription keeps running
+    md.request("MDFEED1", "dup", "1", 0, "01", ["AAPL"])
+    md.request("MDFEED1", "dup", "1", 0, "01", ["MSFT"])
+    w, y = md.wait("MDFEED1", 2, len(cases))
+    assert (tag(w, 35), tag(y, 35), tag(y, 281)) == ("W", "Y", "1")
+    # too many: 50 per session in the demo config; 10 requests of 5 symbols fill it
+    symbols = ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
+    for n in range(9):
+        md.request("MDFEED1", f"many{n}", "1", 0, "0", symbols)
+    md.request("MDFEED1", "one-too-many", "1", 0, "0", symbols)
+    last = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5)[0]
+    assert (tag(last, 35), tag(last, 262), tag(last, 281)) == ("Y", "one-too-many", "2")
+    # unsubscribe by MDReqID, then the id is free again
+    md.request("MDFEED1", "dup", "2", 0, "01", ["AAPL"])
+    md.request("MDFEED1", "dup", "1", 0, "01", ["AAPL"])
+    (again,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 1)
+    assert (tag(again, 35), tag(again, 262)) == ("W", "dup")
+
+
+def test_market_data_requests_from_other_roles_get_business_reject(feed):
+    venue, md = feed
+    request = [(262, "m1"), (263, "1"), (264, "0"), (267, "1"), (269, "0"), (146, "1"),
+               (55, "AAPL")]  # fmt: skip
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.send("V", request)
+    reject = c1.expect("j")
+    assert (reject[380], reject[372], reject[379]) == ("6", "V", "m1")
+    assert "not authorized for market data" in reject[58]
+    c3 = FixClient.connect(venue.settings.port, sender="CLIENT3", begin_string="FIX.4.2")
+    c3.send("V", request)
+    reject = c3.expect("j")
+    assert reject[380] == "0" and "not authorized for market data" in reject[58]
+    c1.close()
+    c3.close()
+
+
+def test_top_of_book_shows_the_next_level_once_the_touch_trades_away(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b1", "IBM", "1", 10, price="180.00")
+    c1.new_order("b2", "IBM", "1", 20, price="179.00")
+    for _ in range(2):
+        c1.wait_for(exec_type("0"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 2, lambda: "both bids")
+    md.request("MDFEED1", "top", "1", 1, "012", ["IBM"])
+    (w,) = md.wait("MDFEED1", 1)
+    assert [(e[270], e[271], e[290]) for e in entries(w)] == [("180", "10", "1")]
+    c2.new_order("s1", "IBM", "2", 10, price="180.00")
+    c2.wait_for(exec_type("F"))
+    caught_up(venue, md, "MDFEED1", "IBM")
+    x = [e for m in md.received("MDFEED1")[1:] for e in entries(m)]
+    levels = [(e[279], e[270], e.get(271)) for e in x if e[269] == "0"]
+    assert levels == [("2", "180", None), ("0", "179", "20")]
+    assert [(e[270], e[271]) for e in x if e[269] == "2"] == [("180", "10")]
+    c1.close()
+    c2.close()
+
+
+def test_snapshot_only_request_gets_one_w_and_no_updates(feed):
+    venue, md = feed
+    md.request("MDFEED2", "once", "0", 0, "01", ["TSLA"])
+    (w,) = md.wait("MDFEED2", 1)
+    assert tag(w, 35) == "W" and tag(w, 262) == "once"
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.new_order("b1", "TSLA", "1", 5, price="250.00")
+    c1.wait_for(exec_type("0"))
+    wait_until(lambda: venue.marketdata.book.seq("TSLA") == 1, lambda: "the bid")
+    venue.marketdata.sync()
+    time.sleep(0.3)
+    assert len(md.received("MDFEED2")) == 1
+    c1.close()
+
+
+def test_security_list_definition_and_status_and_halt_as_unsolicited_f(feed):
+    venue, md = feed
+    md.send("MDFEED1", "x", [(320, "l1"), (559, "4")])
+    md.send("MDFEED1", "x", [(320, "l2"), (559, "0"), (55, "MSFT")])
+    all_, one = md.wait("MDFEED1", 2)
+    assert tag(all_, 35) == "y" and tag(all_, 560) == "0" and tag(all_, 146) == "5"
+    assert [v for t, v in all_ if t == 55] == ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
+    assert tag(one, 55) == "MSFT" and tag(one, 561) == "1"
+    assert tag(one, 58) == "MinPriceIncrement=0.01 RoundLot=1"
+    md.send("MDFEED2", "c", [(320, "d1"), (321, "3")])
+    defs = md.wait("MDFEED2", 5)
+    assert [(tag(d, 35), tag(d, 323), tag(d, 393)) for d in defs] == [("d", "4", "5")] * 5
+    md.send("MDFEED1", "e", [(324, "s1"), (55, "AAPL"), (263, "0")])
+    md.send("MDFEED2", "e", [(324, "s2"), (55, "AAPL"), (263, "0")])
+    (f1,) = md.wait("MDFEED1", 1, 2)
+    (f2,) = md.wait("MDFEED2", 1, 5)
+    assert (tag(f1, 35), tag(f1, 326), tag(f1, 325)) == ("f", "17", "N")
+    assert (tag(f2, 35), tag(f2, 326)) == ("f", "17")
+    venue.execute(OperatorAction("ops", "halt", "instrument", "AAPL"))
+    (h1,) = md.wait("MDFEED1", 1, 3)
+    (h2,) = md.wait("MDFEED2", 1, 6)
+    assert (tag(h1, 326), tag(h1, 325), tag(h1, 327)) == ("2", "Y", "M") and tag(h1, 58)
+    assert (tag(h2, 326), tag(h2, 327), tag(h2, 58)) == ("2", "M", None)  # no Text on 4.2
+    venue.execute(OperatorAction("ops", "resume", "instrument", "AAPL"))
+    (r1,) = md.wait("MDFEED1", 1, 4)
+    assert tag(r1, 326) == "3"
+
+
+def test_a_consumer_past_its_queue_bound_is_resynchronised_with_a_fresh_w(feed):
+    venue, md = feed
+    venue.marketdata.queue_bound = 5
+    md.request("MDFEED1", "slow", "1", 0, "01", ["SPY"])
+    (w,) = md.wait("MDFEED1", 1)
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    for n in range(8):
+        c1.new_order(f"b{n}", "SPY", "1", 1, price=f"{490 + n}.00")
+    for _ in range(8):
+        c1.wait_for(exec_type("0"))
+    # one mass cancel: eight deletes in one batch, more than the bound
+    c1.send("q", [(11, "mc"), (530, "7"), (60, c1.utc_now())])
+    c1.wait_for(lambda m: m.get(35) == "r")
+    wait_until(lambda: venue.marketdata.book.seq("SPY") == 16, lambda: "the cancels")
+    venue.marketdata.sync()
+    wait_until(lambda: tag(md.received("MDFEED1")[-1], 35) == "W",
+               lambda: f"a resync W: {md.received('MDFEED1')}")  # fmt: skip
+    assert venue.marketdata.resyncs >= 1
+    last = md.received("MDFEED1")[-1]
+    assert tag(last, SEQ) == "16" and entries(last) == [{269: "0", 271: "0"}]
+    c1.close()
+
+
+def test_sequences_continue_above_the_last_after_a_restart(venue_factory, tmp_path):
+    venue = venue_factory()
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.new_order("b1", "AAPL", "1", 10, price="190.00", tif="1")
+    c1.wait_for(exec_type("0"))
+    wait_until(lambda: venue.marketdata.book.seq("AAPL") == 1, lambda: "the bid")
+    before = venue.marketdata.book.seq("AAPL")
+    c1.close()
+    venue.stop()
+    again = venue_factory()
+    assert again.marketdata.book.seq("AAPL") > before
+    assert again.marketdata.book.levels("AAPL", Side.BUY) == (Level(190 * PRICE_SCALE, 10, 1),)
