@@ -1,7 +1,8 @@
 """Order-entry throughput with market-data sessions subscribed vs none (one short run each).
 
 Starts the venue in-process (fresh temporary data directory, SQLite, journal fsync as
-configured) with four FIX 4.4 market-data sessions MDFEED1..MDFEED4. Run A: no market-data
+configured) with four market-data sessions MDFEED1..MDFEED4 (MDFEED2 on
+FIX 4.2, the others FIX 4.4). Run A: no market-data
 session logged on. Run B: all four logged on, each subscribed to every symbol at full depth
 (bids, offers, trades, statistics) and read by its own thread. In both runs CLIENT1 and
 CLIENT2 send crossing orders (closed loop, `--window` in flight per client): every pair
@@ -86,9 +87,11 @@ def run(subscribed: bool, orders: int, window: int, echo) -> tuple[float, int]:
             port = venue.settings.port
             if subscribed:
                 for name in FEEDS:
-                    md = FixClient.connect(port, sender=name)
-                    fields = [(262, "all"), (263, "1"), (264, "0"), (267, "7")]
-                    fields += [(269, t) for t in "012478B"]
+                    begin = "FIX.4.2" if name == "MDFEED2" else "FIX.4.4"
+                    md = FixClient.connect(port, sender=name, begin_string=begin)
+                    types = "012478" if name == "MDFEED2" else "012478B"
+                    fields = [(262, "all"), (263, "1"), (264, "0"), (267, str(len(types)))]
+                    fields += [(269, t) for t in types]
                     fields += [(146, str(len(SYMBOLS)))] + [(55, s) for s in SYMBOLS]
                     md.send("V", fields)
                     readers.append(Reader(md))
