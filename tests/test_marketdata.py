@@ -452,3 +452,24 @@ def test_sequences_continue_above_the_last_after_a_restart(venue_factory, tmp_pa
     again = venue_factory()
     assert again.marketdata.book.seq("AAPL") > before
     assert again.marketdata.book.levels("AAPL", Side.BUY) == (Level(190 * PRICE_SCALE, 10, 1),)
+
+
+def test_market_data_is_gap_filled_not_resent_after_a_reconnect(venue_factory):
+    venue = venue_factory()
+    md = FixClient.connect(venue.settings.port, sender="MDFEED1")
+    md.send("V", [(262, "r1"), (263, "1"), (264, "0"), (267, "1"), (269, "0"), (146, "1"),
+                  (55, "AAPL")])  # fmt: skip
+    w = md.expect("W")
+    md.close()  # no Logout: the client "missed" the W
+    md.next_in = int(w[34])
+    wait_until(lambda: not venue.gateway.logged_on("MDFEED1"), lambda: "MDFEED1 gone")
+    md.reconnect(reset=False)  # the venue's Logon is ahead: the client asks for a resend
+    got = md.drain(1.0)
+    assert not [m for m in got if m.get(35) == "W"], got
+    gap_fills = [m for m in got if m.get(35) == "4" and m.get(123) == "Y"]
+    assert gap_fills and int(gap_fills[0][36]) > int(w[34])
+    # the subscription ended with the session: subscribing again gets a fresh W
+    md.send("V", [(262, "r1"), (263, "1"), (264, "0"), (267, "1"), (269, "0"), (146, "1"),
+                  (55, "AAPL")])  # fmt: skip
+    assert md.expect("W")[262] == "r1"
+    md.close()
