@@ -56,6 +56,14 @@ DataDictionary={dicts}/FIX44MD.xml
 BeginString=FIX.4.2
 SenderCompID=MDFEED2
 DataDictionary={dicts}/FIX42MD.xml
+
+[SESSION]
+BeginString=FIXT.1.1
+DefaultApplVerID=FIX.5.0SP2
+SenderCompID=MDFEED5
+TransportDataDictionary={dicts}/FIXT11.xml
+AppDataDictionary={dicts}/FIX50SP2.xml
+TimestampPrecision=6
 """
 
 
@@ -77,14 +85,18 @@ class Feed(fix.Application):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.lock = threading.Lock()
-        self.app: dict[str, list[list[tuple[int, str]]]] = {"MDFEED1": [], "MDFEED2": []}
+        self.app: dict[str, list[list[tuple[int, str]]]] = {
+            "MDFEED1": [], "MDFEED2": [], "MDFEED5": [],
+        }  # fmt: skip
         self.admin_out: list[str] = []
         self.logged_on: set[str] = set()
         self.ids: dict[str, fix.SessionID] = {}
         self.dicts = {
             "MDFEED1": fix.DataDictionary(str(DICTIONARIES / "FIX44MD.xml")),
             "MDFEED2": fix.DataDictionary(str(DICTIONARIES / "FIX42MD.xml")),
+            "MDFEED5": fix.DataDictionary(str(DICTIONARIES / "FIX50SP2.xml")),
         }
+        self.transport = fix.DataDictionary(str(DICTIONARIES / "FIXT11.xml"))
 
     def onCreate(self, session_id: fix.SessionID) -> None:
         self.ids[session_id.getSenderCompID().getValue()] = session_id
@@ -123,11 +135,14 @@ class Feed(fix.Application):  # type: ignore[misc]
         return [m.replace("\x01", "|") for m in sent if re.search("\x0135=[3j]\x01", m)]
 
     def send(self, comp_id: str, msg_type: str, body: list[tuple[int, object]]) -> None:
-        begin = "FIX.4.4" if comp_id == "MDFEED1" else "FIX.4.2"
+        begin = {"MDFEED1": "FIX.4.4", "MDFEED2": "FIX.4.2", "MDFEED5": "FIXT.1.1"}[comp_id]
         text = f"8={begin}\x019=0\x0135={msg_type}\x01"
         text += "".join(f"{t}={v}\x01" for t, v in body) + "10=000\x01"
         message = fix.Message()
-        message.setString(text, False, self.dicts[comp_id])
+        if comp_id == "MDFEED5":
+            message.setString(text, False, self.transport, self.dicts[comp_id])
+        else:
+            message.setString(text, False, self.dicts[comp_id])
         assert fix.Session.sendToTarget(message, self.ids[comp_id])
 
     def request(self, comp_id: str, req_id: str, kind: str, depth: int, types: str,
@@ -175,7 +190,9 @@ def entries(msg: list[tuple[int, str]]) -> list[dict[int, str]]:
             continue
         if t == start:
             out.append({})
-        if out and t not in (10, SEQ) or (out and t == SEQ and tag(msg, 35) == "X"):
+        if t in (10, 387, 779):  # body fields QuickFIX puts after the group
+            continue
+        if out and t != SEQ or (out and t == SEQ and tag(msg, 35) == "X"):
             out[-1][t] = v
     return out
 
@@ -237,7 +254,7 @@ def feed(venue_factory, tmp_path):
     initiator = fix.SocketInitiator(app, store, settings, logs)
     initiator.start()
     try:
-        wait_until(lambda: app.logged_on == {"MDFEED1", "MDFEED2"}, lambda: "MD logons")
+        wait_until(lambda: app.logged_on == {"MDFEED1", "MDFEED2", "MDFEED5"}, lambda: "logons")
         yield venue, app
     finally:
         initiator.stop()
@@ -473,3 +490,35 @@ def test_market_data_is_gap_filled_not_resent_after_a_reconnect(venue_factory):
                   (55, "AAPL")])  # fmt: skip
     assert md.expect("W")[262] == "r1"
     md.close()
+
+
+def test_fixt_feed_uses_rpt_seq_last_update_time_aggressor_side_and_halt_reason_int(feed):
+    venue, md = feed
+    md.request("MDFEED5", "f1", "1", 0, ALL_44, ["MSFT"])
+    (w,) = md.wait("MDFEED5", 1)
+    assert tag(w, 35) == "W" and tag(w, 779) and entries(w) == [{269: "J", 83: "0"}]
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b1", "MSFT", "1", 10, price="420.00")
+    c2.new_order("s1", "MSFT", "2", 4, price="420.00")
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("MSFT") == 3, lambda: "bid and trade")
+    venue.marketdata.sync()
+    wait_until(lambda: sum(len(entries(m)) for m in md.received("MDFEED5")[1:]) >= 7,
+               lambda: f"X on MDFEED5: {md.received('MDFEED5')}")  # fmt: skip
+    x = [e for m in md.received("MDFEED5")[1:] for e in entries(m)]
+    book_entries = [e for e in x if e[269] in "012"]
+    assert [int(e[83]) for e in book_entries] == [1, 2, 3]
+    trade = next(e for e in x if e[269] == "2")
+    assert (trade[270], trade[271], trade[2446]) == ("420", "4", "2")  # the seller aggressed
+    md.send("MDFEED5", "x", [(320, "l5"), (559, "0"), (55, "MSFT")])
+    md.request("MDFEED5", "bad", "1", 0, "01", ["NOPE"])
+    venue.execute(OperatorAction("ops", "halt", "instrument", "MSFT"))
+    wait_until(lambda: tag(md.received("MDFEED5")[-1], 35) == "f",
+               lambda: f"f on MDFEED5: {md.received('MDFEED5')}")  # fmt: skip
+    y, rej, f = md.received("MDFEED5")[-3:]
+    assert (tag(y, 35), tag(y, 969), tag(y, 561)) == ("y", "0.01", "1")
+    assert (tag(rej, 35), tag(rej, 281)) == ("Y", "0")
+    assert (tag(f, 326), tag(f, 327)) == ("2", "3") and tag(f, 58)
+    c1.close()
+    c2.close()

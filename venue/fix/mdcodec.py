@@ -8,6 +8,8 @@ The per-symbol sequence is MDSeqNum(20083), a field of the venue's own dictionar
 (venue/fix/dictionaries/FIX44MD.xml, FIX42MD.xml; scripts/md_dictionaries.py): on the W
 (the sequence the snapshot reflects; its entries are all as of it) and on every X entry.
 FIX 4.x has no RptSeq there.
+On FIXT.1.1 (FIX 5.0 SP2) the standard RptSeq(83) is on every W and X entry instead, the
+W carries LastUpdateTime(779) and an empty book is one MDEntryType J entry.
 Output follows codec.py's conventions: BodyLength 0 and CheckSum 000 placeholders, no
 header fields QuickFIX fills. spec/market-data.md.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from venue.domain.reference import Instrument
 from venue.domain.values import Side, format_price
-from venue.fix.codec import FIX42, SOH, transact_time
+from venue.fix.codec import FIX42, FIXT11, SOH, transact_time
 from venue.marketdata.book import (
     OPEN,
     VOLUME,
@@ -53,7 +55,9 @@ UNSUPPORTED_ENTRY_TYPE = "8"
 # Entry types served: bids, offers, trades and the session statistics (opening price,
 # high, low; trade volume "B" exists from FIX 4.4 on: on 4.2 the volume is
 # TotalVolumeTraded(387) on the W).
-_SERVED = {FIX42: frozenset("012478"), "FIX.4.4": frozenset("012478B")}
+_SERVED = {FIX42: frozenset("012478"), "FIX.4.4": frozenset("012478B"),
+           FIXT11: frozenset("012478B")}  # fmt: skip
+RPT_SEQ = 83  # RptSeq: the same sequence on FIX 5.0 SP2 (FIXT.1.1), where it is standard
 _TRADING, _HALTED, _RESUMED = "17", "2", "3"  # SecurityTradingStatus(326)
 _HALT_REASON = "M"  # HaltReasonChar(327) "Additional information" (an operator's halt)
 
@@ -139,6 +143,7 @@ def snapshot(
     sequence it reflects; the first X entry after it has the next one."""
     entries: list[str] = []
     seq = snap.seq
+    fixt = begin_string == FIXT11
     for side_type, levels in ((BID, snap.bids), (OFFER, snap.offers)):
         if side_type in entry_types:
             shown = levels if depth <= 0 else levels[:depth]
@@ -152,6 +157,14 @@ def snapshot(
             entries.append(f"269={kind}\x01270={format_price(snap.stats[kind])}\x01")
     if VOLUME in entry_types and VOLUME in snap.stats:
         entries.append(f"269=B\x01271={snap.stats[VOLUME]}\x01")
+    if fixt:
+        entries = [f"{e}{RPT_SEQ}={seq}\x01" for e in entries] or [f"269=J\x01{RPT_SEQ}={seq}\x01"]
+        req = f"262={req_id}\x01" if req_id else ""
+        return (
+            f"8={begin_string}\x019=0\x0135=W\x01{req}55={snap.symbol}\x01"
+            f"779={transact_time(snap.ts or time.time_ns() // 1000)}\x01"
+            f"268={len(entries)}\x01{''.join(entries)}10=000\x01"
+        )
     if not entries:
         # FIX 4.x requires at least one entry: an empty book is one entry of size 0 (the
         # first type asked for; 4.2 requires a price: 0).
@@ -175,27 +188,30 @@ def entry_type(entry: LevelEntry | TradeEntry | StatEntry) -> str:
     return entry.kind  # type: ignore[union-attr]
 
 
-def _x_entry(entry: LevelEntry | TradeEntry | StatEntry, seq: int | None = None) -> str:
-    seq = entry.seq if seq is None else seq
+def _x_entry(entry: LevelEntry | TradeEntry | StatEntry, seq_tag: int = MD_SEQ) -> str:
+    seq = entry.seq
     kind = entry_type(entry)
     if type(entry) is LevelEntry:
         size = "" if entry.action == "2" else f"271={entry.qty}\x01346={entry.orders}\x01"
         return (f"279={entry.action}\x01269={kind}\x0155={entry.symbol}\x01"
-                f"270={format_price(entry.price)}\x01{size}{MD_SEQ}={seq}\x01")  # fmt: skip
+                f"270={format_price(entry.price)}\x01{size}{seq_tag}={seq}\x01")  # fmt: skip
     if type(entry) is TradeEntry:
+        aggressor = f"2446={entry.aggressor_side.value}\x01" if seq_tag == RPT_SEQ else ""
         return (f"279=0\x01269=2\x0155={entry.symbol}\x01270={format_price(entry.price)}\x01"
-                f"271={entry.qty}\x01{_date_time(entry.ts)}{MD_SEQ}={seq}\x01")  # fmt: skip
+                f"271={entry.qty}\x01{_date_time(entry.ts)}{aggressor}"
+                f"{seq_tag}={seq}\x01")  # fmt: skip
     stat: StatEntry = entry  # type: ignore[assignment]
     value = f"271={stat.value}\x01" if kind == VOLUME else f"270={format_price(stat.value)}\x01"
     action = "0" if kind == OPEN else "1"
-    return f"279={action}\x01269={kind}\x0155={stat.symbol}\x01{value}{MD_SEQ}={seq}\x01"
+    return f"279={action}\x01269={kind}\x0155={stat.symbol}\x01{value}{seq_tag}={seq}\x01"
 
 
 def incremental(
     begin_string: str, req_id: str, entries: Sequence[LevelEntry | TradeEntry | StatEntry]
 ) -> str:
     """A MarketDataIncrementalRefresh: one entry per changed level, trade or statistic."""
-    body = "".join(_x_entry(e) for e in entries)
+    seq_tag = RPT_SEQ if begin_string == FIXT11 else MD_SEQ
+    body = "".join(_x_entry(e, seq_tag) for e in entries)
     req = f"262={req_id}\x01" if req_id else ""
     return f"8={begin_string}\x019=0\x0135=X\x01{req}268={len(entries)}\x01{body}10=000\x01"
 
@@ -233,8 +249,11 @@ def security_list(
         chosen = list(instruments.values())
     else:
         return f"{head}560=5\x0110=000\x01"  # request type not supported: 0 or 4 only
+    tick = begin_string == FIXT11  # MinPriceIncrement(969) exists in 5.0 SP2
     rows = "".join(
-        f"55={i.symbol}\x01561={i.lot}\x01562={i.lot}\x0158={_rules(i)}\x01" for i in chosen
+        f"55={i.symbol}\x01{f'969={i.tick_text}{SOH}' if tick else ''}561={i.lot}\x01"
+        f"562={i.lot}\x0158={_rules(i)}\x01"
+        for i in chosen
     )
     return f"{head}560=0\x01393={len(chosen)}\x01146={len(chosen)}\x01{rows}10=000\x01"
 
@@ -277,7 +296,7 @@ def security_status(
     status = _HALTED if halted else (_RESUMED if change else _TRADING)
     req = f"324={req_id}\x01" if req_id else ""
     unsolicited = "N" if req_id else "Y"
-    reason = f"327={_HALT_REASON}\x01" if halted else ""
+    reason = f"327={'3' if begin_string == FIXT11 else _HALT_REASON}\x01" if halted else ""
     when = transact_time(ts if ts is not None else time.time_ns() // 1000)
     tail = f"58={text}\x01" if text and begin_string != FIX42 else ""
     return (
