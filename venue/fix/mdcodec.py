@@ -109,7 +109,7 @@ def decode_md_request(raw: str, begin_string: str, known: Iterable[str]) -> MDRe
     if unserved:
         return MDReject(req_id, UNSUPPORTED_ENTRY_TYPE, f"MDEntryType(269)={unserved[0]} is "
                         f"not served; served: {', '.join(sorted(served))}")  # fmt: skip
-    symbols = tuple(v for t, v in fields if t == "55")
+    symbols = tuple(dict.fromkeys(v for t, v in fields if t == "55"))  # each once
     known = set(known)
     for symbol in symbols:
         if symbol not in known:
