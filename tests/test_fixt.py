@@ -302,7 +302,8 @@ def test_unsupported_message_gets_the_venues_business_reject_without_appl_ver_id
     c5 = fixt(venue.settings.port, "CLIENT5")
     seq = c5.send("V", [(262, "md1"), (263, "0"), (264, "1"), (146, "1"), (55, "AAPL"),
                         (267, "1"), (269, "0")])  # fmt: skip
-    reject = c5.expect("j", RefMsgType="V", BusinessRejectReason="3", RefSeqNum=str(seq))
+    # MarketDataRequest is served on market_data sessions only: 380=6 here (not authorized).
+    reject = c5.expect("j", RefMsgType="V", BusinessRejectReason="6", RefSeqNum=str(seq))
     # QuickFIX's own reject here would carry DefaultApplVerID(1137) in the body, which a
     # 5.0 SP2 client rejects as a tag not defined for BusinessMessageReject.
     assert_fix50sp2(reject)
@@ -659,7 +660,7 @@ def test_quickfix_initiator_validating_against_the_venues_dictionaries_rejects_n
         request.addGroup(symbol)
         send(request)
         received = got(9)
-        assert received[8][35] == "j" and received[8][380] == "3"
+        assert received[8][35] == "j" and received[8][380] == "6"
         assert sorted(m[35] + m.get(150, "") for m in received[6:8]) == ["84", "r"]
 
         # DROPCOPY5: every report of CLIENT5 but the status answer, and CLIENT2's two

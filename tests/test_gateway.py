@@ -34,6 +34,9 @@ ROLES = {
     "CLIENT5": Role.ORDER_ENTRY,  # FIXT.1.1 (test_fixt.py)
     "CLIENT6": Role.ORDER_ENTRY,
     "DROPCOPY5": Role.DROP_COPY,
+    "MDFEED1": Role.MARKET_DATA,  # FIX 4.4 (test_marketdata.py)
+    "MDFEED2": Role.MARKET_DATA,  # FIX 4.2
+    "MDFEED5": Role.MARKET_DATA,  # FIXT.1.1
 }
 REPORT = (
     "8=FIX.4.4\x019=0\x0135=8\x0137=41\x0117={exec_id}\x01150=0\x0139=0\x0111=o1\x01"

@@ -42,6 +42,7 @@ from venue.journal import (
 )
 from venue.journal.snapshot import SnapshotWriter, encode_state
 from venue.kernel import Kernel, Retention
+from venue.marketdata.service import MarketDataService, max_subscriptions_of
 from venue.projection import ProjectionProcess
 from venue.store.db import make_engine, migrate
 from venue.store.projector import SqlProjector
@@ -107,6 +108,7 @@ class Venue:
             },
             message_log=settings.fix_message_log,
             listen=(settings.host, settings.port),
+            market_data=self.marketdata.request,
         )
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []
@@ -137,6 +139,11 @@ class Venue:
         self._copy_marks = {
             name: RecordMarker(self.journal_dir / f"copied-{name}") for name in self.drop_copies
         }
+        # Market data: built from released events on its own thread once started (not in
+        # the harness, where publish is then a no-op).
+        self.marketdata = MarketDataService(
+            self.reference, max_subscriptions=max_subscriptions_of(self.reference)
+        )
         self._stopping = threading.Event()
         self.failed = threading.Event()  # set when the venue cannot go on (journal I/O)
 
@@ -164,6 +171,7 @@ class Venue:
             self.kernel.set_retention(self.retention)
             self._snapshot()
         self._release_unsent()
+        self.marketdata.start(self.gateway, self.kernel)  # seeded from the recovered kernel
         self.projection.start()
         self._threads = [
             threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
@@ -185,6 +193,7 @@ class Venue:
         for close in (
             lambda: self.control.stop() if self.control is not None else None,
             self.gateway.close,
+            self.marketdata.stop,
             self.projection.stop,
             lambda: self.journal.close() if self.journal is not None else None,
             self._released.close,
@@ -208,6 +217,7 @@ class Venue:
         self.inbox.put(_STOP)
         self._threads[0].join()
         self._snapshots.wait()
+        self.marketdata.stop()
         if self.journal is not None:
             if self._last_record > self._snapshot_record:
                 self._snapshot()
@@ -225,6 +235,7 @@ class Venue:
 
     def _logged_out(self, session: str) -> None:
         """Cancel on disconnect; not when the venue itself is shutting down."""
+        self.marketdata.session_ended(session)
         if session in self.drop_copies:
             self._copy_live[session] = False
         elif not self._stopping.is_set():
@@ -426,6 +437,7 @@ class Venue:
             self.failed.set()
             return False
         self._release(events)
+        self.marketdata.publish(events)  # after the reports: the feed never runs ahead
         self._released.write(self._last_record)
         for name, live in self._copy_live.items():
             if live:

@@ -115,6 +115,7 @@ def load_reference(path: Path) -> Reference:
             username=spec.get("username"),
             password_hash=spec.get("password_hash"),
             copy_firms=tuple(spec.get("firms", ())),
+            max_md_subscriptions=spec.get("max_md_subscriptions"),
         )
         for comp_id, spec in data.get("sessions", {}).items()
     }

@@ -10,8 +10,8 @@ from venue.domain.values import format_price
 
 class Role(StrEnum):
     """What a session may do. Only ORDER_ENTRY sends orders; DROP_COPY receives copies of
-    its firms' reports; MARKET_DATA is for market data, which the venue does not publish
-    yet: such a session can log on and is kept out of order entry and drop copy."""
+    its firms' reports; MARKET_DATA receives market data (venue.marketdata,
+    spec/market-data.md) and is kept out of order entry and drop copy."""
 
     ORDER_ENTRY = "order_entry"
     DROP_COPY = "drop_copy"
@@ -74,6 +74,7 @@ class SessionInfo:
     username: str | None = None
     password_hash: str | None = None  # see venue.fix.auth; never a clear password
     copy_firms: tuple[str, ...] = ()  # drop copy: the firms it sees ("*" = all)
+    max_md_subscriptions: int | None = None  # market data: symbol subscriptions at once
 
     def sees(self, firm: str) -> bool:
         """Whether this drop-copy session is entitled to the firm's reports."""

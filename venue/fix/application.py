@@ -32,6 +32,7 @@ from venue.domain.reference import Role
 from venue.fix.auth import LogonGuard, check_logon
 from venue.fix.codec import FIXT11, ORDER_MSG_TYPES, business_reject, decode, parse
 from venue.fix.gatekeeper import Gatekeeper, Refusal, connect_backend, take_over_listener
+from venue.fix.mdcodec import FEED_MSG_TYPES, MD_MSG_TYPES
 from venue.fix.message_log import MessageLogFactory
 
 log = logging.getLogger("venue.fix")
@@ -103,8 +104,10 @@ class FixGateway:
         message_log: bool = True,
         *,
         listen: tuple[str, int],
+        market_data: Callable[[str, str], None] | None = None,
     ) -> None:
         self._submit = submit
+        self._market_data = market_data  # (session, raw) for V/x/c/e of market_data sessions
         # session -> (username or None, password hash): sessions listed here must log on
         # with Username(553)/Password(554).
         self._credentials = dict(credentials or {})
@@ -113,6 +116,7 @@ class FixGateway:
         self._on_logout = on_logout
         self._session_ids: dict[str, fix.SessionID] = {}
         self._begin_strings: dict[str, str] = {}
+        self._dictionaries: dict[str, fix.DataDictionary] = {}  # for send_grouped
         self._settings = settings
         defaults = settings.get()
         self._sender = defaults.getString("SenderCompID")
@@ -345,6 +349,23 @@ class FixGateway:
             return
         self._send(session_id, text)
 
+    def send_grouped(self, session: str, text: str) -> None:
+        """send() for a message with repeating groups (market data): parsed with the
+        session's data dictionary, without which QuickFIX sorts a group's fields by tag.
+        Call from one thread (the dictionaries are cached unlocked)."""
+        session_id = self._session_ids[session]
+        if self._acceptor is None:
+            log.error("gateway closed: message to %s dropped: %r", session, text)
+            return
+        dictionary = self._dictionaries.get(session)
+        if dictionary is None:
+            found = self._settings.get(session_id)
+            key = "AppDataDictionary" if found.has("AppDataDictionary") else "DataDictionary"
+            dictionary = self._dictionaries[session] = fix.DataDictionary(found.getString(key))
+        message = fix.Message()
+        message.setString(text, False, dictionary)
+        fix.Session.sendToTarget(message, session_id)
+
     @staticmethod
     def _send(session_id: fix.SessionID, text: str) -> None:
         message = fix.Message()
@@ -394,6 +415,8 @@ class FixGateway:
         fixt = session_id.getBeginString().getValue() == FIXT11
         if fixt and fields.get("1128", FIX50SP2) != FIX50SP2:
             raise _WrongApplVerID()
+        if msg_type in MD_MSG_TYPES and self._market_data is not None:
+            return self._market_data_request(text, fields, msg_type, session_id)
         if msg_type not in ORDER_MSG_TYPES:
             if not fixt:
                 return True
@@ -427,6 +450,24 @@ class FixGateway:
             self._send(session_id, reject)
             return False
         self._submit(decode(fields, session))
+        return False
+
+    def _market_data_request(
+        self, text: str, fields: dict[str, str], msg_type: str, session_id: fix.SessionID
+    ) -> bool:
+        """V, x, c, e: served on market_data sessions only (spec/market-data.md)."""
+        session = fields.get("49", "")
+        if self._roles.get(session) is Role.MARKET_DATA:
+            assert self._market_data is not None
+            self._market_data(session, text)
+            return False
+        reject = business_reject(
+            self._begin_strings.get(session, "FIX.4.4"), fields.get("34", ""), msg_type,
+            fields.get("262", fields.get("320", fields.get("324", ""))), NOT_AUTHORIZED,
+            f"session {session} is not authorized for market data: MsgType(35)={msg_type} "
+            "is served on market_data sessions only",
+        )  # fmt: skip
+        self._send(session_id, reject)
         return False
 
 
@@ -476,7 +517,12 @@ class _Application(fix.Application):
         pass  # credentials were checked by the gatekeeper, before QuickFIX read the Logon
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        # Market data is never resent after a reconnect: QuickFIX gap-fills it instead and
+        # the consumer subscribes again (spec/market-data.md).
+        header = message.getHeader()
+        possdup = header.isSetField(43) and header.getField(43) == "Y"
+        if possdup and header.getField(35) in FEED_MSG_TYPES:
+            raise fix.DoNotSend()
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         unsupported = False
