@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import socket
 import string
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,16 +36,18 @@ NOT_AUTHORIZED = "6"  # BusinessRejectReason(380)
 STOPPER_COMP_ID = "VENUE-STOPPER"  # internal session used by stop(), never a client
 
 
+DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
+
+
 def dictionary_dir() -> Path:
-    """The FIX data dictionaries shipped in the quickfix wheel (<prefix>/share/quickfix)."""
-    candidates = [Path(sys.prefix) / "share" / "quickfix"]
-    module = Path(fix.__file__).resolve()
-    # <prefix>/lib/pythonX.Y/site-packages/quickfix.py -> <prefix>/share/quickfix
-    candidates.append(module.parents[3] / "share" / "quickfix")
-    for candidate in candidates:
-        if (candidate / "FIX44.xml").is_file():
-            return candidate
-    raise FileNotFoundError(f"no FIX44.xml in {', '.join(map(str, candidates))}")
+    """The venue's own FIX data dictionaries (venue/fix/dictionaries, shipped in the package).
+
+    QuickFIX's stock files extended with the venue's own fields (spec/session-layer.md);
+    clients load the same files (`venue dictionaries --out DIR` copies them out).
+    """
+    if not (DICTIONARY_DIR / "FIX44.xml").is_file():
+        raise FileNotFoundError(f"no FIX44.xml in {DICTIONARY_DIR}")
+    return DICTIONARY_DIR
 
 
 def render_settings(template: Path, *, port: int, data_dir: Path) -> fix.SessionSettings:
@@ -98,10 +99,18 @@ class FixGateway:
         self._on_logout = on_logout
         self._session_ids: dict[str, fix.SessionID] = {}
         self._begin_strings: dict[str, str] = {}
+        self._logon_answers: dict[str, int] = {}  # CompID -> MsgSeqNum of our Logon answer
+        self._stored_unsent: set[str] = set()  # CompIDs with a report stored in that window
+        self._accuracy_rejected: set[str] = set()  # last Reject sent was 373=10 (SendingTime)
         self._settings = settings
         defaults = settings.get()
         self._sender = defaults.getString("SenderCompID")
         self._port = defaults.getInt("SocketAcceptPort")
+        latency = defaults.getInt("MaxLatency") if defaults.has("MaxLatency") else 120
+        self._accuracy_text = (
+            f"SendingTime accuracy problem: SendingTime(52) must be within {latency} s of the"
+            " venue's clock (UTC) and not before OrigSendingTime(122)"
+        )
         self._stopper = fix.SessionID("FIX.4.4", self._sender, STOPPER_COMP_ID)
         stopper = fix.Dictionary()
         stopper.setString("DataDictionary", str(dictionary_dir() / "FIX44.xml"))
@@ -321,17 +330,52 @@ class FixGateway:
         if comp_id == STOPPER_COMP_ID:
             return
         log.info("%s logged on", comp_id)
-        # QuickFIX marks the session logged on only after its Logon answer is out; a report
-        # sent in between is stored but not written. A Heartbeat now shows the client the
-        # gap at once, so it asks for a resend instead of waiting for the next message.
-        self._send(
-            session_id, f"8={session_id.getBeginString().getValue()}\x019=0\x0135=0\x0110=000\x01"
-        )
+        # QuickFIX marks the session logged on only after its Logon answer is out; an
+        # application message sent in between is stored but not written. Only if that
+        # happened (_to_app saw one) does a Heartbeat show the client the gap at once, so it
+        # asks for a resend; otherwise nothing of ours follows the Logon answer and the
+        # sequence is the one a scripted session test expects. (Admin messages QuickFIX
+        # sends in that window, a ResendRequest after a Logon numbered too high, are written.)
+        self._logon_answers.pop(comp_id, None)
+        if comp_id in self._stored_unsent:
+            self._stored_unsent.discard(comp_id)
+            begin = session_id.getBeginString().getValue()
+            self._send(session_id, f"8={begin}\x019=0\x0135=0\x0110=000\x01")
         if self._on_logon is not None:
             self._on_logon(comp_id)
 
+    def _to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        """Note that our Logon answer is out and the session not yet logged on (_logged_on)."""
+        header = message.getHeader()
+        msg_type = header.getField(35)
+        if msg_type == "A":
+            comp_id = session_id.getTargetCompID().getValue()
+            self._logon_answers[comp_id] = int(header.getField(34))
+            self._stored_unsent.discard(comp_id)
+        elif msg_type == "3":
+            # QuickFIX follows a SendingTime accuracy Reject with a bare Logout: say why.
+            comp_id = session_id.getTargetCompID().getValue()
+            if message.isSetField(373) and message.getField(373) == "10":
+                self._accuracy_rejected.add(comp_id)
+            else:
+                self._accuracy_rejected.discard(comp_id)
+        elif msg_type == "5" and self._accuracy_rejected:
+            comp_id = session_id.getTargetCompID().getValue()
+            if comp_id in self._accuracy_rejected:
+                self._accuracy_rejected.discard(comp_id)
+                if not message.isSetField(58):
+                    message.setField(fix.Text(self._accuracy_text))
+
+    def _to_app(self, session_id: fix.SessionID) -> None:
+        """An application message is being sent: in the logon window it is only stored."""
+        if self._logon_answers:  # cheap test first: this runs for every report
+            comp_id = session_id.getTargetCompID().getValue()
+            if comp_id in self._logon_answers:
+                self._stored_unsent.add(comp_id)
+
     def _logged_out(self, session_id: fix.SessionID) -> None:
         comp_id = session_id.getTargetCompID().getValue()
+        self._logon_answers.pop(comp_id, None)
         if comp_id == STOPPER_COMP_ID:
             return
         log.info("%s logged out", comp_id)
@@ -405,7 +449,10 @@ class _Application(fix.Application):
             log.exception("onLogout %s", session_id)
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        try:
+            self._gateway._to_admin(message, session_id)
+        except Exception:
+            log.exception("toAdmin %s", session_id)
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         refusal = None
@@ -418,7 +465,10 @@ class _Application(fix.Application):
             raise fix.RejectLogon(refusal)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        try:
+            self._gateway._to_app(session_id)
+        except Exception:
+            log.exception("toApp %s", session_id)
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         unsupported = False
