@@ -60,6 +60,7 @@ class QueryOrder:
     symbol: str
     side: Side
     order_id: int | None = None
+    status_req_id: str = ""  # OrdStatusReqID(790), FIX 4.4: echoed on the answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,7 @@ class OrderStatusReported:
     side: Side
     order: OrderSnapshot | None
     firm: str = ""
+    status_req_id: str = ""  # the request's OrdStatusReqID(790), "" if it had none
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,7 @@ class FixGateway:
         self._on_logout = on_logout
         self._session_ids: dict[str, fix.SessionID] = {}
         self._begin_strings: dict[str, str] = {}
+        self._timestamp_digits: dict[str, int] = {}  # CompID -> TimestampPrecision setting
         self._logon_answers: dict[str, int] = {}  # CompID -> MsgSeqNum of our Logon answer
         self._stored_unsent: set[str] = set()  # CompIDs with a report stored in that window
         self._accuracy_rejected: set[str] = set()  # last Reject sent was 373=10 (SendingTime)
@@ -288,6 +289,10 @@ class FixGateway:
         """The session's FIX version, "FIX.4.2" or "FIX.4.4"."""
         return self._begin_strings[session]
 
+    def timestamp_digits(self, session: str) -> int | None:
+        """The session's TimestampPrecision (SendingTime; TransactTime follows it), or None."""
+        return self._timestamp_digits.get(session)
+
     def logged_on(self, session: str) -> bool:
         found = fix.Session.lookupSession(self._session_ids[session])
         return found is not None and found.isLoggedOn()
@@ -324,6 +329,9 @@ class FixGateway:
         own = fix.SessionID(begin, session_id.getSenderCompID().getValue(), comp_id)
         self._session_ids[comp_id] = own
         self._begin_strings[comp_id] = begin
+        session_settings = self._settings.get(own)
+        if session_settings.has("TimestampPrecision"):
+            self._timestamp_digits[comp_id] = session_settings.getInt("TimestampPrecision")
 
     def _logged_on(self, session_id: fix.SessionID) -> None:
         comp_id = session_id.getTargetCompID().getValue()
