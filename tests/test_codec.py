@@ -638,3 +638,17 @@ def test_transact_time_precision_is_the_versions_unless_the_session_sets_its_own
     assert sent(encode(event, FIX44, 3), FIX44)["60"] == "20231114-22:13:20.123"  # type: ignore[arg-type]
     assert sent(encode(event, FIX42, 0), FIX42)["60"] == "20231114-22:13:20"  # type: ignore[arg-type]
     assert codec.transact_time(TS, 3) == "20231114-22:13:20.123"
+
+
+def test_replace_without_time_in_force_is_rejected_naming_it() -> None:
+    cmd = decode(order_fields(_35="G", _11="r1", _41="o1", _59=None), "CLIENT1")
+    assert isinstance(cmd, RejectMessage) and cmd.msg_type == "G"
+    assert cmd.text == (
+        "TimeInForce(59) is required on a replace: restate the order's (0 Day or 1 GTC)"
+    )
+
+
+def test_poss_resend_flag_reaches_the_new_order_command() -> None:
+    cmd = decode(order_fields(_97="Y"), "CLIENT1")
+    assert isinstance(cmd, NewOrder) and cmd.poss_resend
+    assert not decode(order_fields(), "CLIENT1").poss_resend  # type: ignore[union-attr]

@@ -106,6 +106,16 @@ class Kernel:
 
     def _new_order(self, cmd: NewOrder, ts: int, out: list[Event]) -> None:
         firm = self.sessions[cmd.session].firm
+        if cmd.poss_resend:  # already processed today: not again; answer with its state
+            known, _ = self._find(cmd.session, cmd.cl_ord_id, None, allow_done=True)
+            if known is not None:
+                out.append(
+                    OrderStatusReported(
+                        self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol,
+                        cmd.side, known.snapshot(), firm,
+                    )
+                )  # fmt: skip
+                return
         stp = cmd.stp or self.firm(firm).stp_mode
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,

@@ -25,6 +25,7 @@ class NewOrder:
     price: int | None = None
     account: str = ""
     stp: StpMode | None = None  # None: the firm's default
+    poss_resend: bool = False  # PossResend(97)=Y: perhaps sent before (see Kernel._new_order)
 
 
 @dataclass(frozen=True, slots=True)

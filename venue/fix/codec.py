@@ -231,8 +231,9 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     _no_unsupported(f)
     stp = _stp(f)
     return NewOrder(
-        session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp
-    )
+        session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
+        f.get("97") == "Y",
+    )  # fmt: skip
 
 
 def _cancel(f: dict[str, str], session: str) -> CancelOrder:
@@ -252,6 +253,11 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
     symbol = _required(f, "55", "Symbol")
     side = _side(f)
     ord_type = _ord_type(f)
+    if "59" not in f:  # a replace restates the order: no silent change of a GTC to Day
+        raise _Reject(
+            RejectCode.MISSING_FIELD,
+            "TimeInForce(59) is required on a replace: restate the order's (0 Day or 1 GTC)",
+        )
     tif = _tif(f)
     _no_unsupported(f)
     return ReplaceOrder(
