@@ -14,6 +14,7 @@ internal session, STOPPER_COMP_ID, that only it logs on to, from 127.0.0.1, whil
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import string
 import threading
@@ -485,6 +486,7 @@ class _Application(fix.Application):
         unsupported = False
         text = message.toString()
         _check_poss_dup(text)
+        _check_group_types(text)
         try:
             unsupported = self._gateway._from_app(text, session_id)
         except Exception:
@@ -511,6 +513,24 @@ def _check_poss_dup(text: str) -> None:
     # UTCTimestamps of one format compare as text; pad the shorter fraction.
     if orig.ljust(24, "0") > fields.get("52", "").ljust(24, "0"):
         raise fix.IncorrectTagValue(122)
+
+
+# Integer fields inside the repeating groups an order message may carry (Parties): QuickFIX
+# 1.16 checks the types of top-level fields only, not of fields inside a group.
+_GROUP_INT_TAGS = frozenset(("452", "802", "803"))
+_GROUP_START = ("\x01453=", "\x01802=")
+
+
+def _check_group_types(text: str) -> None:
+    """An integer field of a repeating group that is not an integer: Reject 373=6."""
+    if not any(start in text for start in _GROUP_START):
+        return
+    for tag, value in _ALL_FIELDS.findall(text):
+        if tag in _GROUP_INT_TAGS and not (value.isdigit() and value.isascii()):
+            raise fix.IncorrectDataFormat(int(tag))
+
+
+_ALL_FIELDS = re.compile("([^=\x01]*)=([^\x01]*)\x01")
 
 
 def _safe_text(message: fix.Message) -> str:
