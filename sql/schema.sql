@@ -66,6 +66,12 @@ CREATE TABLE order_events (
     text VARCHAR,
     priority_ts_us BIGINT,
     detail VARCHAR,
+    stop_px NUMERIC(24, 8),
+    exec_inst VARCHAR(8),
+    expire_us BIGINT,
+    expire_date INTEGER,
+    min_qty BIGINT,
+    max_floor BIGINT,
     CONSTRAINT pk_order_events PRIMARY KEY (seq)
 );
 CREATE INDEX ix_order_events_order_id ON order_events (order_id);
@@ -93,6 +99,12 @@ CREATE TABLE orders (
     created_us BIGINT NOT NULL,
     updated_us BIGINT NOT NULL,
     last_seq BIGINT NOT NULL,
+    stop_px NUMERIC(24, 8),
+    exec_inst VARCHAR(8),
+    expire_us BIGINT,
+    expire_date INTEGER,
+    min_qty BIGINT,
+    max_floor BIGINT,
     CONSTRAINT pk_orders PRIMARY KEY (order_id)
 );
 CREATE INDEX ix_orders_session_cl_ord_id ON orders (session, cl_ord_id);

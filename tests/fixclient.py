@@ -9,6 +9,9 @@ Messages come back as {tag: value} with int tags and str values. The client answ
 TestRequest with Heartbeat, asks for a resend when the venue's sequence numbers jump
 ahead, follows SequenceReset, and gap-fills the venue's ResendRequests. A wait that times
 out fails with everything received so far.
+
+FIX 5.0 SP2 over FIXT 1.1: begin_string="FIXT.1.1"; the Logon then carries
+DefaultApplVerID(1137)=default_appl_ver_id ("9", FIX.5.0SP2, unless set to another or None).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ TAGS: dict[str, int] = {
     "SessionRejectReason": 373, "BusinessRejectRefID": 379, "BusinessRejectReason": 380,
     "ExpireDate": 432, "CxlRejResponseTo": 434, "CopyMsgIndicator": 797,
     "LastLiquidityInd": 851,
+    "ApplVerID": 1128, "DefaultApplVerID": 1137, "MassActionReportID": 1369,
 }  # fmt: skip
 
 _MSG_NAMES = {
@@ -95,6 +99,8 @@ class FixClient:
         self.target = target
         self.begin_string = begin_string
         self.heartbeat = heartbeat
+        # FIXT.1.1 only: DefaultApplVerID(1137) of the Logon (9 = FIX.5.0SP2; None: left out)
+        self.default_appl_ver_id: str | None = "9" if begin_string == "FIXT.1.1" else None
         self.next_out = 1  # our next MsgSeqNum
         self.next_in = 1  # the venue's next MsgSeqNum we expect
         self.received: list[Message] = []  # everything, in arrival order
@@ -136,6 +142,8 @@ class FixClient:
         fields: list[tuple[int, str]] = [(98, "0"), (108, str(self.heartbeat))]
         if reset:
             fields.append((141, "Y"))
+        if self.default_appl_ver_id is not None:
+            fields.append((1137, self.default_appl_ver_id))
         self.send("A", fields)
         logon = self.wait_for(lambda m: m.get(35) in ("A", "5"), timeout, "Logon")
         if logon[35] == "5":

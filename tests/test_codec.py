@@ -252,25 +252,32 @@ def test_decode_refuses_a_message_that_is_not_an_order_message() -> None:
 
 US = RejectCode.UNSUPPORTED_CHARACTERISTIC
 REJECTS = [
-    ({"_40": "3"}, US, "OrdType(40)=3 (stop) is not supported: use 1 (market) or 2 (limit)"),
-    ({"_40": "4"}, US, "OrdType(40)=4 (stop limit) is not supported: use 1 (market) or 2 (limit)"),
-    ({"_40": "P"}, US, "OrdType(40)=P (pegged) is not supported: use 1 (market) or 2 (limit)"),
+    (
+        {"_40": "P"},
+        US,
+        "OrdType(40)=P (pegged) is not supported: use 1 (market), 2 (limit), 3 (stop), 4 "
+        "(stop limit) or K (market to limit)",
+    ),
+    (
+        {"_40": "3", "_99": "1.123456789"},
+        RejectCode.INVALID_PRICE,
+        "StopPx(99)=1.123456789 is not valid",
+    ),
     (
         {"_59": "2"},
         US,
         "TimeInForce(59)=2 (at the opening) is not supported: "
-        "use 0 (day), 1 (GTC), 3 (IOC) or 4 (FOK)",
+        "use 0 (day), 1 (GTC), 3 (IOC), 4 (FOK) or 6 (GTD)",
     ),
     ({"_59": "5"}, US, "TimeInForce(59)=5 (good till crossing) is not supported"),
-    ({"_59": "6"}, US, "TimeInForce(59)=6 (good till date) is not supported"),
     ({"_59": "7"}, US, "TimeInForce(59)=7 (at the close) is not supported"),
     ({"_54": "5"}, US, "Side(54)=5 (sell short) is not supported: use 1 (buy) or 2 (sell)"),
-    ({"_18": "6"}, US, "ExecInst(18) is not supported"),
-    ({"_110": "10"}, US, "MinQty(110) is not supported"),
-    ({"_111": "10"}, US, "MaxFloor(111) is not supported"),
-    ({"_99": "189"}, US, "StopPx(99) is not supported"),
-    ({"_126": "20231115-00:00:00"}, US, "ExpireTime(126) is not supported"),
-    ({"_432": "20231115"}, US, "ExpireDate(432) is not supported"),
+    ({"_18": "A"}, US, "ExecInst(18)=A is not supported: use 6 (post only)"),
+    ({"_110": "1.5"}, RejectCode.INVALID_QUANTITY, "MinQty(110)=1.5 is not valid"),
+    ({"_111": "1.5"}, RejectCode.INVALID_QUANTITY, "MaxFloor(111)=1.5 is not valid"),
+    ({"_126": "20231315-00:00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231315-00"),
+    ({"_126": "20231115 00:00"}, RejectCode.INVALID_EXPIRY, "ExpireTime(126)=20231115 00:00"),
+    ({"_432": "20230230"}, RejectCode.INVALID_EXPIRY, "ExpireDate(432)=20230230 is not valid"),
     ({"_7928": "X"}, US, "SelfTradePrevention(7928)=X is not supported: use R (cancel resting)"),
     ({"_38": "10.5"}, RejectCode.INVALID_QUANTITY, "OrderQty(38)=10.5 is not valid: use a whole"),
     ({"_38": "1e3"}, RejectCode.INVALID_QUANTITY, "OrderQty(38)=1e3 is not valid"),
@@ -306,7 +313,7 @@ def test_decode_unacceptable_new_order_becomes_reject_message(
 
 
 def test_reject_message_keeps_what_could_be_read() -> None:
-    cmd = decode(order_fields(_40="3", _1="ACC"), "CLIENT1")
+    cmd = decode(order_fields(_40="P", _1="ACC"), "CLIENT1")
     assert cmd == RejectMessage(
         "CLIENT1",
         "D",
@@ -338,7 +345,7 @@ def test_encode_reject_of_an_unsupported_side_echoes_it(kernel: Kernel, version:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_decode_unacceptable_replace_becomes_reject_message_for_g(version: str) -> None:
-    fields = order_fields(version, _35="G", _11="r1", _41="o1", _40="3")
+    fields = order_fields(version, _35="G", _11="r1", _41="o1", _40="P")
     cmd = decode(fields, "CLIENT1")
     assert isinstance(cmd, RejectMessage)
     assert (cmd.msg_type, cmd.cl_ord_id, cmd.orig_cl_ord_id, cmd.code) == ("G", "r1", "o1", US)
@@ -391,10 +398,10 @@ def test_encode_rejected_by_the_kernel(kernel: Kernel, version: str) -> None:
 
 @pytest.mark.parametrize(("version", "reason"), [(FIX42, "0"), (FIX44, "11")])
 def test_encode_rejected_at_the_edge(kernel: Kernel, version: str, reason: str) -> None:
-    event = only(handle(kernel, order_fields(_40="3")), OrderRejected)
+    event = only(handle(kernel, order_fields(_40="P")), OrderRejected)
     m = sent(encode(event, version), version)  # type: ignore[arg-type]
     assert (m["150"], m["39"], m["103"]) == ("8", "8", reason)
-    assert m["58"].startswith("OrdType(40)=3 (stop) is not supported")
+    assert m["58"].startswith("OrdType(40)=P (pegged) is not supported")
     assert (m["11"], m["55"], m["54"], m["38"]) == ("o1", "AAPL", "1", "100")
     assert "40" not in m and "44" not in m
 
@@ -564,11 +571,11 @@ def test_encode_cancel_reject_duplicate_cl_ord_id(
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_encode_cancel_reject_from_the_edge(kernel: Kernel, version: str) -> None:
-    fields = order_fields(_35="G", _11="r1", _41="o1", _59="6")
+    fields = order_fields(_35="G", _11="r1", _41="o1", _59="7")
     m = sent(encode(only(handle(kernel, fields), CancelRejected), version), version)  # type: ignore[arg-type]
     assert (m["37"], m["11"], m["41"], m["39"], m["434"]) == ("NONE", "r1", "o1", "8", "2")
     assert m["102"] == ("99" if version == FIX44 else "2")
-    assert m["58"].startswith("TimeInForce(59)=6 (good till date) is not supported")
+    assert m["58"].startswith("TimeInForce(59)=7 (at the close) is not supported")
 
 
 def test_encode_mass_cancel_report(kernel: Kernel) -> None:

@@ -10,7 +10,16 @@ import pytest
 
 from venue.fix.gatekeeper import Gatekeeper, Refusal, first_message, logout
 
-LOGON = b"8=FIX.4.4\x019=5\x0135=A\x0110=123\x01"
+
+def framed(body: bytes, begin: bytes = b"FIX.4.4", length: bytes | None = None) -> bytes:
+    """A message with the given body; BodyLength as given (default: the right one) and the
+    right CheckSum for the bytes as written."""
+    head = b"8=%s\x019=%s\x01" % (begin, length if length is not None else b"%d" % len(body))
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+LOGON = framed(b"35=A\x01")
+LOGON_X = framed(b"35=A\x0149=X\x0156=VENUE\x01")
 
 
 def test_first_message_is_cut_at_its_checksum() -> None:
@@ -37,8 +46,34 @@ def test_first_message_longer_than_a_logon_is_refused() -> None:
         first_message(b"8=FIX.4.4\x019=999999\x01")
 
 
-def test_logout_answers_from_the_compid_the_client_called_and_checks_out() -> None:
-    text = logout({"8": "FIX.4.2", "49": "NOBODY", "56": "VENUE"}, "unknown\x01CompID")
+@pytest.mark.parametrize("width", [1, 3, 7, 10])
+def test_zero_padded_body_length_is_legal(width: int) -> None:
+    body = b"35=A\x0149=CLIENT1\x0156=VENUE\x0134=1\x0152=20250101-00:00:00\x0198=0\x01"
+    length = b"%0*d" % (width, len(body))  # 9=0000069 with width 7
+    message = framed(body, length=length)
+    assert first_message(message + b"8=FIX.4.4\x01") == message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        framed(b"35=A\x0149=VENUE\x0156=X\x01", length=b"12"),  # too short: "49=VE"
+        framed(b"35=A\x0149=VENUE\x0156=X\x01", length=b"20"),  # ends inside a field
+        framed(b"35=A\x0149=VENUE\x01")[:-4] + b"000\x01",  # wrong CheckSum
+        framed(b"49=X\x0135=A\x01"),  # MsgType not third
+        b"8=FIX.4.4\x019=0\x0110=000\x01",  # empty body
+    ],
+    ids=["length-too-short", "length-inside-a-field", "bad-checksum", "msgtype-late", "empty"],
+)
+def test_garbled_first_message_is_refused_and_nothing_beyond_its_length_is_read(
+    data: bytes,
+) -> None:
+    with pytest.raises(ValueError, match="garbled"):
+        first_message(data + b"8=FIX.4.4\x019=5\x01")
+
+
+def test_logout_comes_from_the_venue_to_the_sender_and_checks_out() -> None:
+    text = logout("FIX.4.2", "VENUE", "NOBODY", "unknown\x01CompID")
     fields = dict(f.split("=", 1) for f in text.decode().split("\x01")[:-1])
     assert (fields["8"], fields["35"], fields["49"], fields["56"], fields["34"]) == (
         "FIX.4.2", "5", "VENUE", "NOBODY", "1",
@@ -53,14 +88,13 @@ REFUSAL = Refusal("no")
 
 
 @pytest.fixture
-def gatekeeper(free_port: int):
-    with socket.create_server(("127.0.0.1", 0)) as backend:  # nothing is handed over here
-        keeper = Gatekeeper(
-            "127.0.0.1", free_port, backend.getsockname()[1], lambda _: REFUSAL, logon_timeout=0.5
-        )
-        keeper.start()
-        yield keeper
-        keeper.stop()
+def gatekeeper(free_port: int, tmp_path):
+    keeper = Gatekeeper(
+        "127.0.0.1", free_port, str(tmp_path / "none.sock"), lambda *_: REFUSAL, logon_timeout=0.5
+    )  # nothing is handed over here
+    keeper.start()
+    yield keeper
+    keeper.stop()
 
 
 def test_connection_that_sends_no_logon_is_closed_after_the_logon_timeout(gatekeeper) -> None:
@@ -73,11 +107,36 @@ def test_connection_that_sends_no_logon_is_closed_after_the_logon_timeout(gateke
 
 def test_refused_logon_gets_the_logout_then_end_of_stream(gatekeeper) -> None:
     with socket.create_connection(gatekeeper.address, timeout=5) as client:
-        client.sendall(b"8=FIX.4.4\x019=19\x0135=A\x0149=X\x0156=VENUE\x0110=000\x01")
+        client.sendall(LOGON_X)
         answer = b""
         while chunk := client.recv(4096):
             answer += chunk
     assert answer.startswith(b"8=FIX.4.4\x01") and b"\x0158=no\x01" in answer
+    assert b"\x0149=VENUE\x0156=X\x01" in answer
+
+
+@pytest.mark.parametrize(
+    "data",
+    [framed(b"35=A\x0149=X\x0156=VENUE\x01", length=b"12"), LOGON_X[:-4] + b"999\x01"],
+    ids=["length-too-short", "bad-checksum"],
+)
+def test_garbled_logon_is_closed_without_an_answer(gatekeeper, data: bytes) -> None:
+    with socket.create_connection(gatekeeper.address, timeout=5) as client:
+        client.sendall(data)
+        assert client.recv(4096) == b""
+
+
+def test_silent_refusal_closes_without_an_answer(free_port: int, tmp_path) -> None:
+    keeper = Gatekeeper(
+        "127.0.0.1", free_port, str(tmp_path / "x"), lambda *_: Refusal("?", silent=True)
+    )
+    keeper.start()
+    try:
+        with socket.create_connection(keeper.address, timeout=5) as client:
+            client.sendall(LOGON_X)
+            assert client.recv(4096) == b""
+    finally:
+        keeper.stop()
 
 
 def test_stop_closes_the_port_and_waiting_connections(gatekeeper) -> None:
@@ -93,20 +152,48 @@ def test_stop_closes_the_port_and_waiting_connections(gatekeeper) -> None:
 def test_refusal_that_may_clear_is_sent_only_after_the_settle_time(free_port: int) -> None:
     checks = []
 
-    def busy(fields: dict[str, str]) -> Refusal:
+    def busy(fields: dict[str, str], peer: str) -> Refusal:
         checks.append(fields["49"])
         return Refusal("session X is already logged on", final=False)
 
-    with socket.create_server(("127.0.0.1", 0)) as backend:
-        keeper = Gatekeeper("127.0.0.1", free_port, backend.getsockname()[1], busy, settle=0.3)
-        keeper.start()
-        try:
-            with socket.create_connection(keeper.address, timeout=5) as client:
-                client.sendall(b"8=FIX.4.4\x019=19\x0135=A\x0149=X\x0156=VENUE\x0110=000\x01")
-                started = time.monotonic()
-                answer = client.recv(4096)
-                waited = time.monotonic() - started
-        finally:
-            keeper.stop()
+    keeper = Gatekeeper("127.0.0.1", free_port, "/nonexistent", busy, settle=0.3)
+    keeper.start()
+    try:
+        with socket.create_connection(keeper.address, timeout=5) as client:
+            client.sendall(LOGON_X)
+            started = time.monotonic()
+            answer = client.recv(4096)
+            waited = time.monotonic() - started
+    finally:
+        keeper.stop()
     assert b"\x0158=session X is already logged on\x01" in answer
     assert waited >= 0.25 and len(checks) > 2  # asked again while it waited
+
+
+def test_refusal_with_a_delay_is_answered_after_it_and_others_meanwhile(
+    free_port: int, tmp_path
+) -> None:
+    def check(fields: dict[str, str], peer: str) -> Refusal:
+        if fields.get("49") == "X":
+            return Refusal("shut out", delay=2.0)
+        return Refusal("at once")
+
+    keeper = Gatekeeper("127.0.0.1", free_port, str(tmp_path / "none"), check)
+    keeper.start()
+    try:
+        held = socket.create_connection(keeper.address, timeout=5)
+        held.sendall(LOGON_X)
+        started = time.monotonic()
+        with socket.create_connection(keeper.address, timeout=5) as other:
+            other.sendall(framed(b"35=A\x0149=Y\x0156=VENUE\x01"))
+            assert b"\x0158=at once\x01" in other.recv(4096)
+        held.setblocking(False)
+        with pytest.raises(BlockingIOError):  # answered meanwhile, the held one not yet
+            held.recv(4096)
+        held.setblocking(True)
+        answer = held.recv(4096)
+        assert time.monotonic() - started >= 1.9
+        assert b"\x0158=shut out\x01" in answer and held.recv(100) == b""
+        held.close()
+    finally:
+        keeper.stop()

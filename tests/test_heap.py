@@ -41,3 +41,12 @@ def test_cycle_frozen_while_alive_waits_for_the_full_collection() -> None:
     freed, _ = heap.full_collection()
     assert ref() is None and freed >= 1
     assert gc.get_freeze_count() > 0  # frozen again afterwards
+
+
+def test_cycle_that_died_before_the_freeze_is_collected_not_frozen() -> None:
+    heap.settle()
+    node = Node()
+    ref = weakref.ref(node)
+    del node  # garbage, but only the collector can free it
+    heap.freeze()
+    assert ref() is None  # the freeze collected it instead of hiding it for the day

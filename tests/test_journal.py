@@ -33,6 +33,7 @@ from venue.domain.commands import (
     CancelOrder,
     Command,
     ExpireDayOrders,
+    ExpireOrders,
     MassCancel,
     NewOrder,
     OperatorAction,
@@ -98,9 +99,12 @@ def realistic_records() -> list[tuple[int, Command, list[Event]]]:
         NewOrder("C2", "s6", "AAPL", sell, limit, TimeInForce.GTC, 5, 195 * PX),
         MassCancel("C2", "m1", "7"),
         NewOrder("C3", "s7", "AAPL", sell, limit, day, 5, 196 * PX),
+        NewOrder("C2", "st1", "AAPL", buy, OrdType.STOP_LIMIT, day, 5, 191 * PX, stop_px=191 * PX),
+        NewOrder("C2", "b8", "AAPL", buy, limit, day, 2, 196 * PX),  # triggers st1
         SessionDisconnected("C1"),
         BustTrade("ops", 1, "wrong price"),
         OperatorAction("ops", "halt", "instrument", "AAPL"),
+        ExpireOrders(),
         ExpireDayOrders(TS + 1_000_000),
     ]
     records = []

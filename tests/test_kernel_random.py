@@ -9,15 +9,15 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from core_helpers import SYMBOLS, cancel, kernel, new, query, replace
+from core_helpers import SYMBOLS, cancel, kernel, new, px, query, reference, replace
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from venue.domain.commands import BustTrade, MassCancel, OperatorAction, SessionDisconnected
-from venue.domain.events import OrderFilled, OrderRestated, TradeExecuted
+from venue.domain.events import OrderFilled, OrderRestated, OrderTriggered, TradeExecuted
 from venue.domain.reference import StpMode
-from venue.domain.values import OrdStatus, TimeInForce
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
 from venue.kernel import Kernel
 
 SESSIONS = ("C1", "C2", "C3", "C4")
@@ -43,7 +43,7 @@ def random_control(rng: random.Random, session: str, symbol: str, n: int):
     return OperatorAction("ops", action, scope, key)
 
 
-def random_command(rng: random.Random, k: Kernel, n: int):
+def random_command(rng: random.Random, k: Kernel, n: int, controls: bool = True):
     session = rng.choice(SESSIONS)
     symbol = rng.choice(SYMBOLS)
     side = rng.choice("BS")
@@ -55,16 +55,44 @@ def random_command(rng: random.Random, k: Kernel, n: int):
     if mine and roll < 0.4:
         o = rng.choice(mine)
         price = f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
-        return replace(
+        cmd = replace(
             f"r{n}", o.cl_ord_id, o.side.name[0], rng.randint(1, 300), price, session, o.symbol
         )
-    if roll < 0.43:
+        if o.max_floor is not None and rng.random() < 0.9:
+            cmd = dataclasses.replace(cmd, max_floor=rng.randint(1, cmd.qty))
+        if o.ord_type.is_stop:
+            stop_px = px(f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}")
+            cmd = dataclasses.replace(
+                cmd,
+                ord_type=o.ord_type,
+                price=cmd.price if o.ord_type is OrdType.STOP_LIMIT else None,
+                stop_px=stop_px if o.is_parked else o.stop_px,
+            )
+        return cmd
+    if roll < 0.43 and controls:
         return random_control(rng, session, symbol, n)
     if roll < 0.45:
         return query(rng.choice([o.cl_ord_id for o in mine] or ["none"]), side, session, symbol)
     price = None if rng.random() < 0.05 else f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}"
     qty = rng.randint(-1, 300) if rng.random() < 0.02 else rng.randint(1, 300)
     order = new(f"n{n}", side, qty, price, session, symbol, tif=rng.choice(TIFS))
+    if rng.random() < 0.15:  # a stop or stop-limit; many are through the last price
+        stop_px = px(f"{rng.randint(95, 105)}.{rng.choice(['00', '50'])}")
+        kind = OrdType.STOP if price is None else OrdType.STOP_LIMIT
+        tif = rng.choice((TimeInForce.DAY, TimeInForce.GTC))
+        order = dataclasses.replace(order, ord_type=kind, stop_px=stop_px, tif=tif)
+    elif price is not None and rng.random() < 0.1:
+        order = dataclasses.replace(order, post_only=True)
+    elif price is None and rng.random() < 0.3:  # market-to-limit
+        order = dataclasses.replace(order, ord_type=OrdType.MARKET_TO_LIMIT)
+    elif price is not None and rng.random() < 0.15 and qty > 0:  # an iceberg
+        order = dataclasses.replace(order, max_floor=rng.randint(0, qty))
+    if order.tif is TimeInForce.IOC and order.ord_type is not OrdType.STOP and rng.random() < 0.4:
+        order = dataclasses.replace(order, min_qty=rng.randint(1, max(order.qty, 1)))
+    elif rng.random() < 0.1:  # GTD, mostly by a time soon after now
+        order = dataclasses.replace(
+            order, tif=TimeInForce.GTD, expire_ts=k.last_ts + rng.randint(-2, 60)
+        )
     if rng.random() < 0.2:
         order = dataclasses.replace(order, stp=rng.choice(list(StpMode)))
     return order
@@ -85,8 +113,73 @@ def check_events(events) -> None:
             assert e.buy_firm != e.sell_firm, f"self-trade: {e}"
         if isinstance(e, OrderRestated):
             assert e.order.leaves_qty > 0
+        if snap is not None and getattr(snap, "max_floor", None) is not None:
+            # an iceberg never shows more than its peak (the book checks the level totals)
+            assert snap.display_qty <= snap.max_floor, e
     trades = {e.trade_id: e.qty for e in events if isinstance(e, TradeExecuted)}
     assert {t: 2 * q for t, q in trades.items()} == fills, "each trade fills both sides"
+    check_all_or_nothing(events)
+    check_no_trade_through(events)
+    check_stop_triggers(events)
+
+
+def check_no_trade_through(events) -> None:
+    """An aggressor never trades beyond its limit; a post-only order is never one."""
+    for e in events:
+        if isinstance(e, OrderFilled) and e.aggressor:
+            assert not e.order.post_only, f"post-only order took liquidity: {e}"
+        if isinstance(e, OrderFilled) and e.aggressor and e.order.price is not None:
+            if e.order.side is Side.BUY:
+                assert e.last_px <= e.order.price, e
+            else:
+                assert e.last_px >= e.order.price, e
+
+
+def _triggers(snap, price: int) -> bool:
+    return price >= snap.stop_px if snap.side is Side.BUY else price <= snap.stop_px
+
+
+def check_stop_triggers(events) -> None:
+    """A stop triggers only after a trade at or through its stop price and is reported
+    before its first fill. Stops enter in batches: the first batch is every stop the
+    command's own trades triggered, the next every stop the previous batch's trades
+    triggered, and so on; within a batch, in accept order (order id)."""
+    trades = [(i, e.price) for i, e in enumerate(events) if isinstance(e, TradeExecuted)]
+    triggered = []  # (event index, index of the first trade through the stop, order id)
+    for i, e in enumerate(events):
+        if isinstance(e, OrderTriggered):
+            first = next((j for j, p in trades if j < i and _triggers(e.order, p)), None)
+            assert first is not None, f"stop triggered without a trade through it: {e}"
+            assert e.order.cum_qty == 0
+            triggered.append((i, first, e.order.order_id))
+    while triggered:
+        formed_at = triggered[0][0]
+        batch = [t for t in triggered if t[1] < formed_at]
+        assert batch == triggered[: len(batch)], f"a stop entered out of its batch: {triggered}"
+        ids = [t[2] for t in batch]
+        assert ids == sorted(ids), f"stops of one batch not in accept order: {ids}"
+        triggered = triggered[len(batch) :]
+
+
+def check_all_or_nothing(events) -> None:
+    """A FOK order ends the command filled in full or without any fill, an IOC with MinQty
+    without any fill or with at least MinQty; self-trade prevention and all order types
+    included."""
+    last = {}
+    for e in events:
+        snap = getattr(e, "order", None)
+        if type(e).__name__ in ("OrderTradeCanceled", "OrderStatusReported"):
+            continue  # a bust later takes fills back; a status answer changes nothing
+        if snap is not None and (snap.tif is TimeInForce.FOK or snap.min_qty is not None):
+            last[snap.order_id] = snap
+    for snap in last.values():
+        if snap.status is OrdStatus.REJECTED:
+            continue
+        assert snap.status.is_done, f"FOK or MinQty IOC left live: {snap}"
+        if snap.tif is TimeInForce.FOK:
+            assert snap.cum_qty in (0, snap.qty), f"FOK partly filled: {snap}"
+        if snap.min_qty is not None:
+            assert snap.cum_qty == 0 or snap.cum_qty >= snap.min_qty, f"MinQty broken: {snap}"
 
 
 def test_random_commands_keep_every_invariant_and_replay_identically():
@@ -110,6 +203,38 @@ def test_random_commands_keep_every_invariant_and_replay_identically():
         k.counters.order_id,
         k.counters.trade_id,
     )
+
+
+def test_random_order_types_without_operator_actions_keep_every_invariant():
+    """The same mix without halts, kill switches and busts, so that far more orders trade:
+    stops trigger and cascade, FOKs meet self-trade prevention."""
+    rng = random.Random(131)
+    k = kernel()
+    log = []
+    seen: set[str] = set()
+    hidden = False
+    for n in range(3000):
+        command = random_command(rng, k, n, controls=False)
+        events = k.handle(command, n)
+        log.append((command, n, events))
+        seen.update(type(e).__name__ for e in events)
+        hidden = hidden or any(
+            getattr(e, "order", None) is not None
+            and e.order.max_floor is not None
+            and not e.order.status.is_done
+            and e.order.leaves_qty > e.order.display_qty
+            for e in events
+        )
+        check_events(events)
+        k.check_invariants()
+    assert {"OrderTriggered", "TradeExecuted", "OrderRestated", "OrderExpired"} <= seen
+    assert hidden, "no iceberg ever rested with hidden quantity"
+    replayed = kernel()
+    for command, ts, events in log:
+        assert replayed.handle(command, ts) == events
+    restored = Kernel.restore(reference(), k.export_state())
+    restored.check_invariants()
+    assert restored.export_state() == k.export_state()
 
 
 def test_done_orders_never_come_back():

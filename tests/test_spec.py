@@ -47,6 +47,7 @@ SCENARIOS = sorted(SCENARIO_DIR.glob("*.txt"))
 
 ADMIN_MSG_TYPES = frozenset(["0", "1", "2", "4", "5", "A"])  # session housekeeping, never checked
 RECEIVE_TIMEOUT = 5.0  # seconds a `<-` line waits for its message
+_CLOCK = re.compile(r"@now(?P<sign>[+-])(?P<secs>\d+)s|(?P<today>@today)")
 QUIET = 0.3  # seconds of silence that prove `<- nothing`
 NEEDS_TRANSACT_TIME = frozenset(["D", "F", "G", "q"])
 NEEDS_HANDL_INST_42 = frozenset(["D", "G"])
@@ -267,6 +268,12 @@ class Player:
     # -- messages
 
     def _value(self, step: Step, value: str) -> str:
+        clock = _CLOCK.fullmatch(value)
+        if clock is not None:  # @now+2s: a UTC timestamp; @today: the UTC date
+            if clock["today"]:
+                return time.strftime("%Y%m%d", time.gmtime())
+            when = time.time() + int(clock["sign"] + clock["secs"])
+            return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(when)) + ".000"
         if value.startswith("$"):
             if value not in self.names:
                 self.fail(step, f"{value} is used before a '<-' line binds it")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, inspect, select, text
@@ -37,10 +38,12 @@ from venue.domain.events import Event, OrderStatusReported
 from venue.domain.reference import Instrument, Reference, SessionInfo, StpMode
 from venue.domain.values import OrdType, Side, TimeInForce
 from venue.kernel import Kernel
-from venue.store.db import current_revision, make_engine, migrate
+from venue.store.db import alembic_config, current_revision, make_engine, migrate
 from venue.store.models import Base, Execution, Order, OrderEvent, ProjectorState, Trade
 from venue.store.projector import ProjectionGap, SqlProjector
 from venue.store.schema import ddl
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000_123_456  # µs since the epoch: exact as BIGINT on both databases
@@ -439,7 +442,7 @@ def test_any_split_into_batches_with_repeats_gives_the_same_tables(engine):
 def test_migrate_on_an_empty_database_then_the_projector_works(db_url):
     migrate(db_url)
     migrate(db_url)  # already at head: nothing to do
-    assert current_revision(db_url) == "0001"
+    assert current_revision(db_url) == HEAD
 
     engine = make_engine(db_url)
     try:
@@ -521,6 +524,113 @@ def test_downgrade_to_base_removes_every_table(db_url):
             command.downgrade(config, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         migrate(engine)  # and back up again
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+
+
+def test_order_terms_migration_adds_nullable_columns_and_keeps_rows(db_url):
+    """0001 -> 0002_order_terms on a database with an order in it, and back down."""
+    from alembic import command
+
+    engine = make_engine(db_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            conn.execute(
+                text(
+                    "INSERT INTO orders (order_id, session, firm, cl_ord_id, symbol, side, qty,"
+                    " cum_qty, leaves_qty, avg_px, status, priority_ts_us, created_us,"
+                    " updated_us, last_seq) VALUES (1, 'C1', 'F1', 'a', 'AAPL', '1', 10, 0,"
+                    " 10, 0, '0', 1, 1, 1, 1)"
+                )
+            )
+            command.upgrade(config, "0002_order_terms")
+            row = conn.execute(
+                text(
+                    "SELECT order_id, stop_px, exec_inst, expire_us, expire_date, min_qty"
+                    " FROM orders"
+                )
+            ).one()
+            assert tuple(row) == (1, None, None, None, None, None)
+            cols = {c["name"] for c in inspect(conn).get_columns("order_events")}
+            assert {
+                "stop_px",
+                "exec_inst",
+                "expire_us",
+                "expire_date",
+                "min_qty",
+                "max_floor",
+            } <= cols
+            command.downgrade(config, "0001")
+            cols = {c["name"] for c in inspect(conn).get_columns("orders")}
+            assert "stop_px" not in cols
+            assert conn.execute(text("SELECT count(*) FROM orders")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_new_order_terms_land_in_orders_and_the_audit_trail(db_url):
+    migrate(db_url)
+    engine = make_engine(db_url)
+    try:
+        k = Kernel(
+            Reference(
+                {"AAPL": Instrument("AAPL", 1_000_000)},
+                {"C1": SessionInfo("C1", "FIRM1"), "C2": SessionInfo("C2", "FIRM2")},
+            )
+        )
+        ts = 1_767_225_600_000_000
+        events = []
+        for cmd in (
+            NewOrder("C1", "st", "AAPL", Side.BUY, OrdType.STOP_LIMIT, TimeInForce.GTD, 10,
+                     101 * 100_000_000, stop_px=101 * 100_000_000, expire_ts=ts + 10**9),
+            NewOrder("C2", "po", "AAPL", Side.SELL, OrdType.LIMIT, TimeInForce.DAY, 10,
+                     105 * 100_000_000, post_only=True),
+            NewOrder("C2", "mq", "AAPL", Side.SELL, OrdType.LIMIT, TimeInForce.IOC, 10,
+                     105 * 100_000_000, min_qty=5),
+            NewOrder("C1", "gd", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.GTD, 10,
+                     99 * 100_000_000, expire_date=20260105),
+            NewOrder("C1", "ice", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.DAY, 10,
+                     98 * 100_000_000, max_floor=2),
+        ):  # fmt: skip
+            events += k.handle(cmd, ts)
+        SqlProjector(engine).apply(events)
+        with Session(engine) as s:
+            got = {
+                o.cl_ord_id: (o.stop_px, o.exec_inst, o.expire_us, o.expire_date, o.min_qty)
+                for o in s.scalars(select(Order))
+            }
+            audit = {
+                (e.cl_ord_id, e.event_type): (e.stop_px, e.exec_inst, e.min_qty)
+                for e in s.scalars(select(OrderEvent))
+            }
+        assert got == {
+            "st": (Decimal(101), None, ts + 10**9, None, None),
+            "po": (None, "6", None, None, None),
+            "mq": (None, None, None, None, 5),
+            "gd": (None, None, None, 20260105, None),
+            "ice": (None, None, None, None, None),
+        }
+        assert audit[("st", "OrderAccepted")] == (Decimal(101), None, None)
+        assert audit[("mq", "OrderCanceled")] == (None, None, 5)
+        # the exports' order records carry them as RTS 24 fields
+        from venue.reporting.exports import order_record, order_records_query
+
+        with engine.connect() as conn:
+            rows = conn.execute(order_records_query(ts - 1, ts + 1)).all()
+        records = {(r["cl_ord_id"], r["event_type"]): r for r in map(order_record, rows)}
+        st = records[("st", "OrderAccepted")]
+        assert (st["order_type"], st["validity"], st["stop_price"]) == ("stop_limit", "GTDV", "101")
+        assert st["validity_until"] == "2026-01-01T00:16:40.000000Z"
+        assert records[("po", "OrderAccepted")]["order_restriction"] == "POST"
+        mq = records[("mq", "OrderCanceled")]
+        assert (mq["order_restriction"], mq["min_qty"]) == ("MINQ", 5)
+        assert records[("gd", "OrderAccepted")]["validity_until"] == "2026-01-05"
+        assert records[("ice", "OrderAccepted")]["display_qty"] == 2
+        with Session(engine) as s:
+            assert s.scalars(select(Order.max_floor).where(Order.cl_ord_id == "ice")).one() == 2
     finally:
         engine.dispose()

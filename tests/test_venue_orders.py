@@ -293,14 +293,14 @@ class TestNewOrders:
 
 
 UNSUPPORTED = {
-    "stop order": ({"ord_type": "3"}, {"StopPx": "189.00"}, "OrdType(40)=3"),
-    "stop limit": ({"ord_type": "4"}, {"StopPx": "189.00"}, "OrdType(40)=4"),
+    "stop limit IOC": ({"ord_type": "4", "tif": "3"}, {"StopPx": "189.00"}, "TimeInForce(59)=3"),
     "pegged": ({"ord_type": "P"}, {}, "OrdType(40)=P"),
     "at the opening": ({"tif": "2"}, {}, "TimeInForce(59)=2"),
-    "good till date": ({"tif": "6"}, {"ExpireTime": "20991231-00:00:00"}, "TimeInForce(59)=6"),
-    "post only": ({}, {"ExecInst": "6"}, "ExecInst(18)"),
-    "iceberg": ({}, {"MaxFloor": "10"}, "MaxFloor(111)"),
-    "minimum quantity": ({}, {"MinQty": "10"}, "MinQty(110)"),
+    "expire time without GTD": ({}, {"ExpireTime": "20991231-00:00:00"}, "ExpireTime(126)"),
+    "no cross": ({}, {"ExecInst": "A"}, "ExecInst(18)=A"),
+    "post only IOC": ({"tif": "3"}, {"ExecInst": "6"}, "ExecInst(18)=6"),
+    "iceberg IOC": ({"tif": "3"}, {"MaxFloor": "10"}, "MaxFloor(111)"),
+    "minimum quantity on a day order": ({}, {"MinQty": "10"}, "MinQty(110)"),
     "sell short": ({"side": "5"}, {}, "Side(54)=5"),
     "market with a price": ({"ord_type": MARKET}, {}, "Price(44)"),
 }

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from venue import heap
+from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
-from venue.domain.commands import Command, ExpireDayOrders, SessionDisconnected
+from venue.domain.commands import Command, ExpireDayOrders, ExpireOrders, SessionDisconnected
 from venue.domain.events import Event, report_session
 from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
@@ -37,11 +37,10 @@ from venue.journal import (
     decode_record,
     encode_record,
     latest_snapshot,
-    prune_snapshots,
     read_records,
-    write_snapshot,
 )
-from venue.kernel import Kernel
+from venue.journal.snapshot import SnapshotWriter, encode_state
+from venue.kernel import Kernel, Retention
 from venue.projection import ProjectionProcess
 from venue.store.db import make_engine, migrate
 from venue.store.projector import SqlProjector
@@ -88,15 +87,17 @@ class Venue:
     def __init__(self, settings: VenueSettings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.prepare(self.data_dir, settings.group_access)  # 0700 / 0600, see datadir.py
         self.reference = load_reference(settings.reference_config)
-        self.kernel = Kernel(self.reference)
+        self.retention = Retention(settings.retention.done_orders, settings.retention.trades)
+        self.kernel = Kernel(self.reference, self.retention)
         self.inbox: queue.SimpleQueue[Command | _Waiter | object] = queue.SimpleQueue()
         self.db = make_engine(settings.db_url)
         migrate(self.db)
         self.journal_dir = self.data_dir / "journal"
         self.projection = ProjectionProcess(self.journal_dir, settings.db_url)
         self.snapshot_dir = self.data_dir / "snapshots"
+        self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
         self.journal: Journal | None = None
         self._last_record = 0
         self._snapshot_record = 0
@@ -148,7 +149,12 @@ class Venue:
             fsync=self.settings.journal.fsync,
             segment_bytes=self.settings.journal.segment_mb << 20,
         )
-        self._recover()
+        had_snapshot = self._recover()
+        if not had_snapshot or self.kernel.retention != self.retention:
+            # Every journal record after a snapshot must replay with the retention the
+            # snapshot names: a changed setting (or none yet) gets a snapshot before trading.
+            self.kernel.set_retention(self.retention)
+            self._snapshot()
         self._release_unsent()
         self.projection.start()
         self._threads = [
@@ -193,6 +199,7 @@ class Venue:
             self.control.stop()
         self.inbox.put(_STOP)
         self._threads[0].join()
+        self._snapshots.wait()
         if self.journal is not None:
             if self._last_record > self._snapshot_record:
                 self._snapshot()
@@ -236,9 +243,9 @@ class Venue:
 
     # -- recovery -----------------------------------------------------------------------
 
-    def _recover(self) -> None:
+    def _recover(self) -> bool:
         """Rebuild the kernel from the latest snapshot plus the journal after it, checking
-        that replay gives exactly the recorded events."""
+        that replay gives exactly the recorded events. True if there was a snapshot."""
         started = time.perf_counter()
         snapshot = latest_snapshot(self.snapshot_dir)
         after = 0
@@ -269,6 +276,7 @@ class Venue:
             after, records, len(self.kernel.live), self.kernel.counters.seq,
             time.perf_counter() - started,
         )  # fmt: skip
+        return snapshot is not None
 
     def _release_unsent(self) -> None:
         """Send the reports of records journaled after the last released batch: a crash
@@ -284,10 +292,27 @@ class Venue:
         self._released.write(self._last_record)
 
     def _snapshot(self) -> None:
-        payload = orjson.dumps(self.kernel.export_state())
-        write_snapshot(self.snapshot_dir, self._last_record, payload)
-        prune_snapshots(self.snapshot_dir, keep=2)
-        self._snapshot_record = self._last_record
+        """Write a snapshot now, on this thread (at the start and at the stop)."""
+        record = self._last_record
+        self._snapshots.write_now(record, encode_state(self.kernel.export_state()))
+        self._snapshot_record = record
+
+    def _snapshot_in_background(self) -> None:
+        """On the kernel thread: take a copy of the state (live orders, counters, retained
+        indexes; no encoding), hand it to the snapshot writer's thread and go on."""
+        if self._snapshots.busy:
+            return  # the previous one is still being written: try again after the next batch
+        started = time.perf_counter()
+        record, state = self._last_record, self.kernel.export_state()
+        took = time.perf_counter() - started
+        self._snapshots.submit(record, lambda: encode_state(state))
+        self._snapshot_record = record
+        log.info(
+            "snapshot at record %d taken: %d live orders, %d done, %d trades, "
+            "%.1f ms on the kernel thread",
+            record, len(state["resting"]), len(state["done"]), len(state["trades"]),
+            took * 1000,
+        )  # fmt: skip
 
     # -- trading day --------------------------------------------------------------------
 
@@ -314,6 +339,10 @@ class Venue:
             self.projection.ensure_running()
             if datetime.now(UTC) >= next_end:
                 self.execute(ExpireDayOrders(int(next_end.timestamp() * 1_000_000)))
+            # GTD orders whose ExpireTime has come (also those due while the venue was down)
+            due = self.kernel.next_expiry()
+            if due is not None and now_us() >= due:
+                self.execute(ExpireOrders())
 
     # -- threads ------------------------------------------------------------------------
 
@@ -367,7 +396,7 @@ class Venue:
             for waiter in waiters:
                 waiter.done.set()
             if self._last_record - self._snapshot_record >= snapshot_every:
-                self._snapshot()
+                self._snapshot_in_background()
 
     def _commit(self, records: list[bytes], events: list[Event]) -> bool:
         """Group commit: journal the records, then release their reports. A journal write
@@ -389,7 +418,8 @@ class Venue:
         return True
 
     def _rebuild_kernel(self) -> None:
-        self.kernel = Kernel(self.reference)
+        self._snapshots.wait()
+        self.kernel = Kernel(self.reference, self.retention)
         self._recover()
 
     def _release(self, events: list[Event]) -> None:
@@ -455,11 +485,19 @@ def run(settings: VenueSettings) -> None:
         f"(data in {venue.data_dir}, database {venue.db.url.render_as_string()})",
         flush=True,
     )
+    heap_logged = time.monotonic()
     while not done.wait(0.5):
         if venue.failed.is_set():
             venue.gateway.stop(force=True)
             raise SystemExit("venue stopped: journal write failed (see log)")
         heap.freeze()
+        if time.monotonic() - heap_logged >= 60:
+            heap_logged = time.monotonic()
+            log.info(
+                "heap: %d objects frozen, %d live orders, %d done orders and %d trades kept",
+                heap.frozen(), len(venue.kernel.live), len(venue.kernel._done),
+                len(venue.kernel.trades),
+            )  # fmt: skip
         latest = venue.last_day_end(datetime.now(UTC))
         if latest != day_end:
             day_end = latest

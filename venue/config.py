@@ -29,18 +29,34 @@ class JournalSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """What the venue remembers of the trading day beyond the live book (memory is bounded
+    by these; spec/rules-of-engagement.md, "Retention")."""
+
+    done_orders: int = Field(
+        100_000, ge=1, description="finished orders kept for status requests and too-late answers"
+    )
+    trades: int = Field(100_000, ge=1, description="the day's latest trades kept bustable")
+
+
 class VenueSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENUE_", env_nested_delimiter="__")
 
     host: str = Field("127.0.0.1", description="address the FIX port listens on")
     port: int = Field(9878, description="FIX port clients connect to")
     data_dir: Path = Path("var")
+    group_access: bool = Field(
+        False,
+        description="data directory 2750 and files 0640 for the group owning it (an operator "
+        "group), instead of 0700 and 0600",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/venue.db"
     )
     acceptor_config: Path = FIX_CONFIG_DIR / "acceptor.cfg"
     reference_config: Path = FIX_CONFIG_DIR / "venue.toml"
     journal: JournalSettings = Field(default_factory=JournalSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     fix_message_log: bool = Field(
         True, description="log every FIX message (passwords blanked) and session event, fix/log"
     )
@@ -78,6 +94,7 @@ def load_reference(path: Path) -> Reference:
             if "max_order_notional" in spec
             else None,
             restricted=bool(spec.get("restricted", False)),
+            post_only_slide=bool(spec.get("post_only_slide", False)),
         )
     firms = {
         name: Firm(

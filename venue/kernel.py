@@ -17,7 +17,12 @@ replay relies on it.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import operator
+import sys
 from collections import deque
+from collections.abc import Iterable, Sequence
+from enum import Enum
 from typing import Any
 
 from venue.domain.codes import CancelReason, RejectCode
@@ -26,6 +31,7 @@ from venue.domain.commands import (
     CancelOrder,
     Command,
     ExpireDayOrders,
+    ExpireOrders,
     MassCancel,
     NewOrder,
     OperatorAction,
@@ -52,7 +58,7 @@ from venue.domain.events import (
 )
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price
+from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price, utc_date
 from venue.matching import Counters, MatchingEngine
 from venue.risk import check_collar, check_credit, check_instrument_limits, check_throttle
 from venue.risk.limits import changed
@@ -62,9 +68,28 @@ REPLACE = "2"
 Problem = tuple[RejectCode, str]
 
 
+@dataclasses.dataclass(frozen=True)
+class Retention:
+    """How much of the trading day's history the kernel keeps, so that its memory depends on
+    the live book and these bounds, not on the number of orders seen (spec: "Retention").
+
+    done_orders  finished orders kept for status requests and too-late answers; beyond it
+                 the oldest finished order is forgotten (answered as an unknown order)
+    trades       the day's trades kept bustable; beyond it the oldest can no longer be busted
+    """
+
+    done_orders: int = 100_000
+    trades: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.done_orders < 1 or self.trades < 1:
+            raise ValueError("retention must keep at least one done order and one trade")
+
+
 class Kernel:
-    def __init__(self, reference: Reference) -> None:
+    def __init__(self, reference: Reference, retention: Retention | None = None) -> None:
         self.reference = reference
+        self.retention = retention or Retention()
         # Limits the operator may change while the venue runs (journaled, so replayed).
         self.instruments: dict[str, Instrument] = dict(reference.instruments)
         self.firms: dict[str, Firm] = dict(reference.firms)
@@ -72,13 +97,22 @@ class Kernel:
         self.counters = Counters()
         self.engines = {s: MatchingEngine(s, self.counters) for s in reference.instruments}
         self.live: dict[int, Order] = {}
-        # (session, ClOrdID) -> order, for live orders and for orders already done.
+        # (session, ClOrdID) -> live order.
         self._live_by_cl: dict[tuple[str, str], Order] = {}
-        self._done_by_cl: dict[tuple[str, str], Order] = {}
-        self._done_by_id: dict[int, Order] = {}
-        # Today's trades, for busts: trade_id -> [symbol, price, qty, buy order id,
-        # sell order id, buy fill ExecID, sell fill ExecID, busted]
-        self.trades: dict[int, list[Any]] = {}
+        # Finished orders, at most retention.done_orders, oldest first (the order they
+        # finished in): order id -> compact record (_compact: a tuple of str/int/None, which
+        # the garbage collector stops tracking, and immutable, so a snapshot copies the
+        # dict's values without copying records). (session, ClOrdID or the one before it)
+        # -> order id of the last finished order that answered to it; always what
+        # _index_done would rebuild from the records, in order.
+        self._done: dict[int, tuple[Any, ...]] = {}
+        self._done_fifo: deque[int] = deque()
+        self._done_by_cl: dict[tuple[str, str], int] = {}
+        # Today's trades, for busts, at most retention.trades: trade_id -> (symbol, price,
+        # qty, buy order id, sell order id, buy fill ExecID, sell fill ExecID, busted);
+        # immutable tuples (replaced, never changed).
+        self.trades: dict[int, tuple[Any, ...]] = {}
+        self._trade_fifo: deque[int] = deque()
         self.last_ts = 0
         self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
         # Risk state.
@@ -89,6 +123,8 @@ class Kernel:
         self.firm_executed: dict[str, int] = {}  # notional traded today
         self._open_by_order: dict[int, int] = {}
         self._recent: dict[str, deque[int]] = {}  # throttle windows per session
+        # GTD by ExpireTime: (expire_ts, order_id), stale entries skipped when popped.
+        self._gtd: list[tuple[int, int]] = []
 
     # -- entry point --------------------------------------------------------------------
 
@@ -98,9 +134,34 @@ class Kernel:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
+        if self._gtd and self._gtd[0][0] <= ts:  # GTD orders due expire before anything else
+            expired: list[Event] = []
+            self._expire_gtd(ts, expired)
+            self._release(expired)
+            handler(self, command, ts, out)
+            self._release(out)
+            return expired + out
         handler(self, command, ts, out)
         self._release(out)
         return out
+
+    def next_expiry(self) -> int | None:
+        """When the next GTD order expires by its ExpireTime (µs UTC), for the scheduler."""
+        return self._gtd[0][0] if self._gtd else None
+
+    def _expire_gtd(self, ts: int, out: list[Event]) -> None:
+        """Expire GTD orders whose ExpireTime has come, earliest first. O(k log n)."""
+        gtd = self._gtd
+        while gtd and gtd[0][0] <= ts:
+            expire_ts, order_id = heapq.heappop(gtd)
+            order = self.live.get(order_id)
+            if order is None or order.expire_ts != expire_ts or order.tif is not TimeInForce.GTD:
+                continue  # done or replaced since
+            self.engines[order.symbol].expire(order)
+            out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
+
+    def _expire_orders(self, cmd: ExpireOrders, ts: int, out: list[Event]) -> None:
+        """Nothing beyond what every command does first (see handle)."""
 
     # -- order commands -----------------------------------------------------------------
 
@@ -116,14 +177,25 @@ class Kernel:
                     )
                 )  # fmt: skip
                 return
+        limit_problem = None
+        if cmd.ord_type is OrdType.MARKET_TO_LIMIT:
+            cmd, limit_problem = self._market_to_limit(cmd)
         stp = cmd.stp or self.firm(firm).stp_mode
         order = Order(
             self.counters.next_order_id(), cmd.session, firm, cmd.account, cmd.cl_ord_id,
             cmd.symbol, cmd.side, cmd.ord_type, cmd.tif, cmd.price, cmd.qty, ts, stp,
+            cmd.stop_px, cmd.post_only, cmd.expire_ts, cmd.expire_date, cmd.min_qty,
+            cmd.max_floor,
         )  # fmt: skip
-        problem = self._check_new(cmd) or self._check_risk(
-            cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0
+        problem = (
+            limit_problem
+            or self._check_new(cmd)
+            or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
+            or self._check_risk(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0)
         )
+        if problem is None and cmd.post_only:
+            price, problem = self._post_only_price(cmd.symbol, cmd.side, cmd.price)
+            order.price = price
         if problem is not None:
             order.status = OrdStatus.REJECTED
             out.append(OrderRejected(self.counters.next_seq(), ts, order.snapshot(), *problem))
@@ -131,6 +203,8 @@ class Kernel:
         self.live[order.order_id] = order
         self._live_by_cl[(cmd.session, cmd.cl_ord_id)] = order
         out.append(OrderAccepted(self.counters.next_seq(), ts, order.snapshot()))
+        if order.expire_ts is not None:
+            heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         self.engines[cmd.symbol].submit(order, ts, out)
 
     def _cancel(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
@@ -151,6 +225,7 @@ class Kernel:
                 self._check_same_order(cmd, order)
                 or self._check_new_cl_ord_id(cmd)
                 or self._check_replace_terms(cmd, order)
+                or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
                 or self._check_risk(
                     cmd.session, order.symbol, cmd.qty - order.cum_qty, cmd.price, ts,
                     exposure_before=self._open_by_order.get(order.order_id, 0),
@@ -160,9 +235,22 @@ class Kernel:
             self._cancel_reject(cmd, REPLACE, problem, order, ts, out)
             return
         assert order is not None
+        price = cmd.price
+        if order.post_only:
+            price, problem = self._post_only_price(order.symbol, order.side, price)
+            if problem is not None:
+                self._cancel_reject(cmd, REPLACE, problem, order, ts, out)
+                return
+            cmd = dataclasses.replace(cmd, price=price)
         self._rekey(order, cmd.cl_ord_id)
+        order.expire_ts, order.expire_date = cmd.expire_ts, cmd.expire_date
+        if order.expire_ts is not None:
+            heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[order.symbol]
-        engine.replace(order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out)
+        stop_px = cmd.stop_px if order.is_parked else order.stop_px
+        engine.replace(
+            order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px, cmd.max_floor
+        )
 
     def _query(self, cmd: QueryOrder, ts: int, out: list[Event]) -> None:
         order, problem = self._find(cmd.session, cmd.cl_ord_id, cmd.order_id, allow_done=True)
@@ -230,7 +318,7 @@ class Kernel:
         if info.cancel_on_disconnect:
             tifs.add(TimeInForce.DAY)
         if info.cancel_gtc_on_disconnect:
-            tifs.add(TimeInForce.GTC)
+            tifs.update((TimeInForce.GTC, TimeInForce.GTD))
         self._cancel_where(
             lambda o: o.session == cmd.session and o.tif in tifs,
             ts, CancelReason.DISCONNECT, "canceled on disconnect", out,
@@ -238,8 +326,11 @@ class Kernel:
 
     def _expire_day_orders(self, cmd: ExpireDayOrders, ts: int, out: list[Event]) -> None:
         """Expire live Day orders from before the cutoff, in order-id order. O(live)."""
+        last_date = utc_date(cmd.cutoff)
         for order in sorted(self.live.values(), key=lambda o: o.order_id):
-            if order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff:
+            if (order.tif is TimeInForce.DAY and order.priority_ts < cmd.cutoff) or (
+                order.expire_date is not None and order.expire_date <= last_date
+            ):
                 self.engines[order.symbol].expire(order)
                 out.append(OrderExpired(self.counters.next_seq(), ts, order.snapshot()))
         self.expired_through = max(self.expired_through, cmd.cutoff)
@@ -247,10 +338,8 @@ class Kernel:
         # and status of finished orders are kept for one day only.
         self.firm_executed.clear()
         self.trades.clear()
-        self._done_by_cl = {
-            key: o for key, o in self._done_by_cl.items() if o.priority_ts >= cmd.cutoff
-        }
-        self._done_by_id = {o.order_id: o for o in self._done_by_cl.values()}
+        self._trade_fifo.clear()
+        self._index_done([r for r in self._done.values() if r[_PRIORITY_TS] >= cmd.cutoff])
 
     def _bust(self, cmd: BustTrade, ts: int, out: list[Event]) -> None:
         trade = self.trades.get(cmd.trade_id)
@@ -259,11 +348,21 @@ class Kernel:
             text += f": {cmd.reason}"
         if trade is None:
             ok, text = False, f"no trade {cmd.trade_id} today"
+            if len(self._trade_fifo) >= self.retention.trades:
+                text += f" among the last {self.retention.trades} kept (retention)"
         elif trade[7]:
             ok, text = False, f"trade {cmd.trade_id} is already busted"
+        else:
+            for order_id in (trade[3], trade[4]):
+                if order_id not in self.live and order_id not in self._done:
+                    ok = False
+                    text = (
+                        f"trade {cmd.trade_id} can no longer be busted: order {order_id} is "
+                        "no longer kept (retention)"
+                    )
         if ok and trade is not None:
             symbol, price, qty, buy_id, sell_id, buy_exec, sell_exec, _ = trade
-            trade[7] = True
+            self.trades[cmd.trade_id] = (*trade[:7], True)
             out.append(
                 TradeBusted(
                     self.counters.next_seq(), ts, cmd.trade_id, symbol, price, qty,
@@ -271,8 +370,10 @@ class Kernel:
                 )
             )  # fmt: skip
             for order_id, exec_ref in ((buy_id, buy_exec), (sell_id, sell_exec)):
-                order = self.live.get(order_id) or self._done_by_id[order_id]
+                order = self.live.get(order_id) or _order_from_plain(self._done[order_id])
                 order.unfill(qty, price)
+                if order_id in self._done:
+                    self._done[order_id] = _compact(order)
                 self.firm_executed[order.firm] = self.firm_executed.get(order.firm, 0) - (
                     qty * price
                 )
@@ -389,7 +490,185 @@ class Kernel:
             return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
                 "Price(44) must not be set on a market order"
             )
-        return self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+        return (
+            self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+            or self._check_stop(instrument, cmd.ord_type, cmd.side, cmd.tif, cmd.price, cmd.stop_px)
+            or self._check_post_only(cmd)
+            or self._check_min_qty(instrument, cmd)
+            or self._check_iceberg(instrument, cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor)
+        )
+
+    @staticmethod
+    def _check_iceberg(
+        instrument: Instrument, ord_type: OrdType, tif: TimeInForce, qty: int, peak: int | None
+    ) -> Problem | None:
+        """MaxFloor(111): a limit order that may rest, with a peak of whole lots <= OrderQty."""
+        if peak is None:
+            return None
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if ord_type is not OrdType.LIMIT:
+            return us, (
+                f"MaxFloor(111) is not supported on OrdType(40)={ord_type.value}: use 2 (limit)"
+            )
+        if tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return us, (
+                f"MaxFloor(111) is not supported with TimeInForce(59)={tif.value}: "
+                "an iceberg must be able to rest"
+            )
+        if peak <= 0 or peak % instrument.lot:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MaxFloor {peak} must be a positive multiple of the lot size {instrument.lot}"
+            )
+        if peak > qty:
+            return RejectCode.INVALID_QUANTITY, f"MaxFloor {peak} is above OrderQty {qty}"
+        return None
+
+    @staticmethod
+    def _check_min_qty(instrument: Instrument, cmd: NewOrder) -> Problem | None:
+        """MinQty(110) applies on arrival only, so it goes with IOC only."""
+        if cmd.min_qty is None:
+            return None
+        if cmd.tif is not TimeInForce.IOC:
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"MinQty(110) is not supported with TimeInForce(59)={cmd.tif.value}: use 3 (IOC)"
+            )
+        if cmd.min_qty <= 0 or cmd.min_qty % instrument.lot:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MinQty {cmd.min_qty} must be a positive multiple of the lot size {instrument.lot}"
+            )
+        if cmd.min_qty > cmd.qty:
+            return RejectCode.INVALID_QUANTITY, (
+                f"MinQty {cmd.min_qty} is above OrderQty {cmd.qty}"
+            )
+        return None
+
+    def _market_to_limit(self, cmd: NewOrder) -> tuple[NewOrder, Problem | None]:
+        """OrdType K takes the best opposite price as its limit: it trades at that level
+        only and rests there. No opposite side: rejected."""
+        if cmd.price is not None:
+            return cmd, (
+                RejectCode.UNSUPPORTED_CHARACTERISTIC,
+                "Price(44) must not be set on a market-to-limit order",
+            )
+        engine = self.engines.get(cmd.symbol)
+        if engine is None:
+            return cmd, None  # the symbol check says so
+        best = engine.book.best(cmd.side.opposite)
+        if best is None:
+            what = "offers" if cmd.side is Side.BUY else "bids"
+            return cmd, (
+                RejectCode.NO_OPPOSITE_SIDE,
+                f"market-to-limit order rejected: no {what} in {cmd.symbol}",
+            )
+        return dataclasses.replace(cmd, price=best.price), None
+
+    def _post_only_price(
+        self, symbol: str, side: Side, price: int | None
+    ) -> tuple[int | None, Problem | None]:
+        """The price a post-only order may rest at: its own if it does not cross the
+        opposite best, else one tick behind that best (the instrument slides) or a reject.
+        """
+        best = self.engines[symbol].book.best(side.opposite)
+        if best is None or price is None:
+            return price, None
+        if price < best.price if side is Side.BUY else price > best.price:
+            return price, None
+        instrument = self.instruments[symbol]
+        slid = best.price - instrument.tick if side is Side.BUY else best.price + instrument.tick
+        if instrument.post_only_slide and slid > 0:
+            return slid, None
+        what = "offer" if side is Side.BUY else "bid"
+        return price, (
+            RejectCode.WOULD_TAKE_LIQUIDITY,
+            f"post-only order would take liquidity: {side.name.lower()} at "
+            f"{format_price(price)} crosses the best {what} {format_price(best.price)}",
+        )
+
+    @staticmethod
+    def _check_gtd(
+        tif: TimeInForce, expire_ts: int | None, expire_date: int | None, ts: int
+    ) -> Problem | None:
+        """TimeInForce 6 takes exactly one of ExpireTime(126) and ExpireDate(432), not past."""
+        code = RejectCode.INVALID_EXPIRY
+        if tif is not TimeInForce.GTD:
+            if expire_ts is not None or expire_date is not None:
+                tag = "ExpireTime(126)" if expire_ts is not None else "ExpireDate(432)"
+                return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                    f"{tag} is not supported without TimeInForce(59)=6 (good till date)"
+                )
+            return None
+        if expire_ts is None and expire_date is None:
+            return code, "TimeInForce(59)=6 needs ExpireTime(126) or ExpireDate(432)"
+        if expire_ts is not None and expire_date is not None:
+            return code, "send ExpireTime(126) or ExpireDate(432), not both"
+        if expire_ts is not None and expire_ts <= ts:
+            return code, "ExpireTime(126) is in the past"
+        today = utc_date(ts)
+        if expire_date is not None and expire_date < today:
+            return code, f"ExpireDate(432)={expire_date} is in the past"
+        return None
+
+    def _check_post_only(self, cmd: NewOrder) -> Problem | None:
+        """ExecInst(18)=6 goes with limit orders that may rest: Day or GTC."""
+        if not cmd.post_only:
+            return None
+        if cmd.ord_type is not OrdType.LIMIT:
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"ExecInst(18)=6 (post only) is not supported on OrdType(40)={cmd.ord_type.value}:"
+                " use 2 (limit)"
+            )
+        if cmd.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return RejectCode.UNSUPPORTED_CHARACTERISTIC, (
+                f"ExecInst(18)=6 (post only) is not supported with TimeInForce(59)="
+                f"{cmd.tif.value}: a post-only order must be able to rest"
+            )
+        return None
+
+    def _check_stop(
+        self,
+        instrument: Instrument,
+        ord_type: OrdType,
+        side: Side,
+        tif: TimeInForce,
+        price: int | None,
+        stop_px: int | None,
+    ) -> Problem | None:
+        """StopPx(99) and the terms only a stop or stop-limit has. "Last" is the last trade
+        price, or the instrument's reference price before the first trade."""
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if not ord_type.is_stop:
+            if stop_px is not None:
+                return us, "StopPx(99) is only for stop (40=3) and stop-limit (40=4) orders"
+            return None
+        if stop_px is None:
+            return RejectCode.MISSING_FIELD, "StopPx(99) is required on a stop order"
+        if ord_type is OrdType.STOP and price is not None:
+            return us, "Price(44) must not be set on a stop order: use 40=4 for a stop limit"
+        if tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+            return us, (
+                f"TimeInForce(59)={tif.value} is not supported on a stop order: use 0, 1 or 6"
+            )
+        if stop_px <= 0:
+            return RejectCode.INVALID_PRICE, f"stop price {format_price(stop_px)} must be positive"
+        if stop_px % instrument.tick:
+            return RejectCode.PRICE_OFF_TICK, (
+                f"stop price {format_price(stop_px)} is not a multiple of the tick "
+                f"{instrument.tick_text}"
+            )
+        if price is not None and (price < stop_px if side is Side.BUY else price > stop_px):
+            where = "below" if side is Side.BUY else "above"
+            return RejectCode.INVALID_PRICE, (
+                f"{side.name.lower()} stop limit price {format_price(price)} is {where} its "
+                f"stop price {format_price(stop_px)}"
+            )
+        last = self.last_trade_px.get(instrument.symbol, instrument.reference_price)
+        if last is not None and (stop_px <= last if side is Side.BUY else stop_px >= last):
+            where = "at or below" if side is Side.BUY else "at or above"
+            return RejectCode.INVALID_PRICE, (
+                f"{side.name.lower()} stop price {format_price(stop_px)} is {where} the last "
+                f"price {format_price(last)}: it would trigger at once"
+            )
+        return None
 
     @staticmethod
     def _check_terms(
@@ -401,9 +680,10 @@ class Kernel:
             return RejectCode.INVALID_QUANTITY, (
                 f"OrderQty {qty} is not a multiple of the lot size {instrument.lot}"
             )
-        if ord_type is OrdType.LIMIT:
+        if ord_type in _PRICED:
             if price is None:
-                return RejectCode.MISSING_FIELD, "Price(44) is required on a limit order"
+                kind = _PRICED[ord_type]
+                return RejectCode.MISSING_FIELD, f"Price(44) is required on a {kind} order"
             if price <= 0:
                 return RejectCode.INVALID_PRICE, f"price {format_price(price)} must be positive"
             if price % instrument.tick:
@@ -471,11 +751,36 @@ class Kernel:
     def _check_replace_terms(self, cmd: ReplaceOrder, order: Order) -> Problem | None:
         if cmd.ord_type is not order.ord_type:
             return RejectCode.CHANGE_NOT_ALLOWED, "OrdType cannot be changed by a replace"
-        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        if (cmd.max_floor is None) != (order.max_floor is None):
             return RejectCode.CHANGE_NOT_ALLOWED, (
-                f"TimeInForce {cmd.tif.value} is not allowed on a replace: use 0 Day or 1 GTC"
+                "MaxFloor(111) is required on a replace of an iceberg order"
+                if cmd.max_floor is None
+                else "MaxFloor(111) cannot be added by a replace: enter a new iceberg order"
             )
-        return self._check_terms(self.instruments[order.symbol], cmd.ord_type, cmd.qty, cmd.price)
+        if cmd.max_floor is not None:
+            problem = self._check_iceberg(
+                self.instruments[order.symbol], cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor
+            )
+            if problem is not None:
+                return problem
+        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                f"TimeInForce {cmd.tif.value} is not allowed on a replace: "
+                "use 0 Day, 1 GTC or 6 GTD"
+            )
+        instrument = self.instruments[order.symbol]
+        problem = self._check_terms(instrument, cmd.ord_type, cmd.qty, cmd.price)
+        if problem is not None or not order.ord_type.is_stop:
+            return problem
+        if order.is_parked:
+            return self._check_stop(
+                instrument, cmd.ord_type, order.side, cmd.tif, cmd.price, cmd.stop_px
+            )
+        if cmd.stop_px is not None and cmd.stop_px != order.stop_px:
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                "StopPx(99) cannot be changed: the stop has already triggered"
+            )
+        return None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -499,8 +804,9 @@ class Kernel:
                 order = candidate
         if order is not None:
             return order, None
-        done = self._done_by_cl.get(key)
-        if done is not None:
+        done_id = self._done_by_cl.get(key)
+        if done_id is not None:
+            done = _order_from_plain(self._done[done_id])
             if allow_done:
                 return done, None
             status = done.status.name.lower().replace("_", " ")
@@ -537,9 +843,13 @@ class Kernel:
             if kind is TradeExecuted:
                 t: TradeExecuted = event  # type: ignore[assignment]
                 self.last_trade_px[t.symbol] = t.price
-                self.trades[t.trade_id] = [
-                    t.symbol, t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0, False,
-                ]  # fmt: skip
+                self.trades[t.trade_id] = (
+                    _intern(t.symbol), t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0,
+                    False,
+                )  # fmt: skip
+                self._trade_fifo.append(t.trade_id)
+                if len(self._trade_fifo) > self.retention.trades:
+                    self.trades.pop(self._trade_fifo.popleft(), None)
                 continue
             if kind not in ORDER_EVENTS:
                 continue
@@ -548,7 +858,13 @@ class Kernel:
                 fill: OrderFilled = event  # type: ignore[assignment]
                 executed = fill.last_qty * fill.last_px
                 self.firm_executed[snap.firm] = self.firm_executed.get(snap.firm, 0) + executed
-                self.trades[fill.trade_id][5 if snap.side is Side.BUY else 6] = fill.seq
+                trade = self.trades.get(fill.trade_id)
+                if trade is not None:
+                    self.trades[fill.trade_id] = (
+                        (*trade[:5], fill.seq, *trade[6:])
+                        if snap.side is Side.BUY
+                        else (*trade[:6], fill.seq, trade[7])
+                    )
             oid = snap.order_id
             open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
             open_before = self._open_by_order.get(oid, 0)
@@ -568,19 +884,57 @@ class Kernel:
         if order is None:
             return
         self._live_by_cl.pop((order.session, order.cl_ord_id), None)
+        self._add_done(_compact(order))
+        if len(self._done_fifo) > self.retention.done_orders:
+            self._forget(self._done_fifo.popleft())
+
+    def _add_done(self, record: tuple[Any, ...]) -> None:
+        order_id, session = record[_ORDER_ID], record[_SESSION]
+        self._done[order_id] = record
+        self._done_fifo.append(order_id)
         # Too-late answers work with the last ClOrdID and the one before it.
-        for cl in (order.cl_ord_id, order.orig_cl_ord_id):
+        for cl in (record[_CL_ORD_ID], record[_ORIG_CL_ORD_ID]):
             if cl:
-                self._done_by_cl[(order.session, cl)] = order
-        self._done_by_id[order.order_id] = order
+                self._done_by_cl[(session, cl)] = order_id
+
+    def _forget(self, order_id: int) -> None:
+        """Drop the oldest finished order (retention). O(1)."""
+        record = self._done.pop(order_id, None)
+        if record is None:
+            return
+        session = record[_SESSION]
+        for cl in (record[_CL_ORD_ID], record[_ORIG_CL_ORD_ID]):
+            key = (session, cl)
+            if cl and self._done_by_cl.get(key) == order_id:
+                del self._done_by_cl[key]
+
+    def _index_done(self, records: list[tuple[Any, ...]]) -> None:
+        """Rebuild the finished-order indexes from records, oldest first."""
+        self._done, self._done_fifo, self._done_by_cl = {}, deque(), {}
+        for record in records:
+            self._add_done(record)
+
+    def set_retention(self, retention: Retention) -> None:
+        """Apply a (new) retention, forgetting what is over it at once. The caller snapshots
+        right after, so that replay of later records runs with the same retention."""
+        self.retention = retention
+        while len(self._done_fifo) > retention.done_orders:
+            self._forget(self._done_fifo.popleft())
+        while len(self._trade_fifo) > retention.trades:
+            self.trades.pop(self._trade_fifo.popleft(), None)
 
     # -- snapshots ----------------------------------------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this kernel, as plain data. O(orders).
+        """What is needed to rebuild this kernel: the live orders, counters, limits and the
+        retained indexes, as plain data. Cheap enough for the kernel thread: O(live orders)
+        in Python plus C-speed copies of the finished-order and trade dicts, whose records
+        are immutable tuples, so the result may be encoded on another thread while the
+        kernel goes on.
 
         Resting orders are listed book by book, best level first, FIFO within a level, so
-        restoring them in this order keeps time priority exactly.
+        restoring them in this order keeps time priority exactly. Finished orders are listed
+        in the order they finished (their ClOrdID index is rebuilt from that).
         """
         resting = [
             _order_to_plain(order)
@@ -589,30 +943,36 @@ class Kernel:
             for level in engine.book.levels(side)
             for order in level.orders.values()
         ]
-        done: dict[int, list[Any]] = {}
-        for (session, cl), order in self._done_by_cl.items():
-            done.setdefault(order.order_id, [_order_to_plain(order), []])[1].append([session, cl])
+        stops = [_order_to_plain(o) for e in self.engines.values() for o in e.parked.values()]
         c = self.counters
         return {
+            "format": 2,
             "counters": [c.seq, c.order_id, c.trade_id],
             "last_ts": self.last_ts,
             "expired_through": self.expired_through,
+            "retention": [self.retention.done_orders, self.retention.trades],
             "resting": resting,
-            "done": list(done.values()),
+            "stops": stops,  # parked, in accept order
+            "done": list(self._done.values()),
             "instruments": [_plain(i) for i in self.instruments.values()],
             "firms": [_plain(f) for f in self.firms.values()],
             "sessions": [_plain(s) for s in self.sessions.values()],
             "halted": sorted(self.halted),
             "blocked": sorted(list(b) for b in self.blocked),
-            "last_trade_px": self.last_trade_px,
-            "firm_executed": self.firm_executed,
+            "last_trade_px": dict(self.last_trade_px),
+            "firm_executed": dict(self.firm_executed),
             "recent": {s: list(d) for s, d in self._recent.items()},
-            "trades": [[trade_id, *t] for trade_id, t in self.trades.items()],
+            "trade_ids": list(self.trades),
+            "trades": list(self.trades.values()),
         }
 
     @classmethod
     def restore(cls, reference: Reference, state: dict[str, Any]) -> Kernel:
-        kernel = cls(reference)
+        """The kernel export_state described, with the retention it ran with (so that the
+        journal after the snapshot replays exactly). Also reads the format before 2, which
+        listed every finished order of the day with its ClOrdIDs."""
+        retention = Retention(*state["retention"]) if "retention" in state else None
+        kernel = cls(reference, retention)
         c = kernel.counters
         c.seq, c.order_id, c.trade_id = state["counters"]
         kernel.last_ts = state["last_ts"]
@@ -640,12 +1000,32 @@ class Kernel:
             open_now = order.leaves_qty * order.price  # type: ignore[operator]
             kernel._open_by_order[order.order_id] = open_now
             kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
-        for plain, keys in state["done"]:
+        for plain in state.get("stops", ()):
             order = _order_from_plain(plain)
-            kernel._done_by_id[order.order_id] = order
-            for session, cl in keys:
-                kernel._done_by_cl[(session, cl)] = order
-        kernel.trades = {t[0]: list(t[1:]) for t in state["trades"]}
+            kernel.engines[order.symbol].park(order)
+            kernel.live[order.order_id] = order
+            kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
+            if order.price is not None:
+                kernel._open_by_order[order.order_id] = open_now = order.leaves_qty * order.price
+                kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
+        if state.get("format", 1) >= 2:
+            kernel._index_done([_compact(_order_from_plain(r)) for r in state["done"]])
+            trades: Iterable[tuple[int, Any]] = zip(
+                state["trade_ids"], state["trades"], strict=True
+            )
+        else:  # format 1: [[order, [[session, ClOrdID], ...]], ...]; [[trade_id, *trade]]
+            kernel._index_done([_compact(_order_from_plain(plain)) for plain, _ in state["done"]])
+            kernel._done_by_cl = {
+                (session, cl): plain[0] for plain, keys in state["done"] for session, cl in keys
+            }
+            trades = ((t[0], t[1:]) for t in state["trades"])
+        for trade_id, trade in trades:
+            kernel.trades[trade_id] = tuple(trade)
+            kernel._trade_fifo.append(trade_id)
+        kernel.set_retention(kernel.retention)
+        kernel._gtd = sorted(
+            (o.expire_ts, o.order_id) for o in kernel.live.values() if o.expire_ts is not None
+        )  # a sorted list is a heap
         return kernel
 
     # -- views for tests ------------------------------------------------------------------
@@ -654,21 +1034,32 @@ class Kernel:
         in_books = 0
         for engine in self.engines.values():
             engine.book.check_invariants()
-            in_books += len(engine.book.orders)
+            in_books += len(engine.book.orders) + len(engine.parked)
+            for order in engine.parked.values():
+                assert order.is_parked and order.order_id not in engine.book.orders
         assert in_books == len(self.live), "an order is live but not in a book, or the reverse"
         for (session, cl), order in self._live_by_cl.items():
             assert order.session == session and order.cl_ord_id == cl
             assert self.live.get(order.order_id) is order
         assert len(self._live_by_cl) == len(self.live)
+        for order in self.live.values():
+            assert order.expire_ts is None or order.expire_ts > self.last_ts, "GTD past expiry"
         open_by_firm: dict[str, int] = {}
         for order in self.live.values():
             open_by_firm[order.firm] = open_by_firm.get(order.firm, 0) + (
-                order.leaves_qty * order.price  # type: ignore[operator]
+                0 if order.price is None else order.leaves_qty * order.price
             )
         assert {f: v for f, v in self.firm_open.items() if v} == {
             f: v for f, v in open_by_firm.items() if v
         }, "firm open notional drifted from the live orders"
 
+
+# OrdTypes that rest with a Price(44): the name a missing-price reject uses.
+_PRICED = {
+    OrdType.LIMIT: "limit",
+    OrdType.STOP_LIMIT: "stop limit",
+    OrdType.MARKET_TO_LIMIT: "market-to-limit",
+}
 
 _HANDLERS: dict[type, Any] = {
     NewOrder: Kernel._new_order,
@@ -677,6 +1068,7 @@ _HANDLERS: dict[type, Any] = {
     QueryOrder: Kernel._query,
     RejectMessage: Kernel._reject_message,
     ExpireDayOrders: Kernel._expire_day_orders,
+    ExpireOrders: Kernel._expire_orders,
     MassCancel: Kernel._mass_cancel,
     SessionDisconnected: Kernel._session_disconnected,
     OperatorAction: Kernel._operator,
@@ -697,13 +1089,47 @@ def _plain(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
-def _order_to_plain(order: Order) -> list[Any]:
-    return [getattr(order, name) for name in _ORDER_FIELDS]
+_order_values = operator.attrgetter(*_ORDER_FIELDS)
 
 
-def _order_from_plain(values: list[Any]) -> Order:
+def _order_to_plain(order: Order) -> tuple[Any, ...]:
+    """The order's fields in Order.__slots__ order (one C call: the snapshot's copy of the
+    live orders runs on the kernel thread)."""
+    return _order_values(order)  # type: ignore[no-any-return]
+
+
+_INDEX = {name: i for i, name in enumerate(_ORDER_FIELDS)}
+_ORDER_ID, _SESSION = _INDEX["order_id"], _INDEX["session"]
+_CL_ORD_ID, _ORIG_CL_ORD_ID = _INDEX["cl_ord_id"], _INDEX["orig_cl_ord_id"]
+_PRIORITY_TS = _INDEX["priority_ts"]
+_SHARED = {_INDEX[name] for name in ("session", "firm", "account", "symbol")}
+_intern = sys.intern
+
+
+def _compact(order: Order) -> tuple[Any, ...]:
+    """A finished order as a tuple of str/int/None: enums by value, the strings many orders
+    share interned. The collector stops tracking such a tuple, so keeping many costs no
+    collection time. _order_from_plain reads it back."""
+    return tuple(
+        value.value
+        if isinstance(value, Enum)
+        else (_intern(value) if i in _SHARED and type(value) is str else value)
+        for i, value in enumerate(_order_to_plain(order))
+    )
+
+
+# Order fields added after the first snapshot format: a shorter list gets these.
+_ORDER_DEFAULTS: dict[str, Any] = {
+    "stop_px": None, "triggered": False, "post_only": False, "expire_ts": None,
+    "expire_date": None, "min_qty": None, "max_floor": None, "display": 0,
+}  # fmt: skip
+
+
+def _order_from_plain(values: Sequence[Any]) -> Order:
     order = Order.__new__(Order)
-    for name, value in zip(_ORDER_FIELDS, values, strict=True):
+    for name in _ORDER_FIELDS[len(values) :]:
+        setattr(order, name, _ORDER_DEFAULTS[name])
+    for name, value in zip(_ORDER_FIELDS, values, strict=False):
         enum = _ENUM_FIELDS.get(name)
         setattr(order, name, enum(value) if enum is not None else value)
     return order

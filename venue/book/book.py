@@ -2,7 +2,8 @@
 
 Bids are keyed by negated price so that, on both sides, the first key is the best level.
 A level keeps its orders in a dict (insertion ordered), which gives FIFO iteration and O(1)
-removal from anywhere in the queue.
+removal from anywhere in the queue. A level's `qty` is what it shows: an iceberg counts
+with its current peak (`Order.visible`), never with its hidden quantity.
 """
 
 from __future__ import annotations
@@ -43,20 +44,20 @@ class OrderBook:
         if level is None:
             level = levels[key] = Level(order.price)
         level.orders[order.order_id] = order
-        level.qty += order.leaves_qty
+        level.qty += order.visible
         self.orders[order.order_id] = order
 
-    def remove(self, order: Order, leaves_before: int | None = None) -> None:
+    def remove(self, order: Order, visible_before: int | None = None) -> None:
         """Take an order out of the book. O(1), plus O(log L) if its level empties.
 
-        leaves_before is the quantity the level counted for the order when the caller has
-        already changed the order (default: its current leaves quantity).
+        visible_before is the quantity the level counted for the order when the caller has
+        already changed the order (default: what it shows now).
         """
         levels = self._sides[order.side]
         key = self._key(order.side, order.price)  # type: ignore[arg-type]
         level = levels[key]
         del level.orders[order.order_id]
-        level.qty -= order.leaves_qty if leaves_before is None else leaves_before
+        level.qty -= order.visible if visible_before is None else visible_before
         if not level.orders:
             del levels[key]
         del self.orders[order.order_id]
@@ -65,6 +66,13 @@ class OrderBook:
         """The level's quantity shrinks by `by` for an order that keeps its place. O(1)."""
         levels = self._sides[order.side]
         levels[self._key(order.side, order.price)].qty -= by  # type: ignore[arg-type]
+
+    def requeue(self, order: Order, visible_before: int) -> None:
+        """An iceberg shows a new peak: it goes to the back of its level. O(1)."""
+        level = self._sides[order.side][self._key(order.side, order.price)]  # type: ignore[arg-type]
+        del level.orders[order.order_id]
+        level.orders[order.order_id] = order
+        level.qty += order.visible - visible_before
 
     def best(self, side: Side) -> Level | None:
         """Best level on a side. O(1) amortised (SortedDict keeps a sorted key list)."""
@@ -93,13 +101,14 @@ class OrderBook:
                     assert oid == order.order_id
                     assert order.side is side and order.price == level.price
                     assert not order.status.is_done, f"done order {oid} in the book"
-                    assert order.leaves_qty > 0
+                    assert order.leaves_qty > 0 and order.visible > 0
+                    assert order.max_floor is None or order.visible <= order.max_floor
                     assert order.priority_ts >= last_ts, f"FIFO broken at {level.price}"
                     last_ts = order.priority_ts
                     assert oid not in seen, f"order {oid} in two levels"
                     seen.add(oid)
                     assert oid in self.orders and self.orders[oid] is order
-                    total += order.leaves_qty
+                    total += order.visible
                 assert total == level.qty, f"level {level.price} total {level.qty} != {total}"
         assert seen == set(self.orders), "id map and levels disagree"
         bid, ask = self.best(Side.BUY), self.best(Side.SELL)

@@ -19,6 +19,7 @@ class RejectCode(IntEnum):
     UNSUPPORTED_CHARACTERISTIC = 1005
     DUPLICATE_CL_ORD_ID = 1006
     MISSING_FIELD = 1007
+    INVALID_EXPIRY = 1008  # GTD: ExpireTime/ExpireDate missing, doubled or past
     # 2xxx: risk and compliance
     HALTED = 2001
     PRICE_OUTSIDE_COLLAR = 2002
@@ -33,6 +34,8 @@ class RejectCode(IntEnum):
     UNKNOWN_ORDER = 3001
     TOO_LATE = 3002
     CHANGE_NOT_ALLOWED = 3003
+    WOULD_TAKE_LIQUIDITY = 3004  # post-only
+    NO_OPPOSITE_SIDE = 3005  # market-to-limit with nothing to trade against
 
 
 class CancelReason(IntEnum):
@@ -47,3 +50,4 @@ class CancelReason(IntEnum):
     DISCONNECT = 7
     KILL_SWITCH = 8
     OPERATOR = 9
+    MIN_QTY_NOT_MET = 10  # IOC with MinQty(110): less than MinQty could fill at once

@@ -25,6 +25,12 @@ class NewOrder:
     price: int | None = None
     account: str = ""
     stp: StpMode | None = None  # None: the firm's default
+    stop_px: int | None = None  # StopPx(99)
+    post_only: bool = False  # ExecInst(18)=6
+    expire_ts: int | None = None  # ExpireTime(126), µs UTC
+    expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
+    min_qty: int | None = None  # MinQty(110)
+    max_floor: int | None = None  # MaxFloor(111): iceberg peak
     poss_resend: bool = False  # PossResend(97)=Y: perhaps sent before (see Kernel._new_order)
 
 
@@ -50,6 +56,10 @@ class ReplaceOrder:
     qty: int
     price: int | None = None
     order_id: int | None = None
+    stop_px: int | None = None  # StopPx(99)
+    expire_ts: int | None = None  # ExpireTime(126), µs UTC
+    expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
+    max_floor: int | None = None  # MaxFloor(111): iceberg peak
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,12 @@ class ExpireDayOrders:
     replaced before it expires. Issued by the venue's scheduler, also late after downtime."""
 
     cutoff: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireOrders:
+    """The venue's scheduler: GTD orders whose ExpireTime has come expire now. (Every
+    command does this first, at its own time; this one has nothing else to do.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +159,7 @@ Command = (
     | QueryOrder
     | RejectMessage
     | ExpireDayOrders
+    | ExpireOrders
     | MassCancel
     | SessionDisconnected
     | OperatorAction

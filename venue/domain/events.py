@@ -33,6 +33,14 @@ class OrderSnapshot:
     cum_notional: int
     status: OrdStatus
     priority_ts: int
+    stop_px: int | None = None
+    triggered: bool = False
+    post_only: bool = False
+    expire_ts: int | None = None
+    expire_date: int | None = None
+    min_qty: int | None = None
+    max_floor: int | None = None  # iceberg peak, MaxFloor(111)
+    display_qty: int = 0  # what the book shows of the order after the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,17 @@ class OrderRestated:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """A parked stop's trigger printed: it enters the book (or trades) from now on, as a
+    market order (stop) or a limit order (stop-limit), with a new priority time."""
+
+    seq: int
+    ts: int
+    order: OrderSnapshot
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class MassCancelReported:
     """Answer to an OrderMassCancelRequest; the cancels themselves are OrderCanceled events.
 
@@ -221,6 +240,7 @@ Event = (
     | OrderStatusReported
     | CancelRejected
     | OrderRestated
+    | OrderTriggered
     | MassCancelReported
     | OperatorActionApplied
     | TradeBusted
@@ -236,6 +256,7 @@ ORDER_EVENTS = (
     OrderExpired,
     OrderRestated,
     OrderTradeCanceled,
+    OrderTriggered,
 )
 
 

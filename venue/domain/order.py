@@ -50,6 +50,16 @@ class Order:
         "status",
         "priority_ts",
         "stp",
+        # Order terms beyond the plain limit order (None / False: not used). Snapshots of
+        # older versions lack them: venue.kernel fills in these defaults.
+        "stop_px",
+        "triggered",
+        "post_only",
+        "expire_ts",
+        "expire_date",
+        "min_qty",
+        "max_floor",
+        "display",
     )
 
     def __init__(
@@ -67,6 +77,12 @@ class Order:
         qty: int,
         priority_ts: int,
         stp: StpMode = StpMode.CANCEL_RESTING,
+        stop_px: int | None = None,
+        post_only: bool = False,
+        expire_ts: int | None = None,
+        expire_date: int | None = None,
+        min_qty: int | None = None,
+        max_floor: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.session = session
@@ -85,6 +101,31 @@ class Order:
         self.status = OrdStatus.NEW
         self.priority_ts = priority_ts
         self.stp = stp
+        self.stop_px = stop_px
+        self.triggered = False  # a stop whose trigger has printed: now in the book or done
+        self.post_only = post_only  # ExecInst(18)=6: never takes liquidity
+        self.expire_ts = expire_ts  # GTD by ExpireTime(126): µs UTC
+        self.expire_date = expire_date  # GTD by ExpireDate(432): YYYYMMDD, through its day end
+        self.min_qty = min_qty  # MinQty(110), IOC only: fill at least this at once or nothing
+        self.max_floor = max_floor  # iceberg: MaxFloor(111), the peak shown at a time
+        # iceberg: what the book shows of it now (its current peak)
+        self.display = 0 if max_floor is None else min(max_floor, qty)
+
+    @property
+    def visible(self) -> int:
+        """The quantity the book shows (and gives time priority): the peak of an iceberg,
+        the whole leaves quantity of any other order."""
+        return self.leaves_qty if self.max_floor is None else min(self.display, self.leaves_qty)
+
+    @property
+    def is_parked(self) -> bool:
+        """A stop waiting for its trigger: live, not in the book, not in market data."""
+        return self.ord_type.is_stop and not self.triggered and not self.status.is_done
+
+    @property
+    def is_market(self) -> bool:
+        """Trades without a limit: a market order, or a stop once triggered."""
+        return self.ord_type is OrdType.MARKET or self.ord_type is OrdType.STOP
 
     @property
     def leaves_qty(self) -> int:
@@ -137,6 +178,14 @@ class Order:
             self.cum_notional,
             self.status,
             self.priority_ts,
+            self.stop_px,
+            self.triggered,
+            self.post_only,
+            self.expire_ts,
+            self.expire_date,
+            self.min_qty,
+            self.max_floor,
+            self.visible,
         )
 
     def __repr__(self) -> str:

@@ -43,6 +43,9 @@ class Instrument:
     max_order_qty: int | None = None
     max_order_notional: int | None = None  # price units x quantity
     restricted: bool = False
+    # Post-only (ExecInst 6) that would take liquidity: rejected (False) or slid to one
+    # tick behind the opposite best (True).
+    post_only_slide: bool = False
 
     def __post_init__(self) -> None:
         if self.tick <= 0 or self.lot <= 0:

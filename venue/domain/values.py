@@ -50,6 +50,13 @@ class OrdType(StrEnum):
 
     MARKET = "1"
     LIMIT = "2"
+    STOP = "3"  # parked until a trade at or through StopPx(99), then a market order
+    STOP_LIMIT = "4"  # parked the same way, then a limit order at Price(44)
+    MARKET_TO_LIMIT = "K"  # a limit at the best opposite price on arrival (FIX 4.4+)
+
+    @property
+    def is_stop(self) -> bool:
+        return self is OrdType.STOP or self is OrdType.STOP_LIMIT
 
 
 class TimeInForce(StrEnum):
@@ -59,6 +66,7 @@ class TimeInForce(StrEnum):
     GTC = "1"
     IOC = "3"
     FOK = "4"
+    GTD = "6"  # with ExpireTime(126) or ExpireDate(432)
 
 
 class OrdStatus(StrEnum):
@@ -77,6 +85,21 @@ class OrdStatus(StrEnum):
 
 
 _DONE = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED})
+
+
+def utc_date(us: int) -> int:
+    """Microseconds since the epoch -> the UTC date as the integer YYYYMMDD. Pure
+    arithmetic (the core keeps no clock): H. Hinnant's civil_from_days."""
+    z = us // 86_400_000_000 + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    return year * 10_000 + month * 100 + day
 
 
 def price_from_decimal(value: Decimal) -> int:

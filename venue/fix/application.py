@@ -8,12 +8,15 @@ QuickFIX's Python binding ends the whole process (Py_Exit) when a callback raise
 but the few FIX exceptions it maps, so every callback here catches and logs its errors.
 
 Stopping works around a QuickFIX 1.16 race (see FixGateway.stop): the gateway adds one
-internal session, STOPPER_COMP_ID, that only it logs on to, from 127.0.0.1, while stopping.
+internal session, STOPPER_COMP_ID, that only it logs on to, through QuickFIX's private
+listener (a Unix socket only this process reaches; the gatekeeper refuses that CompID).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import socket
 import string
@@ -26,15 +29,19 @@ import quickfix as fix
 
 from venue.domain.commands import Command
 from venue.domain.reference import Role
-from venue.fix.auth import check_logon
-from venue.fix.codec import ORDER_MSG_TYPES, business_reject, decode, parse
-from venue.fix.gatekeeper import Gatekeeper, Refusal
+from venue.fix.auth import LogonGuard, check_logon
+from venue.fix.codec import FIXT11, ORDER_MSG_TYPES, business_reject, decode, parse
+from venue.fix.gatekeeper import Gatekeeper, Refusal, connect_backend, take_over_listener
 from venue.fix.message_log import MessageLogFactory
 
 log = logging.getLogger("venue.fix")
 
 NOT_AUTHORIZED = "6"  # BusinessRejectReason(380)
+UNSUPPORTED_MESSAGE_TYPE = "3"  # BusinessRejectReason(380)
+FIX50SP2 = "9"  # ApplVerID(1128) / DefaultApplVerID(1137): the one FIXT.1.1 sessions speak
 STOPPER_COMP_ID = "VENUE-STOPPER"  # internal session used by stop(), never a client
+HANDOVER_SOCKET = "handover.sock"  # QuickFIX's private listener, in <data_dir>/fix
+SHUT_OUT_DELAY = 1.0  # seconds before a Logon refused by the backoff is answered
 
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
@@ -51,14 +58,20 @@ def dictionary_dir() -> Path:
     return DICTIONARY_DIR
 
 
+# The venue's own data dictionaries (FIXT 1.1 and FIX 5.0 SP2 with the venue's fields),
+# published for clients: spec/fixt.md.
+VENUE_DICTIONARIES = Path(__file__).resolve().parent / "dictionaries"
+
+
 def render_settings(template: Path, *, port: int, data_dir: Path) -> fix.SessionSettings:
-    """Fill ${port}, ${data_dir}, ${dict_dir} in the acceptor template and load it.
+    """Fill ${port}, ${data_dir}, ${dict_dir}, ${venue_dict_dir} in the acceptor template
+    and load it.
 
     The rendered file is written to <data_dir>/fix/acceptor.cfg for reference.
     """
     data_dir = Path(data_dir).resolve()
     text = string.Template(Path(template).read_text()).substitute(
-        port=port, data_dir=data_dir, dict_dir=dictionary_dir()
+        port=port, data_dir=data_dir, dict_dir=dictionary_dir(), venue_dict_dir=VENUE_DICTIONARIES
     )
     fix_dir = data_dir / "fix"
     for sub in ("store", "log"):
@@ -75,8 +88,10 @@ class FixGateway:
     roles: counterparty CompID -> Role; only ORDER_ENTRY sessions may send orders.
     on_logon / on_logout: optional, called with the CompID (for cancel on disconnect).
     listen: (host, port) of the Gatekeeper in front: clients connect there, a Logon
-      QuickFIX would drop in silence gets a Logout saying why, and QuickFIX itself listens
-      on the settings' SocketAcceptPort for the gatekeeper's hand-overs only.
+      QuickFIX would drop in silence gets a Logout saying why, credentials are checked
+      there, and QuickFIX itself listens only on a private Unix socket
+      (<data_dir>/fix/handover.sock) for the gatekeeper's hand-overs: its TCP
+      SocketAcceptPort is shut as soon as it is bound.
     """
 
     def __init__(
@@ -118,6 +133,7 @@ class FixGateway:
         stopper.setString("DataDictionary", str(dictionary_dir() / "FIX44.xml"))
         if not settings.has(self._stopper):
             settings.set(self._stopper, stopper)
+        self._guard = LogonGuard()
         self._app = _Application(self)
         # QuickFIX keeps raw pointers to these: they must live as long as the acceptor.
         self._store_factory = fix.FileStoreFactory(settings)
@@ -136,11 +152,17 @@ class FixGateway:
         else:
             acceptor = fix.SocketAcceptor(self._app, self._store_factory, settings)
         self._acceptor: fix.SocketAcceptor | None = acceptor
+        # The hand-over socket is reached through a descriptor of its directory: a data
+        # directory path may be longer than a Unix socket address allows (108 bytes).
+        fix_dir = Path(defaults.getString("FileStorePath")).parent
+        self._fix_dir_fd = os.open(fix_dir, os.O_PATH | os.O_DIRECTORY)
+        self._handover = f"/proc/self/fd/{self._fix_dir_fd}/{HANDOVER_SOCKET}"
         self._gatekeeper = Gatekeeper(
             *listen,
-            backend_port=self._port,
+            backend=self._handover,
             check=self.check_first_message,
             logon_timeout=defaults.getInt("LogonTimeout") if defaults.has("LogonTimeout") else 10,
+            comp_id=self._sender,
         )
         self._started = False
         self._stopped = False
@@ -153,11 +175,13 @@ class FixGateway:
             raise RuntimeError("a stopped FixGateway cannot start again: make a new one")
         self._acceptor.start()
         self._started = True
+        take_over_listener(self._port, self._handover)  # nobody but us reaches QuickFIX
         self._gatekeeper.start()  # after QuickFIX listens: it hands connections over
 
     @property
     def quickfix_port(self) -> int:
-        """The port QuickFIX itself listens on, behind the gatekeeper."""
+        """The TCP port QuickFIX binds, behind the gatekeeper (shut once it has started:
+        QuickFIX then accepts on its private Unix socket only)."""
         return self._port
 
     @property
@@ -192,6 +216,11 @@ class FixGateway:
         del acceptor
         if self._log_factory is not None:
             self._log_factory.close()
+        if self._fix_dir_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self._handover)
+            os.close(self._fix_dir_fd)
+            self._fix_dir_fd = -1
 
     def _stop_acceptor(self, acceptor: fix.SocketAcceptor) -> None:
         """Acceptor.stop without QuickFIX 1.16's use-after-free.
@@ -223,7 +252,7 @@ class FixGateway:
         head = f"8=FIX.4.4\x019={len(body)}\x01{body}".encode()
         logon = head + b"10=%03d\x01" % (sum(head) % 256)
         try:
-            connection = socket.create_connection(("127.0.0.1", self._port), timeout=timeout)
+            connection = connect_backend(self._handover, timeout=timeout)
             connection.sendall(logon)
         except OSError as exc:
             log.warning("internal logon failed: %s", exc)
@@ -255,10 +284,19 @@ class FixGateway:
         """The configured counterparties' CompIDs."""
         return list(self._session_ids)
 
-    def check_first_message(self, fields: Mapping[str, str]) -> Refusal | None:
-        """Why QuickFIX would drop a connection starting with this message (None: it would
-        not). Runs on the gatekeeper's thread; credentials are QuickFIX's to check."""
+    def check_first_message(self, fields: Mapping[str, str], peer: str = "") -> Refusal | None:
+        """Why a connection starting with this message must not reach QuickFIX (None: let
+        it through). Runs on the gatekeeper's thread, which is also where credentials are
+        checked (scrypt, ~50 ms: never on QuickFIX's thread) and failed logons counted
+        per CompID and per peer address (LogonGuard)."""
         begin, sender, target = fields.get("8", ""), fields.get("49", ""), fields.get("56", "")
+        msg_type = fields.get("35", "")
+        if begin not in self._begin_strings.values():
+            # A version the venue does not speak: it cannot be answered in it, and a client
+            # of it would not read an answer in another. QuickFIX also just disconnects.
+            return Refusal(f"unsupported BeginString(8) '{begin}'", silent=True)
+        if msg_type != "A":
+            return Refusal(f"the first message must be a Logon (35=A), not 35={msg_type}")
         if target != self._sender:
             return Refusal(f"unknown TargetCompID(56) '{target}': this venue is {self._sender}")
         if sender not in self._begin_strings:
@@ -266,28 +304,39 @@ class FixGateway:
         if begin != self._begin_strings[sender]:
             configured = self._begin_strings[sender]
             return Refusal(f"session {sender} is configured for {configured}, not {begin}")
-        if fields.get("35") == "A" and self.logged_on(sender):
+        if begin == FIXT11 and fields.get("1137") != FIX50SP2:
+            # QuickFIX closes in silence without it, and takes any other value without a
+            # dictionary to check it against.
+            given = fields.get("1137")
+            told = "is required" if given is None else f"is {given}, which is not served here"
+            return Refusal(f"DefaultApplVerID(1137) {told}: use 9 (FIX.5.0SP2)")
+        shut = self._guard.refusal(sender, peer)
+        if shut is not None:
+            # Answered after a second: a guesser gets one answer per connection per second
+            # instead of as many as it can open (each costs the gatekeeper's thread).
+            return Refusal(shut, delay=SHUT_OUT_DELAY)
+        credentials = self._credentials.get(sender)
+        if credentials is None and (fields.get("554") or fields.get("925")):
+            # It would be written in clear to QuickFIX's message log: refuse it unread.
+            return Refusal(
+                f"session {sender} has no credentials configured: "
+                "log on without Password(554) and NewPassword(925)"
+            )
+        if self.logged_on(sender):
             # Not final: a client that reconnects at once may come before QuickFIX has seen
             # its previous connection close.
             return Refusal(f"session {sender} is already logged on", final=False)
+        if credentials is not None:
+            refused = check_logon(dict(fields), *credentials)
+            if refused is not None:
+                self._guard.failed(sender, peer)
+                log.warning("logon refused for %s from %s: %s", sender, peer or "?", refused)
+                return Refusal(f"Rejected Logon Attempt: {refused}")
+            self._guard.succeeded(sender, peer)
         return None
 
-    def _check_logon(self, raw: str, session_id: fix.SessionID) -> str | None:
-        """Why a Logon must be refused (QuickFIX answers with a Logout carrying it)."""
-        fields = parse(raw)
-        if fields.get("35") != "A":
-            return None
-        session = session_id.getTargetCompID().getValue()
-        if session not in self._credentials:
-            return None
-        username, password_hash = self._credentials[session]
-        refusal = check_logon(fields, username, password_hash)
-        if refusal is not None:
-            log.warning("logon refused for %s: %s", session, refusal)
-        return refusal
-
     def begin_string(self, session: str) -> str:
-        """The session's FIX version, "FIX.4.2" or "FIX.4.4"."""
+        """The session's FIX version: "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2)."""
         return self._begin_strings[session]
 
     def timestamp_digits(self, session: str) -> int | None:
@@ -395,8 +444,20 @@ class FixGateway:
         """Handle one application message; True means "unsupported message type"."""
         fields = parse(text)
         msg_type = fields.get("35", "")
+        fixt = session_id.getBeginString().getValue() == FIXT11
+        if fixt and fields.get("1128", FIX50SP2) != FIX50SP2:
+            raise _WrongApplVerID()
         if msg_type not in ORDER_MSG_TYPES:
-            return True
+            if not fixt:
+                return True
+            # QuickFIX 1.16's own reject on FIXT.1.1 carries DefaultApplVerID(1137) in its
+            # body, which a 5.0 SP2 client rejects: build it here instead.
+            reject = business_reject(
+                FIXT11, fields.get("34", ""), msg_type, "", UNSUPPORTED_MESSAGE_TYPE,
+                f"Unsupported Message Type: MsgType(35)={msg_type} is not accepted here",
+            )  # fmt: skip
+            self._send(session_id, reject)
+            return False
         session = fields.get("49", "")
         if not text.isascii() and _has_undecodable(text):
             # Bytes that are not UTF-8 cannot be journaled, echoed or stored as they came:
@@ -420,6 +481,10 @@ class FixGateway:
             return False
         self._submit(decode(fields, session))
         return False
+
+
+class _WrongApplVerID(Exception):
+    """An application message on FIXT.1.1 whose ApplVerID(1128) is not FIX.5.0SP2."""
 
 
 def _has_undecodable(text: str) -> bool:
@@ -464,17 +529,8 @@ class _Application(fix.Application):
             log.exception("toAdmin %s", session_id)
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        refusal = None
-        text = ""
-        try:
-            text = message.toString()
-            refusal = self._gateway._check_logon(text, session_id)
-        except Exception:
-            log.exception("logon check failed on %s", session_id)
-            refusal = "logon could not be checked"
-        if refusal is not None:
-            raise fix.RejectLogon(refusal)
-        _check_poss_dup(text)
+        # credentials were checked by the gatekeeper, before QuickFIX read the Logon
+        _check_poss_dup(message.toString())
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         try:
@@ -489,6 +545,10 @@ class _Application(fix.Application):
         _check_group_types(text)
         try:
             unsupported = self._gateway._from_app(text, session_id)
+        except _WrongApplVerID:
+            # Session-level Reject, SessionRejectReason 5 (value incorrect) on tag 1128:
+            # only FIX.5.0SP2 is served, and QuickFIX has no dictionary for the others.
+            raise fix.IncorrectTagValue(1128) from None
         except Exception:
             # A bug on our side: log it, keep the session. The client gets no answer to this
             # message; the log line has what is needed to find out why.

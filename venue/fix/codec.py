@@ -1,4 +1,5 @@
-"""Raw FIX text <-> commands and events, for FIX 4.2 and 4.4. Pure functions, no quickfix.
+"""Raw FIX text <-> commands and events, for FIX 4.2, 4.4 and FIX 5.0 SP2 over FIXT 1.1.
+Pure functions, no quickfix.
 
     parse(raw) -> {tag: value}           split an incoming message once
     decode(fields, session) -> Command   D F G H q; FIX-valid but unacceptable -> RejectMessage
@@ -8,10 +9,15 @@ QuickFIX's data dictionary has already stopped what is not FIX; this module stop
 FIX but not acceptable here. Outgoing text carries placeholder BodyLength(9)=0 and
 CheckSum(10)=000 and no CompIDs, sequence number or SendingTime: QuickFIX fills the header
 and recomputes both when it sends (Message.setString + Session.sendToTarget).
+
+A FIXT.1.1 session speaks FIX 5.0 SP2 (its DefaultApplVerID; no ApplVerID(1128) is sent):
+its messages are the 4.4 ones with 5.0 SP2's own values where they differ (the tables under
+"FIX 5.0 SP2" below, MassActionReportID on OrderMassCancelReport). spec/fixt.md.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 from collections.abc import Callable
@@ -41,6 +47,7 @@ from venue.domain.events import (
     OrderSnapshot,
     OrderStatusReported,
     OrderTradeCanceled,
+    OrderTriggered,
     TradeBusted,
     TradeExecuted,
 )
@@ -57,6 +64,7 @@ from venue.domain.values import (
 SOH = "\x01"
 FIX42 = "FIX.4.2"
 FIX44 = "FIX.4.4"
+FIXT11 = "FIXT.1.1"  # application messages in FIX 5.0 SP2
 # Messages that go to the kernel; any other application MsgType is answered 380=3.
 ORDER_MSG_TYPES = frozenset(("D", "F", "G", "H", "q"))
 
@@ -74,8 +82,14 @@ def parse(raw: str) -> dict[str, str]:
 
 _SIDES = {"1": Side.BUY, "2": Side.SELL}  # the sides the venue trades
 _ANY_SIDE = {side.value: side for side in Side}  # what a reject can echo
-_ORD_TYPES = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
-_TIFS = {"0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
+_ORD_TYPES = {
+    "1": OrdType.MARKET, "2": OrdType.LIMIT, "3": OrdType.STOP, "4": OrdType.STOP_LIMIT,
+    "K": OrdType.MARKET_TO_LIMIT,  # FIX 4.4: QuickFIX's 4.2 dictionary refuses K itself
+}  # fmt: skip
+_TIFS = {
+    "0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK,
+    "6": TimeInForce.GTD,
+}  # fmt: skip
 
 _SIDE_NAMES = {
     "3": "buy minus", "4": "sell plus", "5": "sell short", "6": "sell short exempt",
@@ -93,14 +107,7 @@ _TIF_NAMES = {
 }  # fmt: skip
 
 # Order instructions the venue does not offer; present at all -> rejected.
-_UNSUPPORTED_TAGS = (
-    ("18", "ExecInst(18)"),
-    ("110", "MinQty(110)"),
-    ("111", "MaxFloor(111)"),
-    ("99", "StopPx(99)"),
-    ("126", "ExpireTime(126)"),
-    ("432", "ExpireDate(432)"),
-)
+_UNSUPPORTED_TAGS: tuple[tuple[str, str], ...] = ()  # every such tag is now offered
 
 _US = RejectCode.UNSUPPORTED_CHARACTERISTIC
 
@@ -142,7 +149,7 @@ def _ord_type(fields: dict[str, str]) -> OrdType:
         raise _Reject(
             _US,
             f"OrdType(40)={_named(text, _ORD_TYPE_NAMES)} is not supported: "
-            "use 1 (market) or 2 (limit)",
+            "use 1 (market), 2 (limit), 3 (stop), 4 (stop limit) or K (market to limit)",
         )
     return ord_type
 
@@ -156,7 +163,7 @@ def _tif(fields: dict[str, str]) -> TimeInForce:
         raise _Reject(
             _US,
             f"TimeInForce(59)={_named(text, _TIF_NAMES)} is not supported: "
-            "use 0 (day), 1 (GTC), 3 (IOC) or 4 (FOK)",
+            "use 0 (day), 1 (GTC), 3 (IOC), 4 (FOK) or 6 (GTD)",
         )
     return tif
 
@@ -171,6 +178,73 @@ def _stp(fields: dict[str, str]) -> StpMode | None:
         allowed = ", ".join(f"{m.value} ({m.name.lower().replace('_', ' ')})" for m in StpMode)
         raise _Reject(_US, f"SelfTradePrevention(7928)={text} is not supported: use {allowed}")
     return mode
+
+
+def _post_only(fields: dict[str, str]) -> bool:
+    """ExecInst(18): only 6 (participate, don't initiate: post only) is offered."""
+    text = fields.get("18")
+    if text is None:
+        return False
+    if text.strip() == "6":
+        return True
+    raise _Reject(_US, f"ExecInst(18)={text} is not supported: use 6 (post only)")
+
+
+_UTC_TIMESTAMP = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)")
+
+
+def _expire_time(fields: dict[str, str]) -> int | None:
+    """ExpireTime(126), a UTCTimestamp -> µs since the epoch."""
+    text = fields.get("126")
+    if text is None:
+        return None
+    m = _UTC_TIMESTAMP.fullmatch(text)
+    try:
+        if m is None:
+            raise ValueError(text)
+        y, mo, d, h, mi, s, frac = m.groups()
+        time.strptime(f"{y}{mo}{d}{h}{mi}{s}", "%Y%m%d%H%M%S")  # a real date and time
+        secs = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0))
+        return secs * 1_000_000 + int(((frac or "") + "000000")[:6])
+    except ValueError:
+        raise _Reject(
+            RejectCode.INVALID_EXPIRY,
+            f"ExpireTime(126)={text} is not valid: use YYYYMMDD-HH:MM:SS[.sss] (UTC)",
+        ) from None
+
+
+def _expire_date(fields: dict[str, str]) -> int | None:
+    """ExpireDate(432), a LocalMktDate YYYYMMDD -> the int YYYYMMDD."""
+    text = fields.get("432")
+    if text is None:
+        return None
+    try:
+        if _DATE.fullmatch(text) is None:
+            raise ValueError(text)
+        time.strptime(text, "%Y%m%d")
+    except ValueError:
+        raise _Reject(
+            RejectCode.INVALID_EXPIRY, f"ExpireDate(432)={text} is not valid: use YYYYMMDD"
+        ) from None
+    return int(text)
+
+
+def _min_qty(fields: dict[str, str], tag: str = "110", name: str = "MinQty") -> int | None:
+    text = fields.get(tag)
+    if text is None:
+        return None
+    whole, _, frac = text.partition(".")
+    if _is_float(text) and not frac.strip("0"):
+        return int(whole)  # zero or negative: the kernel's own check says so
+    raise _Reject(
+        RejectCode.INVALID_QUANTITY, f"{name}({tag})={text} is not valid: use a whole number"
+    )
+
+
+def _max_floor(fields: dict[str, str]) -> int | None:
+    """MaxFloor(111): the iceberg peak (FIX 4.2/4.4; 5.0 SP2 has DisplayQty 1138)."""
+    return _min_qty(fields, "111", "MaxFloor")
 
 
 def _no_unsupported(fields: dict[str, str]) -> None:
@@ -192,8 +266,8 @@ def _qty(fields: dict[str, str]) -> int:
     )
 
 
-def _price(fields: dict[str, str]) -> int | None:
-    text = fields.get("44")
+def _price(fields: dict[str, str], tag: str = "44", name: str = "Price") -> int | None:
+    text = fields.get(tag)
     if text is None:
         return None
     if _is_float(text):
@@ -203,8 +277,12 @@ def _price(fields: dict[str, str]) -> int | None:
             pass
     raise _Reject(
         RejectCode.INVALID_PRICE,
-        f"Price(44)={text} is not valid: use a decimal number with at most 8 decimals",
+        f"{name}({tag})={text} is not valid: use a decimal number with at most 8 decimals",
     )
+
+
+def _stop_px(fields: dict[str, str]) -> int | None:
+    return _price(fields, "99", "StopPx")
 
 
 def _is_float(text: str) -> bool:
@@ -232,7 +310,8 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     stp = _stp(f)
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
-        f.get("97") == "Y",
+        _stop_px(f), _post_only(f), _expire_time(f), _expire_date(f), _min_qty(f),
+        _max_floor(f), poss_resend=f.get("97") == "Y",
     )  # fmt: skip
 
 
@@ -260,9 +339,10 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
         )
     tif = _tif(f)
     _no_unsupported(f)
+    _post_only(f)  # checked; the order keeps the instruction it was entered with
     return ReplaceOrder(
         session, cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f),
-        _order_id(f),
+        _order_id(f), _stop_px(f), _expire_time(f), _expire_date(f), _max_floor(f),
     )  # fmt: skip
 
 
@@ -336,6 +416,7 @@ ORD_REJ_REASONS_44 = {
     "UNSUPPORTED_CHARACTERISTIC": "11",
     "DUPLICATE_CL_ORD_ID": "6",
     "MISSING_FIELD": "99",
+    "INVALID_EXPIRY": "99",  # Text says what is wrong
     "HALTED": "2",
     "PRICE_OUTSIDE_COLLAR": "99",  # FIX 5.0: 16 price exceeds current price band
     "EXCEEDS_MAX_QTY": "3",
@@ -348,6 +429,8 @@ ORD_REJ_REASONS_44 = {
     "UNKNOWN_ORDER": "5",
     "TOO_LATE": "0",
     "CHANGE_NOT_ALLOWED": "99",
+    "WOULD_TAKE_LIQUIDITY": "99",  # post-only; Text says so
+    "NO_OPPOSITE_SIDE": "99",  # market-to-limit; Text says so
 }
 CXL_REJ_REASONS_44 = {
     "UNKNOWN_ORDER": "1",
@@ -380,6 +463,20 @@ _CXL_REJ = {
 }
 _ORD_REJ_OTHER = {FIX44: "99", FIX42: "0"}
 _CXL_REJ_OTHER = {FIX44: "99", FIX42: "2"}
+
+# FIX 5.0 SP2 (FIXT.1.1 sessions): the 4.4 reasons, plus the codes 5.0 added for what 4.4
+# can only call 99: OrdRejReason 16 (price exceeds current price band) and 18 (invalid
+# price increment); CxlRejReason 8 and 18 for the same on a replace.
+ORD_REJ_REASONS_50 = {**ORD_REJ_REASONS_44, "PRICE_OUTSIDE_COLLAR": "16", "PRICE_OFF_TICK": "18"}
+CXL_REJ_REASONS_50 = {**CXL_REJ_REASONS_44, "PRICE_OUTSIDE_COLLAR": "8", "PRICE_OFF_TICK": "18"}
+_ORD_REJ[FIXT11] = _by_code(
+    ORD_REJ_REASONS_50,
+    "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 18 19 20 21 22 23 24 25 26 27 28 29 99",
+    "99",
+)
+_CXL_REJ[FIXT11] = _by_code(CXL_REJ_REASONS_50, "0 1 2 3 4 5 6 7 8 18 99", "99")
+_ORD_REJ_OTHER[FIXT11] = "99"
+_CXL_REJ_OTHER[FIXT11] = "99"
 
 
 def ord_rej_reason(code: RejectCode, begin_string: str) -> str:
@@ -428,8 +525,20 @@ def _order_terms(o: OrderSnapshot) -> str:
         out += f"40={o.ord_type.value}\x01"
     if o.price is not None:
         out += f"44={format_price(o.price)}\x01"
+    if o.stop_px is not None:
+        out += f"99={format_price(o.stop_px)}\x01"
+    if o.post_only:
+        out += "18=6\x01"
+    if o.min_qty is not None:
+        out += f"110={o.min_qty}\x01"
+    if o.max_floor is not None:
+        out += f"111={o.max_floor}\x01"
     if o.tif is not None:
         out += f"59={o.tif.value}\x01"
+    if o.expire_ts is not None:
+        out += f"126={transact_time(o.expire_ts)}\x01"
+    if o.expire_date is not None:
+        out += f"432={o.expire_date}\x01"
     return out
 
 
@@ -493,11 +602,29 @@ def _expired(e: OrderExpired, v: str) -> str:
 
 # ExecRestatementReason(378): the venue changed the order (self-trade decrement).
 _RESTATED_BY_VENUE = {FIX44: "8", FIX42: "4"}  # 8 market (exchange) option; 4.2: broker option
+_RESTATED_BY_VENUE[FIXT11] = "8"
 
 
 def _restated(e: OrderRestated, v: str) -> str:
     middle = f"378={_RESTATED_BY_VENUE[v]}\x01"
     return _report(v, e.seq, e.ts, e.order, "D", e.order.status.value, middle, e.text)
+
+
+# How a stop's trigger is reported, per FIX version: (ExecType, ExecRestatementReason).
+# ExecType L (triggered or activated by system) is not in QuickFIX's 4.2 or 4.4 dictionary,
+# so those get D (Restated) with the same 378 as the venue's other restatements and a Text
+# saying so. A version not listed (FIX 5.0 SP2 over FIXT.1.1) gets L without 378.
+TRIGGER_REPORT: dict[str, tuple[str, str | None]] = {
+    FIX44: ("D", _RESTATED_BY_VENUE[FIX44]),
+    FIX42: ("D", _RESTATED_BY_VENUE[FIX42]),
+}
+_TRIGGER_OTHER = ("L", None)
+
+
+def _triggered(e: OrderTriggered, v: str) -> str:
+    exec_type, reason = TRIGGER_REPORT.get(v, _TRIGGER_OTHER)
+    middle = f"378={reason}\x01" if reason is not None else ""
+    return _report(v, e.seq, e.ts, e.order, exec_type, e.order.status.value, middle, e.text)
 
 
 def _trade_canceled(e: OrderTradeCanceled, v: str) -> str:
@@ -556,6 +683,8 @@ def _mass_cancel_reported(e: MassCancelReported, v: str) -> str | None:
         return None  # FIX 4.2 has no OrderMassCancelReport (nor the request)
     symbol = f"55={e.symbol}\x01" if e.symbol else ""
     extra = "532=99\x01" if e.response == "0" else f"533={e.affected}\x01"
+    if v == FIXT11:
+        extra += f"1369={e.seq}\x01"  # MassActionReportID: required in 5.0 SP2
     text = f"58={e.text}\x01" if e.text else ""
     return (
         f"8={v}\x019=0\x0135=r\x0137={e.seq}\x0111={e.cl_ord_id or 'NONE'}\x01"
@@ -574,6 +703,7 @@ _ENCODERS: dict[type, Callable[[object, str], str | None]] = {
     OrderStatusReported: _status,  # type: ignore[dict-item]
     CancelRejected: _cancel_rejected,  # type: ignore[dict-item]
     OrderRestated: _restated,  # type: ignore[dict-item]
+    OrderTriggered: _triggered,  # type: ignore[dict-item]
     MassCancelReported: _mass_cancel_reported,  # type: ignore[dict-item]
     OrderTradeCanceled: _trade_canceled,  # type: ignore[dict-item]
 }
@@ -589,8 +719,9 @@ def encode(event: Event, begin_string: str, digits: int | None = None) -> str | 
     trade gets its own OrderFilled / OrderTradeCanceled); MassCancelReported has no FIX 4.2
     form.
 
-    begin_string is "FIX.4.2" or "FIX.4.4"; digits, when given, is the session's TransactTime
-    precision (0, 3 or 6; default TIMESTAMP_DIGITS of the version). BodyLength and CheckSum
+    begin_string is "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2); digits, when given, is
+    the session's TransactTime precision (0, 3 or 6; default TIMESTAMP_DIGITS of the
+    version). BodyLength and CheckSum
     are placeholders that QuickFIX recomputes on send; the header CompIDs, MsgSeqNum and
     SendingTime are its job too.
     """
@@ -636,6 +767,7 @@ COPIED_EVENTS = (
     OrderReplaced,
     OrderExpired,
     OrderRestated,
+    OrderTriggered,
     OrderTradeCanceled,
     CancelRejected,
 )
@@ -656,6 +788,7 @@ def encode_copy(
         return None
     head, _, body = text.partition("\x0135=")
     msg_type, _, rest = body.partition("\x01")
+    # FIX 4.4 and 5.0 SP2 define CopyMsgIndicator on ExecutionReport only.
     copy_flag = "797=Y\x01" if begin_string != FIX42 and msg_type == "8" else ""
     rest = rest.removesuffix("10=000\x01")
     return f"{head}\x0135={msg_type}\x01115={origin}\x01{rest}{copy_flag}10=000\x01"

@@ -6,10 +6,20 @@ the gatekeeper peeks at the first message (MSG_PEEK: the bytes stay in the socke
 answers a Logon QuickFIX would drop with a Logout whose Text says why, and hands every
 other connection to QuickFIX, which then reads the Logon itself.
 
-The hand-over costs nothing per message afterwards: the gatekeeper opens a loopback
-connection to QuickFIX's own listener, finds the socket QuickFIX accepted for it, and puts
-the client's socket in its place with dup2. QuickFIX keeps reading and writing the same file
-descriptor number, which now is the client's connection. Linux only (/proc/self/fd).
+The hand-over costs nothing per message afterwards: the gatekeeper opens a connection to
+QuickFIX's own listener, finds the socket QuickFIX accepted for it, and puts the client's
+socket in its place with dup2. QuickFIX keeps reading and writing the same file descriptor
+number, which now is the client's connection. Linux only (/proc/self/fd).
+
+QuickFIX's own listener is private (take_over_listener): QuickFIX 1.16 binds its TCP port
+on every interface, so at start its listening socket is replaced (dup2 again) by a Unix
+socket in the data directory, which only the venue's own user can reach; the TCP port is
+shut. Nothing but the gatekeeper's hand-overs and the venue's internal stopper session
+ever reaches QuickFIX.
+
+What the gatekeeper reads is only ever the first message, cut at its declared BodyLength
+and checked as QuickFIX would check it (BeginString, BodyLength, MsgType third, CheckSum);
+a first message that fails is garbled and the connection is closed without an answer.
 """
 
 from __future__ import annotations
@@ -22,15 +32,20 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 log = logging.getLogger("venue.fix.gatekeeper")
 
 MAX_LOGON_BYTES = 16384  # a first message longer than this is not a Logon: hang up
-_HEADER = re.compile(rb"8=([^\x01]{1,16})\x019=(\d{1,6})\x01")
-_HEADER_START = re.compile(rb"(8(=([^\x01]{0,16}(\x01(9(=\d{0,6})?)?)?)?)?)?")  # of _HEADER
+MAX_HELD = 1024  # refusals held back for their delay at once; past it, answered at once
+# BodyLength may carry leading zeros (9=0000073 is legal FIX; jspurefix sends it).
+_HEADER = re.compile(rb"8=([^\x01]{1,16})\x019=(\d{1,10})\x01")
+_HEADER_START = re.compile(rb"(8(=([^\x01]{0,16}(\x01(9(=\d{0,10})?)?)?)?)?)?")  # of _HEADER
+_TRAILER = re.compile(rb"10=(\d{3})\x01")
+# A CompID the gatekeeper may echo back as TargetCompID: printable ASCII, no SOH, bounded.
+_COMP_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -41,59 +56,80 @@ class Refusal:
 
     text: str
     final: bool = True
+    silent: bool = False  # close without an answer: nothing sane can be said
+    delay: float = 0.0  # answer only after this many seconds (a guesser that is shut out)
 
 
-# fields of the first message -> None to hand the connection to QuickFIX, or why not
-Check = Callable[[dict[str, str]], Refusal | None]
+# fields of the first message and the peer's address -> None to hand the connection to
+# QuickFIX, or why not
+Check = Callable[[dict[str, str], str], Refusal | None]
 
 
 def first_message(data: bytes) -> bytes | None:
     """The first complete FIX message in data, or None if more bytes are needed.
 
-    Raises ValueError when data cannot be the start of a FIX message.
+    Raises ValueError when data cannot be the start of a FIX message, or when its first
+    message is garbled: its BodyLength does not end where CheckSum(10) starts, MsgType(35)
+    is not its third field, or its CheckSum is wrong (QuickFIX drops such a message; the
+    gatekeeper never reads a field beyond the declared body).
     """
     match = _HEADER.match(data)
     if match is None:
         if _HEADER_START.fullmatch(data) is None:
             raise ValueError("not FIX: no BeginString(8) and BodyLength(9) at the start")
         return None
-    end = match.end() + int(match.group(2)) + 7  # "10=nnn\x01"
+    body_end = match.end() + int(match.group(2))
+    end = body_end + 7  # "10=nnn\x01"
     if end > MAX_LOGON_BYTES:
         raise ValueError("first message too long for a Logon")
     if len(data) < end:
         return None
+    trailer = _TRAILER.fullmatch(data, body_end, end)
+    if trailer is None or body_end == match.end() or data[body_end - 1] != 1:
+        raise ValueError("garbled: BodyLength(9) does not end where CheckSum(10) starts")
+    if not data.startswith(b"35=", match.end()):
+        raise ValueError("garbled: MsgType(35) is not the third field")
+    if int(trailer.group(1)) != sum(data[:body_end]) % 256:
+        raise ValueError("garbled: wrong CheckSum(10)")
     return data[:end]
 
 
-def logout(fields: dict[str, str], text: str) -> bytes:
-    """A Logout answering the first message in fields (MsgSeqNum 1: there is no session)."""
+def logout(begin_string: str, sender: str, target: str, text: str) -> bytes:
+    """A Logout from `sender` (the venue) to `target` (MsgSeqNum 1: there is no session)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
     clean = text.replace("\x01", " ")
-    body = (
-        f"35=5\x0149={fields.get('56', '')}\x0156={fields.get('49', '')}\x0134=1\x01"
-        f"52={stamp}\x0158={clean}\x01"
-    ).encode()
-    head = b"8=%s\x019=%d\x01" % (fields.get("8", "FIX.4.4").encode(), len(body))
+    body = (f"35=5\x0149={sender}\x0156={target}\x0134=1\x0152={stamp}\x0158={clean}\x01").encode()
+    head = b"8=%s\x019=%d\x01" % (begin_string.encode(), len(body))
     return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
 
 
-class Gatekeeper:
-    """Listens on (host, port); hands accepted connections to QuickFIX on backend_port.
+def echoable(comp_id: str) -> bool:
+    """Whether a CompID a client sent can be written back as a TargetCompID."""
+    return _COMP_ID.fullmatch(comp_id) is not None
 
-    check: called on the gatekeeper's thread with the first message's fields; returns None
-    to let the connection through or the Refusal that its Logout carries.
+
+class Gatekeeper:
+    """Listens on (host, port); hands accepted connections to QuickFIX's private listener
+    at the Unix socket path `backend` (see take_over_listener).
+
+    check: called on the gatekeeper's thread with the first message's fields and the peer's
+    address; returns None to let the connection through or the Refusal that its Logout
+    carries. The Logout comes from `comp_id` (the venue's CompID).
     """
 
     def __init__(
         self,
         host: str,
         port: int,
-        backend_port: int,
+        backend: str,
         check: Check,
         logon_timeout: float = 10.0,
         settle: float = 1.0,
+        *,
+        comp_id: str = "VENUE",
     ) -> None:
-        self._backend = ("127.0.0.1", backend_port)
+        self._backend = backend
+        self._comp_id = comp_id
         self._check = check
         self._logon_timeout = logon_timeout
         self._settle = settle
@@ -103,6 +139,8 @@ class Gatekeeper:
         # message in (it stays readable: the selector would spin), or a refusal that may clear.
         self._polled: set[socket.socket] = set()
         self._patience: dict[socket.socket, float] = {}  # until when a refusal may clear
+        # refused connections whose Logout is held back: connection -> (when, the Logout)
+        self._held: dict[socket.socket, tuple[float, bytes]] = {}
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
@@ -126,9 +164,10 @@ class Gatekeeper:
         self._wake_w.send(b"x")
         if self._thread.is_alive():
             self._thread.join(5)
-        for connection in list(self._waiting):
+        for connection in [*self._waiting, *self._held]:
             connection.close()
         self._waiting.clear()
+        self._held.clear()
         self._selector.close()
         if self._listener is not None:
             self._listener.close()
@@ -139,7 +178,11 @@ class Gatekeeper:
 
     def _run(self) -> None:
         while not self._stopping:
-            for key, _ in self._selector.select(0.01 if self._polled else 0.5):
+            timeout = 0.01 if self._polled else 0.5
+            if self._held:
+                due = min(when for when, _ in self._held.values())
+                timeout = min(timeout, max(0.0, due - time.monotonic()))
+            for key, _ in self._selector.select(timeout):
                 if key.fileobj is self._listener:
                     self._accept()
                 elif key.fileobj is self._wake_r:
@@ -149,6 +192,7 @@ class Gatekeeper:
             for connection in list(self._polled):
                 self._read(connection)
             self._expire()
+            self._answer_held()
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -196,7 +240,7 @@ class Gatekeeper:
     def _decide(self, connection: socket.socket, message: bytes) -> None:
         fields = _fields(message)
         try:
-            refusal = self._check(fields)
+            refusal = self._check(fields, _peer(connection).rpartition(":")[0])
         except Exception:
             log.exception("logon check failed")
             refusal = Refusal("logon could not be checked")
@@ -207,17 +251,22 @@ class Gatekeeper:
                 return
         if refusal is not None:
             log.warning("logon from %s refused: %s", _peer(connection), refusal.text)
+            target = fields.get("49", "")
+            if refusal.silent or not echoable(target):
+                self._drop(connection)
+                return
             self._forget(connection)
-            try:
-                connection.recv(MAX_LOGON_BYTES)  # consume it: closing unread data sends RST
-                connection.settimeout(1.0)
-                connection.sendall(logout(fields, refusal.text))
-                connection.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            connection.close()
+            answer = logout(fields.get("8", ""), self._comp_id, target, refusal.text)
+            if refusal.delay > 0 and len(self._held) < MAX_HELD:
+                with contextlib.suppress(OSError):
+                    connection.recv(MAX_LOGON_BYTES)
+                self._held[connection] = (time.monotonic() + refusal.delay, answer)
+                return
+            _answer(connection, answer)
             return
         self._forget(connection)
+        # QuickFIX's own log shows no useful peer for it (it accepted a Unix socket)
+        log.info("logon of %s from %s handed to QuickFIX", fields.get("49"), _peer(connection))
         try:
             self._hand_over(connection)
         except OSError as exc:
@@ -225,10 +274,10 @@ class Gatekeeper:
             connection.close()
 
     def _hand_over(self, client: socket.socket) -> None:
-        """Make QuickFIX's accepted socket for a loopback connection be the client's."""
-        backend = socket.create_connection(self._backend, timeout=5)
+        """Make QuickFIX's accepted socket for a connection of ours be the client's."""
+        backend = connect_backend(self._backend)
         try:
-            target = _peer_fd(backend.getsockname()[:2], self._backend[1], deadline=5.0)
+            target = _peer_fd(backend.getsockname(), deadline=5.0)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setblocking(True)  # QuickFIX expects a blocking socket, as it accepted it
             os.dup2(client.fileno(), target, inheritable=False)
@@ -245,6 +294,13 @@ class Gatekeeper:
                 log.warning("no Logon from %s within %ss", _peer(connection), self._logon_timeout)
                 self._drop(connection)
 
+    def _answer_held(self) -> None:
+        now = time.monotonic()
+        for connection, (when, answer) in list(self._held.items()):
+            if when <= now:
+                del self._held[connection]
+                _answer(connection, answer)
+
     def _forget(self, connection: socket.socket) -> None:
         self._waiting.pop(connection, None)
         self._patience.pop(connection, None)
@@ -258,6 +314,20 @@ class Gatekeeper:
         with contextlib.suppress(OSError):
             connection.recv(MAX_LOGON_BYTES)  # what it sent, so closing sends FIN, not RST
         connection.close()
+
+
+def _answer(connection: socket.socket, answer: bytes) -> None:
+    """Send a refusal's Logout and close (its Logon read first: closing unread data would
+    send a reset, which can destroy the Logout in flight)."""
+    with contextlib.suppress(OSError):  # (BlockingIOError: read already)
+        connection.recv(MAX_LOGON_BYTES)
+    try:
+        connection.settimeout(1.0)
+        connection.sendall(answer)
+        connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    connection.close()
 
 
 def spare_port() -> int:
@@ -285,26 +355,112 @@ def _peer(connection: socket.socket) -> str:
         return "?"
 
 
-def _peer_fd(local: tuple[str, int], backend_port: int, deadline: float) -> int:
-    """The descriptor of the socket this process accepted on backend_port from `local`."""
+def connect_backend(path: str, timeout: float = 5.0) -> socket.socket:
+    """A connection to QuickFIX's private listener, from a Unix socket with its own
+    (autobound, abstract) name, by which _peer_fd finds the socket QuickFIX accepted."""
+    backend = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        backend.bind("")  # autobind: the kernel picks a unique abstract name
+        backend.settimeout(timeout)
+        backend.connect(path)
+    except OSError:
+        backend.close()
+        raise
+    return backend
+
+
+def take_over_listener(tcp_port: int, path: str) -> None:
+    """Replace QuickFIX's listening TCP socket on tcp_port with a Unix socket at `path`.
+
+    QuickFIX 1.16 binds its acceptor port on every interface (it has no bind-address
+    setting) and serves whoever connects: a local user could log on there directly, past
+    the gatekeeper's checks. So its listening descriptor becomes, by dup2, a Unix socket
+    in the data directory (mode 0600 in a directory only the venue's user can enter), and
+    the TCP listener is shut down: QuickFIX keeps accepting on the same descriptor number,
+    and only this process (the gatekeeper, the stopper) can connect. The Unix listener is
+    non-blocking, so a wake-up with nothing to accept costs QuickFIX nothing (accepted
+    sockets do not inherit that flag on Linux). QuickFIX uses poll(2) on the descriptor
+    number, so the swap needs no help from it.
+    """
+    fd = _listening_fd(tcp_port)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    private = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        private.bind(path)
+        os.chmod(path, 0o600)
+        private.listen(128)
+        private.setblocking(False)
+        old = socket.socket(fileno=os.dup(fd))
+        os.dup2(private.fileno(), fd, inheritable=False)
+    finally:
+        private.close()  # fd now holds it
+    try:
+        # QuickFIX's poll may be asleep on the TCP listener still, and a wake-up there makes
+        # it look at the descriptor again, now the Unix listener: so have a connection wait
+        # on that one first, then wake the poll. Once QuickFIX has accepted it, it polls the
+        # Unix listener (else the first hand-over would wait for the poll's 1 s timeout).
+        prime = connect_backend(path)
+        try:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", tcp_port), timeout=1).close()
+            with contextlib.suppress(OSError):
+                _peer_fd(prime.getsockname(), deadline=2.0)
+        finally:
+            prime.close()  # QuickFIX reads end of stream and closes its side
+        with contextlib.suppress(OSError):
+            old.shutdown(socket.SHUT_RDWR)
+    finally:
+        old.close()
+    # A connection QuickFIX accepted on the TCP port before it was shut (a window of
+    # microseconds at start) is cut before it can log on.
+    for _, probe in _sockets():
+        with contextlib.suppress(OSError):
+            if (
+                probe.family in (socket.AF_INET, socket.AF_INET6)
+                and probe.getsockname()[1] == tcp_port
+                and not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            ):
+                probe.shutdown(socket.SHUT_RDWR)
+
+
+def _sockets() -> Iterator[tuple[int, socket.socket]]:
+    """(descriptor, a duplicate of it) for every socket this process has open; the caller
+    must not keep the duplicate (it is closed when the iteration moves on)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                continue
+            probe = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            yield fd, probe
+        finally:
+            probe.close()
+
+
+def _listening_fd(tcp_port: int) -> int:
+    for fd, probe in _sockets():
+        with contextlib.suppress(OSError):
+            if (
+                probe.family in (socket.AF_INET, socket.AF_INET6)
+                and probe.type == socket.SOCK_STREAM
+                and probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                and probe.getsockname()[1] == tcp_port
+            ):
+                return fd
+    raise OSError(f"QuickFIX is not listening on port {tcp_port}")
+
+
+def _peer_fd(local: bytes | str, deadline: float) -> int:
+    """The descriptor of the Unix socket this process accepted from the one named `local`."""
     until = time.monotonic() + deadline
     while time.monotonic() < until:
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            try:
-                if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                    continue
-                probe = socket.socket(fileno=os.dup(fd))
-            except OSError:
-                continue
-            try:
-                if probe.family == socket.AF_INET and probe.type == socket.SOCK_STREAM:
-                    mine = probe.getsockname()[1] == backend_port
-                    if mine and probe.getpeername()[:2] == local:
-                        return fd
-            except OSError:
-                pass
-            finally:
-                probe.close()
+        for fd, probe in _sockets():
+            with contextlib.suppress(OSError):
+                if probe.family == socket.AF_UNIX and probe.getpeername() == local:
+                    return fd
         time.sleep(0.001)
-    raise OSError(f"QuickFIX did not accept the hand-over connection from {local}")
+    raise OSError(f"QuickFIX did not accept the hand-over connection from {local!r}")

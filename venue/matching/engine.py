@@ -2,10 +2,15 @@
 
 Rules: the best price trades first, then the earliest order at that price; a trade happens
 at the resting order's price; a market order or an IOC remainder is canceled, never rests;
-a FOK order trades in full at once or not at all.
+a FOK order trades in full at once or not at all, an IOC with MinQty at least MinQty or
+nothing; both decide from the same walk of the book the match then makes (`_plan`).
 """
 
 from __future__ import annotations
+
+from collections import deque
+
+from sortedcontainers import SortedList
 
 from venue.book import OrderBook
 from venue.domain.codes import CancelReason
@@ -15,11 +20,12 @@ from venue.domain.events import (
     OrderFilled,
     OrderReplaced,
     OrderRestated,
+    OrderTriggered,
     TradeExecuted,
 )
 from venue.domain.order import Order
 from venue.domain.reference import StpMode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+from venue.domain.values import OrdStatus, Side, TimeInForce, format_price
 
 
 class Counters:
@@ -45,6 +51,9 @@ class Counters:
         return self.trade_id
 
 
+_TRADE = 0  # plan step kinds
+_STP = 1
+
 _REMAINDER_TEXT = {
     CancelReason.MARKET_REMAINDER: "market order remainder canceled: no more liquidity",
     CancelReason.IOC_REMAINDER: "IOC remainder canceled",
@@ -57,23 +66,85 @@ class MatchingEngine:
         self.symbol = symbol
         self.book = OrderBook(symbol)
         self._ids = counters
+        # Parked stops, in accept order (order id), and by stop price per side.
+        self.parked: dict[int, Order] = {}
+        self._stops: dict[Side, SortedList] = {Side.BUY: SortedList(), Side.SELL: SortedList()}
+        # Highest and lowest trade price printed since the last trigger check.
+        self._hi: int | None = None
+        self._lo: int | None = None
 
     # -- entry points -------------------------------------------------------------------
 
     def submit(self, order: Order, ts: int, out: list[Event]) -> None:
-        """Match an accepted order, then rest or cancel what is left."""
-        if order.tif is TimeInForce.FOK and self._available(order) < order.leaves_qty:
+        """Match an accepted order, then rest or cancel what is left; a stop is parked.
+        Stops that the trades trigger enter after it."""
+        if order.is_parked:
+            self.park(order)
+            return
+        self._submit(order, ts, out)
+        self._trigger_stops(ts, out)
+
+    def park(self, order: Order) -> None:
+        """Hold a stop until its trigger prints. O(log S)."""
+        self.parked[order.order_id] = order
+        self._stops[order.side].add((order.stop_px, order.order_id))
+
+    def _unpark(self, order: Order) -> None:
+        del self.parked[order.order_id]
+        self._stops[order.side].remove((order.stop_px, order.order_id))
+
+    def _trigger_stops(self, ts: int, out: list[Event]) -> None:
+        """Release every parked stop whose trigger printed: a buy stop when a trade printed
+        at or above its stop price, a sell stop at or below. Stops triggered together
+        enter in accept order; their own trades may trigger more, which enter after them.
+        O(triggered x log S) when nothing triggers: O(1)."""
+        while self._hi is not None:
+            hi, lo = self._hi, self._lo
+            self._hi = self._lo = None
+            assert lo is not None
+            buys, sells = self._stops[Side.BUY], self._stops[Side.SELL]
+            fired: list[int] = []
+            while buys and buys[0][0] <= hi:
+                fired.append(buys.pop(0)[1])
+            while sells and sells[-1][0] >= lo:
+                fired.append(sells.pop()[1])
+            fired.sort()
+            for order_id in fired:
+                order = self.parked.pop(order_id)
+                order.triggered = True
+                order.priority_ts = ts
+                last = hi if order.side is Side.BUY else lo
+                text = (
+                    f"stop triggered: trade at {format_price(last)} reached the stop price "
+                    f"{format_price(order.stop_px)}"  # type: ignore[arg-type]
+                )
+                out.append(OrderTriggered(self._ids.next_seq(), ts, order.snapshot(), text))
+                self._submit(order, ts, out)
+
+    def _submit(self, order: Order, ts: int, out: list[Event]) -> None:
+        plan, fills = self._plan(order)
+        if order.tif is TimeInForce.FOK and fills < order.leaves_qty:
             self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
             return
-        self._match(order, ts, out)
+        if order.min_qty is not None and fills < order.min_qty:
+            text = f"IOC canceled: MinQty {order.min_qty} cannot fill at once ({fills} would fill)"
+            self._cancel(order, ts, CancelReason.MIN_QTY_NOT_MET, out, text)
+            return
+        self._execute(order, plan, ts, out)
         if order.leaves_qty == 0:  # filled, or canceled by self-trade prevention
             return
-        if order.ord_type is OrdType.MARKET:
+        if order.is_market:
             self._cancel(order, ts, CancelReason.MARKET_REMAINDER, out)
         elif order.tif is TimeInForce.IOC or order.tif is TimeInForce.FOK:
             self._cancel(order, ts, CancelReason.IOC_REMAINDER, out)
         else:
-            self.book.add(order)
+            self._rest(order)
+
+    def _rest(self, order: Order) -> None:
+        """Put an order in the book; an iceberg shows its first peak."""
+        if order.max_floor is not None:
+            order.display = min(order.max_floor, order.leaves_qty)
+        self.book.add(order)
 
     def cancel(self, order: Order, cl_ord_id: str, ts: int, out: list[Event]) -> None:
         """Cancel a resting order at its owner's request."""
@@ -84,14 +155,20 @@ class MatchingEngine:
         self, order: Order, ts: int, reason: CancelReason, text: str, out: list[Event]
     ) -> None:
         """Take a resting order out of the book as canceled (requested or not). O(1)."""
-        self.book.remove(order)
+        self._take_out(order)
         order.transition(OrdStatus.CANCELED)
         out.append(OrderCanceled(self._ids.next_seq(), ts, order.snapshot(), reason, text))
 
     def expire(self, order: Order) -> None:
         """Take an order out of the book because its time in force ended."""
-        self.book.remove(order)
+        self._take_out(order)
         order.transition(OrdStatus.EXPIRED)
+
+    def _take_out(self, order: Order) -> None:
+        if order.order_id in self.parked:
+            self._unpark(order)
+        else:
+            self.book.remove(order)
 
     def replace(
         self,
@@ -102,37 +179,58 @@ class MatchingEngine:
         tif: TimeInForce,
         ts: int,
         out: list[Event],
+        stop_px: int | None = None,
+        max_floor: int | None = None,
     ) -> None:
-        """Change a resting order's quantity, price or time in force.
+        """Change a resting order's quantity, price or time in force (a parked stop's
+        stop price, an iceberg's peak too).
 
-        Keeps time priority on a quantity decrease or a change of TIF only; a new price or a
-        larger quantity sends the order to the back of its (new) level, and if it now
-        crosses it trades at once. A quantity at or below CumQty finishes the order.
+        Keeps time priority on a quantity or peak decrease or a change of TIF only; a new
+        price or a larger quantity or peak sends the order to the back of its (new) level,
+        and if it now crosses it trades at once. A quantity at or below CumQty finishes the
+        order.
         """
-        leaves_before = order.leaves_qty
+        leaves_before = order.visible
         order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl_ord_id
         order.tif = tif
+        if order.is_parked:  # not in the book: new terms, same place in accept order
+            self._unpark(order)
+            order.qty, order.price, order.stop_px = qty, price, stop_px
+            order.transition(order.status)
+            self.park(order)
+            out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
+            return
         if qty <= order.cum_qty:
             self.book.remove(order, leaves_before)
             order.qty = order.cum_qty
             order.transition(OrdStatus.FILLED)
             out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
             return
-        if price == order.price and qty <= order.qty:
-            self.book.reduce(order, order.qty - qty)
+        peak_kept = max_floor is None or (
+            order.max_floor is not None and max_floor <= order.max_floor
+        )
+        if price == order.price and qty <= order.qty and peak_kept:
             order.qty = qty
+            if max_floor is not None:
+                order.max_floor = max_floor
+                order.display = min(order.display, max_floor)
+            self.book.reduce(order, leaves_before - order.visible)
             order.transition(order.status)
             out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
             return
         self.book.remove(order, leaves_before)
         order.qty = qty
         order.price = price
+        order.max_floor = max_floor
         order.priority_ts = ts
         order.transition(order.status)
+        if max_floor is not None:
+            order.display = min(max_floor, order.leaves_qty)
         out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
         self._match(order, ts, out)
         if order.leaves_qty:
-            self.book.add(order)
+            self._rest(order)
+        self._trigger_stops(ts, out)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -143,39 +241,96 @@ class MatchingEngine:
             return level_price <= order.price
         return level_price >= order.price
 
-    def _available(self, order: Order) -> int:
-        """Quantity of other firms the order could trade against now. O(orders crossed)."""
-        total = 0
+    def _plan(self, order: Order) -> tuple[list[tuple[int, Order, int]], int]:
+        """What matching `order` now would do, step by step, without doing it.
+
+        The one walk over the book that both the all-or-nothing checks (FOK) and the match
+        loop use, so a check can never count liquidity the match will not reach: a
+        same-firm order in the way stops or shrinks the walk exactly as self-trade
+        prevention will. Returns the steps [(kind, resting, qty)] in execution order and
+        the quantity they fill. O(orders crossed).
+        """
+        steps: list[tuple[int, Order, int]] = []
+        remaining = order.leaves_qty
+        fills = 0
+        firm = order.firm
         for level in self.book.levels(order.side.opposite):
-            if not self._crosses(order, level.price) or total >= order.leaves_qty:
+            if not remaining or not self._crosses(order, level.price):
                 break
+            # icebergs whose peak this walk uses up show a new one at the back of the level:
+            # (order, leaves after the peak), in the order their peaks ran out
+            refills: deque[tuple[Order, int]] | None = None
             for resting in level.orders.values():
-                if resting.firm != order.firm:
-                    total += resting.leaves_qty
-        return total
+                if not remaining:
+                    break
+                if resting.firm != firm:
+                    shown = resting.visible
+                    qty = min(remaining, shown)
+                    steps.append((_TRADE, resting, qty))
+                    remaining -= qty
+                    fills += qty
+                    if qty == shown and resting.leaves_qty > qty:
+                        if refills is None:
+                            refills = deque()
+                        refills.append((resting, resting.leaves_qty - qty))
+                    continue
+                mode = order.stp
+                if mode is StpMode.CANCEL_RESTING:
+                    steps.append((_STP, resting, 0))
+                    continue
+                if mode is StpMode.DECREMENT:
+                    qty = min(remaining, resting.leaves_qty)
+                    steps.append((_STP, resting, qty))
+                    remaining -= qty
+                    continue
+                steps.append((_STP, resting, 0))  # cancel aggressor / both: the walk ends
+                return steps, fills
+            while refills and remaining:  # hidden quantity: after every shown one
+                resting, leaves = refills.popleft()
+                shown = min(resting.max_floor or leaves, leaves)
+                qty = min(remaining, shown)
+                steps.append((_TRADE, resting, qty))
+                remaining -= qty
+                fills += qty
+                if qty == shown and leaves > qty:
+                    refills.append((resting, leaves - qty))
+        return steps, fills
 
     def _match(self, order: Order, ts: int, out: list[Event]) -> None:
+        self._execute(order, self._plan(order)[0], ts, out)
+
+    def _execute(
+        self, order: Order, plan: list[tuple[int, Order, int]], ts: int, out: list[Event]
+    ) -> None:
+        """Carry out the steps of `_plan`, in order."""
         book = self.book
-        opposite = order.side.opposite
         ids = self._ids
-        while order.leaves_qty:
-            level = book.best(opposite)
-            if level is None or not self._crosses(order, level.price):
-                return
-            resting = next(iter(level.orders.values()))
-            if resting.firm == order.firm:
+        for kind, resting, qty in plan:
+            if kind == _STP:
                 if not self._prevent_self_trade(order, resting, ts, out):
                     return
                 continue
-            qty = min(order.leaves_qty, resting.leaves_qty)
-            price = level.price
-            resting_leaves = resting.leaves_qty
+            price = resting.price
+            assert price is not None
+            shown = resting.visible
             resting.fill(qty, price)
             order.fill(qty, price)
-            if resting.leaves_qty:
+            if not resting.leaves_qty:
+                book.remove(resting, shown)
+            elif resting.max_floor is None:
                 book.reduce(resting, qty)
             else:
-                book.remove(resting, resting_leaves)
+                resting.display -= qty
+                if resting.display:
+                    book.reduce(resting, qty)
+                else:  # peak used up: a new one at the back of the level, new priority
+                    resting.display = min(resting.max_floor, resting.leaves_qty)
+                    resting.priority_ts = ts
+                    book.requeue(resting, shown)
+            if self._hi is None or price > self._hi:
+                self._hi = price
+            if self._lo is None or price < self._lo:
+                self._lo = price
             trade_id = ids.next_trade_id()
             buy, sell = (order, resting) if order.side is Side.BUY else (resting, order)
             out.append(
@@ -218,9 +373,10 @@ class MatchingEngine:
                     else:
                         self._cancel(o, ts, CancelReason.SELF_TRADE, out, why)
                 else:
-                    if o is resting:
-                        self.book.reduce(o, qty)
+                    shown = o.visible
                     o.qty -= qty
+                    if o is resting:
+                        self.book.reduce(o, shown - o.visible)
                     text = f"{why}: quantity decremented by {qty}"
                     out.append(OrderRestated(self._ids.next_seq(), ts, o.snapshot(), text))
             return order.leaves_qty > 0

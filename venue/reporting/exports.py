@@ -198,9 +198,11 @@ ORDER_RECORD_EVENTS = (
     "OrderExpired",
     "OrderTradeCanceled",
     "CancelRejected",
+    "OrderTriggered",
 )
 _RTS24_FIXED = {
     "OrderAccepted": "NEWO",
+    "OrderTriggered": "TRIG",
     "OrderRejected": "REJE",
     "OrderReplaced": "REME",
     "OrderRestated": "REMA",
@@ -211,7 +213,7 @@ _RTS24_FIXED = {
 # buy minus is a buy, sell plus and short sells are sells; other sides (only ever on a
 # rejected order) have no buy-sell indicator: null
 _RTS24_SIDE = {"1": "BUYI", "3": "BUYI", "2": "SELL", "4": "SELL", "5": "SELL", "6": "SELL"}
-_ORDER_TYPE = {"1": "market", "2": "limit"}
+_ORDER_TYPE = {"1": "market", "2": "limit", "3": "stop", "4": "stop_limit"}
 _REQUEST = {"1": "cancel", "2": "replace"}
 
 
@@ -242,6 +244,12 @@ def order_records_query(
             e.cancel_reason,
             e.text,
             e.detail,
+            e.stop_px,
+            e.exec_inst,
+            e.expire_us,
+            e.expire_date,
+            e.min_qty,
+            e.max_floor,
         )
         .select_from(
             order_events.outerjoin(
@@ -288,8 +296,19 @@ def order_record(r: Any) -> dict[str, Any]:
         cancel_reason,
         text,
         detail,
+        stop_px,
+        exec_inst,
+        expire_us,
+        expire_date,
+        min_qty,
+        max_floor,
     ) = r
     rts24 = _RTS24_FIXED.get(event_type)
+    until = None
+    if expire_us is not None:
+        until = iso_us(expire_us)
+    elif expire_date is not None:
+        until = f"{expire_date // 10000:04d}-{expire_date // 100 % 100:02d}-{expire_date % 100:02d}"
     liquidity = None
     if rts24 is None:
         if event_type == "OrderFilled":
@@ -320,6 +339,11 @@ def order_record(r: Any) -> dict[str, Any]:
         "side": _RTS24_SIDE.get(side),  # type: ignore[arg-type]
         "order_type": _ORDER_TYPE.get(ord_type),  # type: ignore[arg-type]
         "validity": TIF_TO_RTS24.get(tif),  # type: ignore[arg-type]
+        "validity_until": until,
+        "order_restriction": "POST" if exec_inst == "6" else ("MINQ" if min_qty else None),
+        "min_qty": min_qty,
+        "display_qty": max_floor,
+        "stop_price": money(stop_px),
         "limit_price": money(price),
         "initial_qty": qty,
         "remaining_qty": leaves,

@@ -50,10 +50,12 @@ ORDER_EVENT_TYPES = {
     "OrderExpired": "the order's time in force ended",
     "OrderTradeCanceled": "a fill of the order was busted by the operator",
     "CancelRejected": "a cancel or cancel/replace request about the order was refused",
+    "OrderTriggered": "a parked stop or stop-limit was triggered by a trade",
 }
 
 RTS24_EVENTS = {
     "NEWO": "new order (OrderAccepted)",
+    "TRIG": "triggered (OrderTriggered: a stop or stop-limit)",
     "REME": "replaced by the member (OrderReplaced)",
     "REMA": "replaced by the venue, automatically (OrderRestated: self-trade decrement)",
     "CAME": "canceled at the member's initiative (cancel request, mass cancel)",
@@ -70,8 +72,9 @@ RTS24_VALIDITY = {
     "GTCV": "good till canceled (TIF 1)",
     "IOCV": "immediate or cancel (TIF 3)",
     "FOKV": "fill or kill (TIF 4)",
+    "GTDV": "good till date or time (TIF 6: ExpireTime 126 or ExpireDate 432)",
 }
-TIF_TO_RTS24 = {"0": "DAVY", "1": "GTCV", "3": "IOCV", "4": "FOKV"}
+TIF_TO_RTS24 = {"0": "DAVY", "1": "GTCV", "3": "IOCV", "4": "FOKV", "6": "GTDV"}
 
 # -- order records (RTS 24) -------------------------------------------------------------------
 
@@ -142,9 +145,37 @@ ORDER_RECORDS = Schema(
             "order_type",
             "enum",
             "OrdType(40) [20/21 order type].",
-            {"limit": "limit (OrdType 2)", "market": "market (OrdType 1)"},
+            {
+                "limit": "limit (OrdType 2)",
+                "market": "market (OrdType 1)",
+                "stop": "stop (OrdType 3)",
+                "stop_limit": "stop limit (OrdType 4)",
+            },
         ),
         Field("validity", "enum", "TimeInForce(59) [10 validity period].", RTS24_VALIDITY),
+        Field(
+            "validity_until",
+            "string",
+            "GTD only: ExpireTime(126) as a UTC timestamp, or ExpireDate(432) as YYYY-MM-DD "
+            "(through that trading day) [validity date and time].",
+        ),
+        Field(
+            "order_restriction",
+            "enum",
+            "Instructions that restrict how the order trades [order restriction].",
+            {
+                "POST": "post-only (ExecInst 18=6)",
+                "MINQ": "minimum quantity (MinQty 110, see min_qty)",
+            },
+        ),
+        Field("min_qty", "int", "MinQty(110) [minimum acceptable quantity]."),
+        Field(
+            "display_qty",
+            "int",
+            "An iceberg's peak, MaxFloor(111); null when the whole order is shown "
+            "[displayed quantity].",
+        ),
+        Field("stop_price", "decimal", "StopPx(99) of a stop or stop-limit [stop price]."),
         Field("limit_price", "decimal", "Price(44); null for a market order [22 limit price]."),
         Field("initial_qty", "int", "OrderQty(38) after the event [34 initial quantity]."),
         Field("remaining_qty", "int", "LeavesQty(151) after the event [35 remaining quantity]."),
@@ -222,6 +253,11 @@ ORDER_RECORDS = Schema(
             "side?",
             "order_type?",
             "validity?",
+            "validity_until?",
+            "order_restriction?",
+            "min_qty?",
+            "display_qty?",
+            "stop_price?",
             "limit_price?",
             "initial_qty?",
             "remaining_qty?",

@@ -403,7 +403,7 @@ def bulk_insert(engine: Engine, table: Any, rows: list[Row]) -> None:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[n] for n in names])
+                copy.write_row([row.get(n) for n in names])  # absent: NULL
 
 
 def load(engine: Engine, events: int, start_us: int, seed: int = 1) -> Stats:

@@ -3,7 +3,8 @@
 Conventions, the same on SQLite and PostgreSQL:
 - times are BIGINT microseconds since the Unix epoch, UTC (`*_us`);
 - prices are NUMERIC(24, 8) (`Decimal` in Python), quantities BIGINT;
-- codes are their FIX values: side '1'/'2', ord_type '1'/'2', tif '0'/'1'/'3'/'4',
+- codes are their FIX values: side '1'/'2', ord_type '1'/'2'/'3'/'4', tif
+  '0'/'1'/'3'/'4'/'6',
   status and ord_status the OrdStatus(39) char;
 - an optional field the client did not send (Account, OrigClOrdID, Text) is NULL.
 
@@ -73,6 +74,13 @@ class Order(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
     updated_us: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)
+    # Order terms beyond plain limit orders (NULL when not used), see rules-of-engagement.md
+    stop_px: Mapped[Decimal | None] = mapped_column(Price)  # StopPx(99)
+    exec_inst: Mapped[str | None] = mapped_column(String(8))  # ExecInst(18): '6' post-only
+    expire_us: Mapped[int | None] = mapped_column(BigInteger)  # GTD: ExpireTime(126)
+    expire_date: Mapped[int | None] = mapped_column(Integer)  # GTD: ExpireDate(432) YYYYMMDD
+    min_qty: Mapped[int | None] = mapped_column(BigInteger)  # MinQty(110)
+    max_floor: Mapped[int | None] = mapped_column(BigInteger)  # iceberg peak: MaxFloor(111)
 
     __table_args__ = (
         Index(None, "session", "cl_ord_id"),
@@ -186,6 +194,13 @@ class OrderEvent(Base):
     # JSON of the event's fields that have no column (e.g. a cancel reject's response_to,
     # an operator action's operator and scope); NULL when every field has one.
     detail: Mapped[str | None] = mapped_column(Ident)
+    # Order terms beyond plain limit orders (NULL when not used), see rules-of-engagement.md
+    stop_px: Mapped[Decimal | None] = mapped_column(Price)  # StopPx(99)
+    exec_inst: Mapped[str | None] = mapped_column(String(8))  # ExecInst(18): '6' post-only
+    expire_us: Mapped[int | None] = mapped_column(BigInteger)  # GTD: ExpireTime(126)
+    expire_date: Mapped[int | None] = mapped_column(Integer)  # GTD: ExpireDate(432) YYYYMMDD
+    min_qty: Mapped[int | None] = mapped_column(BigInteger)  # MinQty(110)
+    max_floor: Mapped[int | None] = mapped_column(BigInteger)  # iceberg peak: MaxFloor(111)
 
     __table_args__ = (
         Index(None, "order_id"),

@@ -203,8 +203,21 @@ def rows_for(events: Sequence[Event]) -> tuple[list[Row], list[Row], list[Row], 
             "created_us": e.ts if previous is None else previous["created_us"],
             "updated_us": e.ts,
             "last_seq": e.seq,
+            **_terms(order),
         }
     return audit, execs, trades, list(latest.values())
+
+
+def _terms(o: OrderSnapshot) -> Row:
+    """Order terms beyond the plain limit order: columns of orders and order_events."""
+    return {
+        "stop_px": None if o.stop_px is None else _px(o.stop_px),
+        "exec_inst": "6" if o.post_only else None,
+        "expire_us": o.expire_ts,
+        "expire_date": o.expire_date,
+        "min_qty": o.min_qty,
+        "max_floor": o.max_floor,
+    }
 
 
 def _common(o: OrderSnapshot) -> Row:
@@ -233,6 +246,7 @@ def _audit(e: Event, o: OrderSnapshot | None, common: Row | None) -> Row:
         row["tif"] = None if o.tif is None else o.tif.value
         row["status"] = o.status.value
         row["priority_ts_us"] = o.priority_ts
+        row.update(_terms(o))
     get = e.__getattribute__
     plan = _plan(type(e))
     for name in plan.own:  # the event's own identifiers win over the snapshot's
