@@ -391,7 +391,9 @@ def test_encode_accepted(kernel: Kernel, version: str) -> None:
     )  # fmt: skip
     assert (m["14"], m["151"], m["6"]) == ("0", "100", "0")
     assert "41" not in m and "58" not in m
-    assert m["60"] == "20231114-22:13:20.123456" and MICROS.match(m["60"])
+    # TransactTime: milliseconds on FIX 4.2 (its UTCTimestamp allows no more), µs on 4.4.
+    want = "20231114-22:13:20.123" if version == FIX42 else "20231114-22:13:20.123456"
+    assert m["60"] == want
     assert_quantities_add_up(m)
 
 
@@ -642,3 +644,28 @@ def test_transact_time_has_microseconds_and_is_utc() -> None:
 def test_encode_refuses_an_event_it_does_not_know() -> None:
     with pytest.raises(TypeError):
         encode(object(), FIX44)  # type: ignore[arg-type]
+
+
+def test_transact_time_precision_is_the_versions_unless_the_session_sets_its_own(
+    kernel: Kernel,
+) -> None:
+    event = only(handle(kernel, order_fields()), OrderAccepted)
+    assert sent(encode(event, FIX42), FIX42)["60"] == "20231114-22:13:20.123"  # type: ignore[arg-type]
+    assert sent(encode(event, FIX44), FIX44)["60"] == "20231114-22:13:20.123456"  # type: ignore[arg-type]
+    assert sent(encode(event, FIX44, 3), FIX44)["60"] == "20231114-22:13:20.123"  # type: ignore[arg-type]
+    assert sent(encode(event, FIX42, 0), FIX42)["60"] == "20231114-22:13:20"  # type: ignore[arg-type]
+    assert codec.transact_time(TS, 3) == "20231114-22:13:20.123"
+
+
+def test_replace_without_time_in_force_is_rejected_naming_it() -> None:
+    cmd = decode(order_fields(_35="G", _11="r1", _41="o1", _59=None), "CLIENT1")
+    assert isinstance(cmd, RejectMessage) and cmd.msg_type == "G"
+    assert cmd.text == (
+        "TimeInForce(59) is required on a replace: restate the order's (0 Day or 1 GTC)"
+    )
+
+
+def test_poss_resend_flag_reaches_the_new_order_command() -> None:
+    cmd = decode(order_fields(_97="Y"), "CLIENT1")
+    assert isinstance(cmd, NewOrder) and cmd.poss_resend
+    assert not decode(order_fields(), "CLIENT1").poss_resend  # type: ignore[union-attr]

@@ -40,6 +40,7 @@ BUY, SELL = "1", "2"
 LIMIT, MARKET = "2", "1"
 DAY, GTC, IOC, FOK = "0", "1", "3", "4"
 TRANSACT_TIME = re.compile(r"^\d{8}-\d{2}:\d{2}:\d{2}\.\d{6}$")
+TRANSACT_TIME_42 = re.compile(r"^\d{8}-\d{2}:\d{2}:\d{2}\.\d{3}$")
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -92,13 +93,15 @@ def exec_reports(*clients: FixClient) -> list[Message]:
 
 
 def assert_consistent(msg: Message) -> None:
-    """CumQty + LeavesQty = OrderQty while live; LeavesQty 0 once done; TransactTime UTC µs."""
+    """CumQty + LeavesQty = OrderQty while live; LeavesQty 0 once done; TransactTime UTC,
+    microseconds on FIX 4.4 and milliseconds on FIX 4.2."""
     cum, leaves, qty = int(msg[14]), int(msg[151]), int(msg[38])
     if msg[39] in ("2", "4", "8", "C"):
         assert leaves == 0, describe(msg)
     else:
         assert cum + leaves == qty, describe(msg)
-    assert TRANSACT_TIME.match(msg[60]), describe(msg)
+    pattern = TRANSACT_TIME_42 if msg.get(8) == "FIX.4.2" else TRANSACT_TIME
+    assert pattern.match(msg[60]), describe(msg)
     sent = datetime.strptime(msg[60], "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - sent).total_seconds()) < 120, f"not UTC now: {msg[60]}"
 

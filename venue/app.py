@@ -457,7 +457,9 @@ class Venue:
             if session is None:
                 continue
             try:
-                text = encode(event, gateway.begin_string(session))
+                text = encode(
+                    event, gateway.begin_string(session), gateway.timestamp_digits(session)
+                )
                 if text is not None:
                     gateway.send(session, text)
                 if self.drop_copies and type(event) in COPIED_EVENTS:
@@ -472,7 +474,10 @@ class Venue:
         firm = snapshot.firm if snapshot is not None else getattr(event, "firm", "")
         for name, info in self.drop_copies.items():
             if (name == only or (only is None and self._copy_live[name])) and info.sees(firm):
-                text = encode_copy(event, self.gateway.begin_string(name), origin)
+                text = encode_copy(
+                    event, self.gateway.begin_string(name), origin,
+                    self.gateway.timestamp_digits(name),
+                )  # fmt: skip
                 if text is not None:
                     self.gateway.send(name, text)
 

@@ -70,6 +70,23 @@ def hash_password(password: str) -> None:
     click.echo(make_hash(password))
 
 
+@main.command()
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+    help="Directory to copy the dictionaries into (created if missing).",
+)  # fmt: skip
+def dictionaries(out: Path) -> None:
+    """Copy the venue's QuickFIX data dictionaries (FIX42.xml, FIX44.xml, ...) for clients."""
+    import shutil
+
+    from venue.fix.application import dictionary_dir
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(dictionary_dir().glob("*.xml")):
+        shutil.copyfile(path, out / path.name)
+        click.echo(str(out / path.name))
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""

@@ -167,6 +167,16 @@ class Kernel:
 
     def _new_order(self, cmd: NewOrder, ts: int, out: list[Event]) -> None:
         firm = self.sessions[cmd.session].firm
+        if cmd.poss_resend:  # already processed today: not again; answer with its state
+            known, _ = self._find(cmd.session, cmd.cl_ord_id, None, allow_done=True)
+            if known is not None:
+                out.append(
+                    OrderStatusReported(
+                        self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol,
+                        cmd.side, known.snapshot(), firm,
+                    )
+                )  # fmt: skip
+                return
         limit_problem = None
         if cmd.ord_type is OrdType.MARKET_TO_LIMIT:
             cmd, limit_problem = self._market_to_limit(cmd)
@@ -248,7 +258,7 @@ class Kernel:
         out.append(
             OrderStatusReported(
                 self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol, cmd.side,
-                snapshot, self._firm_of(cmd.session),
+                snapshot, self._firm_of(cmd.session), cmd.status_req_id,
             )
         )  # fmt: skip
 

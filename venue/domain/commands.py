@@ -31,6 +31,7 @@ class NewOrder:
     expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
     min_qty: int | None = None  # MinQty(110)
     max_floor: int | None = None  # MaxFloor(111): iceberg peak
+    poss_resend: bool = False  # PossResend(97)=Y: perhaps sent before (see Kernel._new_order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class QueryOrder:
     symbol: str
     side: Side
     order_id: int | None = None
+    status_req_id: str = ""  # OrdStatusReqID(790), FIX 4.4: echoed on the answer
 
 
 @dataclass(frozen=True, slots=True)

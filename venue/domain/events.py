@@ -127,6 +127,7 @@ class OrderStatusReported:
     order: OrderSnapshot | None
     firm: str = ""
     text: str = ""  # why a request the edge could not read is answered as unknown
+    status_req_id: str = ""  # the request's OrdStatusReqID(790), "" if it had none
 
 
 @dataclass(frozen=True, slots=True)

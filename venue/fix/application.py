@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import string
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,16 +45,18 @@ HANDOVER_SOCKET = "handover.sock"  # QuickFIX's private listener, in <data_dir>/
 SHUT_OUT_DELAY = 1.0  # seconds before a Logon refused by the backoff is answered
 
 
+DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
+
+
 def dictionary_dir() -> Path:
-    """The FIX data dictionaries shipped in the quickfix wheel (<prefix>/share/quickfix)."""
-    candidates = [Path(sys.prefix) / "share" / "quickfix"]
-    module = Path(fix.__file__).resolve()
-    # <prefix>/lib/pythonX.Y/site-packages/quickfix.py -> <prefix>/share/quickfix
-    candidates.append(module.parents[3] / "share" / "quickfix")
-    for candidate in candidates:
-        if (candidate / "FIX44.xml").is_file():
-            return candidate
-    raise FileNotFoundError(f"no FIX44.xml in {', '.join(map(str, candidates))}")
+    """The venue's own FIX data dictionaries (venue/fix/dictionaries, shipped in the package).
+
+    QuickFIX's stock files extended with the venue's own fields (spec/session-layer.md);
+    clients load the same files (`venue dictionaries --out DIR` copies them out).
+    """
+    if not (DICTIONARY_DIR / "FIX44.xml").is_file():
+        raise FileNotFoundError(f"no FIX44.xml in {DICTIONARY_DIR}")
+    return DICTIONARY_DIR
 
 
 # The venue's own data dictionaries (FIXT 1.1 and FIX 5.0 SP2 with the venue's fields),
@@ -117,10 +119,19 @@ class FixGateway:
         self._session_ids: dict[str, fix.SessionID] = {}
         self._begin_strings: dict[str, str] = {}
         self._dictionaries: dict[str, fix.DataDictionary] = {}  # for send_grouped
+        self._timestamp_digits: dict[str, int] = {}  # CompID -> TimestampPrecision setting
+        self._logon_answers: dict[str, int] = {}  # CompID -> MsgSeqNum of our Logon answer
+        self._stored_unsent: set[str] = set()  # CompIDs with a report stored in that window
+        self._accuracy_rejected: set[str] = set()  # last Reject sent was 373=10 (SendingTime)
         self._settings = settings
         defaults = settings.get()
         self._sender = defaults.getString("SenderCompID")
         self._port = defaults.getInt("SocketAcceptPort")
+        latency = defaults.getInt("MaxLatency") if defaults.has("MaxLatency") else 120
+        self._accuracy_text = (
+            f"SendingTime accuracy problem: SendingTime(52) must be within {latency} s of the"
+            " venue's clock (UTC) and not before OrigSendingTime(122)"
+        )
         self._stopper = fix.SessionID("FIX.4.4", self._sender, STOPPER_COMP_ID)
         stopper = fix.Dictionary()
         stopper.setString("DataDictionary", str(dictionary_dir() / "FIX44.xml"))
@@ -332,6 +343,10 @@ class FixGateway:
         """The session's FIX version: "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2)."""
         return self._begin_strings[session]
 
+    def timestamp_digits(self, session: str) -> int | None:
+        """The session's TimestampPrecision (SendingTime; TransactTime follows it), or None."""
+        return self._timestamp_digits.get(session)
+
     def logged_on(self, session: str) -> bool:
         found = fix.Session.lookupSession(self._session_ids[session])
         return found is not None and found.isLoggedOn()
@@ -385,23 +400,61 @@ class FixGateway:
         own = fix.SessionID(begin, session_id.getSenderCompID().getValue(), comp_id)
         self._session_ids[comp_id] = own
         self._begin_strings[comp_id] = begin
+        session_settings = self._settings.get(own)
+        if session_settings.has("TimestampPrecision"):
+            self._timestamp_digits[comp_id] = session_settings.getInt("TimestampPrecision")
 
     def _logged_on(self, session_id: fix.SessionID) -> None:
         comp_id = session_id.getTargetCompID().getValue()
         if comp_id == STOPPER_COMP_ID:
             return
         log.info("%s logged on", comp_id)
-        # QuickFIX marks the session logged on only after its Logon answer is out; a report
-        # sent in between is stored but not written. A Heartbeat now shows the client the
-        # gap at once, so it asks for a resend instead of waiting for the next message.
-        self._send(
-            session_id, f"8={session_id.getBeginString().getValue()}\x019=0\x0135=0\x0110=000\x01"
-        )
+        # QuickFIX marks the session logged on only after its Logon answer is out; an
+        # application message sent in between is stored but not written. Only if that
+        # happened (_to_app saw one) does a Heartbeat show the client the gap at once, so it
+        # asks for a resend; otherwise nothing of ours follows the Logon answer and the
+        # sequence is the one a scripted session test expects. (Admin messages QuickFIX
+        # sends in that window, a ResendRequest after a Logon numbered too high, are written.)
+        self._logon_answers.pop(comp_id, None)
+        if comp_id in self._stored_unsent:
+            self._stored_unsent.discard(comp_id)
+            begin = session_id.getBeginString().getValue()
+            self._send(session_id, f"8={begin}\x019=0\x0135=0\x0110=000\x01")
         if self._on_logon is not None:
             self._on_logon(comp_id)
 
+    def _to_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        """Note that our Logon answer is out and the session not yet logged on (_logged_on)."""
+        header = message.getHeader()
+        msg_type = header.getField(35)
+        if msg_type == "A":
+            comp_id = session_id.getTargetCompID().getValue()
+            self._logon_answers[comp_id] = int(header.getField(34))
+            self._stored_unsent.discard(comp_id)
+        elif msg_type == "3":
+            # QuickFIX follows a SendingTime accuracy Reject with a bare Logout: say why.
+            comp_id = session_id.getTargetCompID().getValue()
+            if message.isSetField(373) and message.getField(373) == "10":
+                self._accuracy_rejected.add(comp_id)
+            else:
+                self._accuracy_rejected.discard(comp_id)
+        elif msg_type == "5" and self._accuracy_rejected:
+            comp_id = session_id.getTargetCompID().getValue()
+            if comp_id in self._accuracy_rejected:
+                self._accuracy_rejected.discard(comp_id)
+                if not message.isSetField(58):
+                    message.setField(fix.Text(self._accuracy_text))
+
+    def _to_app(self, session_id: fix.SessionID) -> None:
+        """An application message is being sent: in the logon window it is only stored."""
+        if self._logon_answers:  # cheap test first: this runs for every report
+            comp_id = session_id.getTargetCompID().getValue()
+            if comp_id in self._logon_answers:
+                self._stored_unsent.add(comp_id)
+
     def _logged_out(self, session_id: fix.SessionID) -> None:
         comp_id = session_id.getTargetCompID().getValue()
+        self._logon_answers.pop(comp_id, None)
         if comp_id == STOPPER_COMP_ID:
             return
         log.info("%s logged out", comp_id)
@@ -511,10 +564,14 @@ class _Application(fix.Application):
             log.exception("onLogout %s", session_id)
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        try:
+            self._gateway._to_admin(message, session_id)
+        except Exception:
+            log.exception("toAdmin %s", session_id)
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass  # credentials were checked by the gatekeeper, before QuickFIX read the Logon
+        # credentials were checked by the gatekeeper, before QuickFIX read the Logon
+        _check_poss_dup(message.toString())
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         # Market data is never resent after a reconnect: QuickFIX gap-fills it instead and
@@ -523,11 +580,18 @@ class _Application(fix.Application):
         possdup = header.isSetField(43) and header.getField(43) == "Y"
         if possdup and header.getField(35) in FEED_MSG_TYPES:
             raise fix.DoNotSend()
+        try:
+            self._gateway._to_app(session_id)
+        except Exception:
+            log.exception("toApp %s", session_id)
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         unsupported = False
+        text = message.toString()
+        _check_poss_dup(text)
+        _check_group_types(text)
         try:
-            unsupported = self._gateway._from_app(message.toString(), session_id)
+            unsupported = self._gateway._from_app(text, session_id)
         except _WrongApplVerID:
             # Session-level Reject, SessionRejectReason 5 (value incorrect) on tag 1128:
             # only FIX.5.0SP2 is served, and QuickFIX has no dictionary for the others.
@@ -538,6 +602,42 @@ class _Application(fix.Application):
             log.exception("fromApp failed on %s: %r", session_id, _safe_text(message))
         if unsupported:
             raise fix.UnsupportedMessageType()
+
+
+def _check_poss_dup(text: str) -> None:
+    """PossDupFlag(43)=Y needs OrigSendingTime(122), not later than SendingTime(52).
+
+    QuickFIX 1.16 checks this only on a MsgSeqNum that is too low; the venue checks every
+    message. Raises the FIX exceptions QuickFIX answers with a Reject: missing 122 ->
+    373=1 on an admin message (380=5 BusinessMessageReject on an application message),
+    122 after 52 -> 373=5 naming 122. The message is not processed."""
+    if "\x0143=Y\x01" not in text:
+        return
+    fields = parse(text)
+    orig = fields.get("122")
+    if not orig:
+        raise fix.FieldNotFound(122)
+    # UTCTimestamps of one format compare as text; pad the shorter fraction.
+    if orig.ljust(24, "0") > fields.get("52", "").ljust(24, "0"):
+        raise fix.IncorrectTagValue(122)
+
+
+# Integer fields inside the repeating groups an order message may carry (Parties): QuickFIX
+# 1.16 checks the types of top-level fields only, not of fields inside a group.
+_GROUP_INT_TAGS = frozenset(("452", "802", "803"))
+_GROUP_START = ("\x01453=", "\x01802=")
+
+
+def _check_group_types(text: str) -> None:
+    """An integer field of a repeating group that is not an integer: Reject 373=6."""
+    if not any(start in text for start in _GROUP_START):
+        return
+    for tag, value in _ALL_FIELDS.findall(text):
+        if tag in _GROUP_INT_TAGS and not (value.isdigit() and value.isascii()):
+            raise fix.IncorrectDataFormat(int(tag))
+
+
+_ALL_FIELDS = re.compile("([^=\x01]*)=([^\x01]*)\x01")
 
 
 def _safe_text(message: fix.Message) -> str:

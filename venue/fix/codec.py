@@ -309,7 +309,7 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
         _stop_px(f), _post_only(f), _expire_time(f), _expire_date(f), _min_qty(f),
-        _max_floor(f),
+        _max_floor(f), poss_resend=f.get("97") == "Y",
     )  # fmt: skip
 
 
@@ -330,6 +330,11 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
     symbol = _required(f, "55", "Symbol")
     side = _side(f)
     ord_type = _ord_type(f)
+    if "59" not in f:  # a replace restates the order: no silent change of a GTC to Day
+        raise _Reject(
+            RejectCode.MISSING_FIELD,
+            "TimeInForce(59) is required on a replace: restate the order's (0 Day or 1 GTC)",
+        )
     tif = _tif(f)
     _no_unsupported(f)
     _post_only(f)  # checked; the order keeps the instruction it was entered with
@@ -342,7 +347,7 @@ def _replace(f: dict[str, str], session: str) -> ReplaceOrder:
 def _query(f: dict[str, str], session: str) -> QueryOrder:
     return QueryOrder(
         session, _required(f, "11", "ClOrdID"), _required(f, "55", "Symbol"), _side(f),
-        _order_id(f),
+        _order_id(f), f.get("790", ""),
     )  # fmt: skip
 
 
@@ -489,14 +494,29 @@ def cxl_rej_reason(code: RejectCode, begin_string: str) -> str:
 _second: tuple[int, str] = (-1, "")
 
 
-def transact_time(ts: int) -> str:
-    """Microseconds since the epoch (UTC) -> "YYYYMMDD-HH:MM:SS.ffffff"."""
+# TransactTime(60) digits after the second, by version: FIX 4.2's UTCTimestamp allows
+# milliseconds at most; 4.4 gets microseconds (RTS 25). encode(..., digits=) overrides it
+# per session (the session's TimestampPrecision, which sets SendingTime alike).
+TIMESTAMP_DIGITS = {FIX42: 3, FIX44: 6}
+
+
+def transact_time(ts: int, digits: int = 6) -> str:
+    """Microseconds since the epoch (UTC) -> "YYYYMMDD-HH:MM:SS.ffffff" (digits 0, 3 or 6)."""
     global _second
     sec, usec = divmod(ts, 1_000_000)
     cached = _second
     if cached[0] != sec:
         cached = _second = (sec, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)))
-    return f"{cached[1]}.{usec:06d}"
+    if digits == 6:
+        return f"{cached[1]}.{usec:06d}"
+    if digits == 3:
+        return f"{cached[1]}.{usec // 1000:03d}"
+    return cached[1]
+
+
+def _tt(ts: int, begin_string: str) -> str:
+    """TransactTime for the version's default precision."""
+    return transact_time(ts, TIMESTAMP_DIGITS.get(begin_string, 6))
 
 
 def _order_terms(o: OrderSnapshot) -> str:
@@ -545,7 +565,7 @@ def _report(
         f"8={begin_string}\x019=0\x0135=8\x0137={o.order_id}\x0117={seq}\x01{trans}"
         f"150={exec_type}\x0139={ord_status}\x01{ids}{_order_terms(o)}{middle}"
         f"14={o.cum_qty}\x01151={o.leaves_qty}\x016={format_avg_price(o.cum_notional, o.cum_qty)}"
-        f"\x0160={transact_time(ts)}\x01{tail}10=000\x01"
+        f"\x0160={_tt(ts, begin_string)}\x01{tail}10=000\x01"
     )
 
 
@@ -625,18 +645,22 @@ def _status(e: OrderStatusReported, v: str) -> str:
     status = o.status.value
     if v == FIX42:
         return _report(v, e.seq, e.ts, o, status, status, exec_trans_type="3")
-    return _report(v, e.seq, e.ts, o, "I", status)
+    # OrdStatusReqID(790) exists from FIX 4.4 on: echoed when the request carried it.
+    middle = f"790={e.status_req_id}\x01" if e.status_req_id else ""
+    return _report(v, e.seq, e.ts, o, "I", status, middle)
 
 
 def _unknown_status(e: OrderStatusReported, v: str) -> str:
     head = "20=3\x01150=8\x01" if v == FIX42 else "150=I\x01"
+    if v != FIX42 and e.status_req_id:
+        head += f"790={e.status_req_id}\x01"
     # A request the edge could not read says why (OrdRejReason other); else: unknown order.
     reason = _ORD_REJ_OTHER[v] if e.text else "5"
     text = bounds.cap_text(e.text or f"unknown order {e.cl_ord_id}")
     return (
         f"8={v}\x019=0\x0135=8\x0137=NONE\x0117={e.seq}\x01{head}39=8\x01103={reason}\x01"
         f"11={e.cl_ord_id or 'NONE'}\x0155={e.symbol or '[N/A]'}\x0154={e.side.value}\x01"
-        f"14=0\x01151=0\x016=0\x0160={transact_time(e.ts)}\x01"
+        f"14=0\x01151=0\x016=0\x0160={_tt(e.ts, v)}\x01"
         f"58={text}\x0110=000\x01"
     )
 
@@ -655,7 +679,7 @@ def _cancel_rejected(e: CancelRejected, v: str) -> str:
     return (
         f"8={v}\x019=0\x0135=9\x01{known}11={e.cl_ord_id or 'NONE'}\x01"
         f"41={e.orig_cl_ord_id or 'NONE'}\x0139={status}\x01434={e.response_to}\x01"
-        f"102={cxl_rej_reason(e.code, v)}\x0160={transact_time(e.ts)}\x01{text}10=000\x01"
+        f"102={cxl_rej_reason(e.code, v)}\x0160={_tt(e.ts, v)}\x01{text}10=000\x01"
     )
 
 
@@ -670,7 +694,7 @@ def _mass_cancel_reported(e: MassCancelReported, v: str) -> str | None:
     return (
         f"8={v}\x019=0\x0135=r\x0137={e.seq}\x0111={e.cl_ord_id or 'NONE'}\x01"
         f"530={e.request_type}\x01531={e.response}\x01{extra}{symbol}"
-        f"60={transact_time(e.ts)}\x01{text}10=000\x01"
+        f"60={_tt(e.ts, v)}\x01{text}10=000\x01"
     )
 
 
@@ -693,14 +717,16 @@ _ENCODERS: dict[type, Callable[[object, str], str | None]] = {
 _NOT_REPORTS = (TradeExecuted, OperatorActionApplied, TradeBusted)
 
 
-def encode(event: Event, begin_string: str) -> str | None:
+def encode(event: Event, begin_string: str, digits: int | None = None) -> str | None:
     """The full outgoing report for an event, or None when it has none for this client.
 
     TradeExecuted, TradeBusted and OperatorActionApplied are not reports (each side of a
     trade gets its own OrderFilled / OrderTradeCanceled); MassCancelReported has no FIX 4.2
     form.
 
-    begin_string is "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2). BodyLength and CheckSum
+    begin_string is "FIX.4.2", "FIX.4.4" or "FIXT.1.1" (FIX 5.0 SP2); digits, when given, is
+    the session's TransactTime precision (0, 3 or 6; default TIMESTAMP_DIGITS of the
+    version). BodyLength and CheckSum
     are placeholders that QuickFIX recomputes on send; the header CompIDs, MsgSeqNum and
     SendingTime are its job too.
     """
@@ -709,7 +735,13 @@ def encode(event: Event, begin_string: str) -> str | None:
         if type(event) in _NOT_REPORTS:
             return None
         raise TypeError(f"no FIX report for {type(event).__name__}")
-    return encoder(event, begin_string)
+    text = encoder(event, begin_string)
+    if text is not None and digits is not None and digits != TIMESTAMP_DIGITS.get(begin_string):
+        ts = getattr(event, "ts", None)
+        if ts is not None:  # the session's own precision: rewrite TransactTime once
+            default = transact_time(ts, TIMESTAMP_DIGITS.get(begin_string, 6))
+            text = text.replace(f"\x0160={default}\x01", f"\x0160={transact_time(ts, digits)}\x01")
+    return text
 
 
 def business_reject(
@@ -747,18 +779,22 @@ COPIED_EVENTS = (
 )
 
 
-def encode_copy(event: Event, begin_string: str, origin: str) -> str | None:
-    """The drop copy of an event's report: the same report with CopyMsgIndicator(797)=Y and
-    the originating session's CompID in OnBehalfOfCompID(115)."""
+def encode_copy(
+    event: Event, begin_string: str, origin: str, digits: int | None = None
+) -> str | None:
+    """The drop copy of an event's report: the same report with the originating session's
+    CompID in OnBehalfOfCompID(115), and on FIX 4.4 ExecutionReports CopyMsgIndicator(797)=Y.
+
+    FIX 4.4 defines 797 on ExecutionReport only: a copied OrderCancelReject is marked by 115
+    alone, so that every copy is valid for its message type in the receiver's dictionary."""
     if type(event) not in COPIED_EVENTS:
         return None
-    text = encode(event, begin_string)
+    text = encode(event, begin_string, digits)
     if text is None:
         return None
     head, _, body = text.partition("\x0135=")
     msg_type, _, rest = body.partition("\x01")
-    copy_flag = "797=Y\x01" if begin_string != FIX42 else ""
-    if begin_string == FIXT11 and msg_type != "8":
-        copy_flag = ""  # 5.0 SP2 defines CopyMsgIndicator on ExecutionReport only
+    # FIX 4.4 and 5.0 SP2 define CopyMsgIndicator on ExecutionReport only.
+    copy_flag = "797=Y\x01" if begin_string != FIX42 and msg_type == "8" else ""
     rest = rest.removesuffix("10=000\x01")
     return f"{head}\x0135={msg_type}\x01115={origin}\x01{rest}{copy_flag}10=000\x01"

@@ -103,6 +103,9 @@ class FakeGateway:
     ) -> None:
         self._begin_strings = dict(begin_strings)
         self._roles = dict(roles)
+        # Market-data requests of market_data sessions are not served here (no feed thread);
+        # those of other sessions get the live venue's 380=6.
+        self._market_data: Any = lambda _session, _text: None
         self._clock = clock
         self._submit: Any = None  # set by the harness: the venue's inbox.put
         self.online: set[str] = set()
@@ -120,12 +123,18 @@ class FakeGateway:
     def logged_on(self, session: str) -> bool:
         return session in self.online
 
+    def timestamp_digits(self, session: str) -> int | None:
+        """No TimestampPrecision setting here: the codec's default for the version."""
+        return None
+
     def send(self, session: str, text: str) -> None:
         if session not in self._begin_strings:
             raise KeyError(session)
         self._send(session, text)
 
     # -- what FixGateway._from_app calls (its session_id is the session's name here)
+
+    _market_data_request = FixGateway._market_data_request  # the live venue's own routing
 
     def _send(self, session_id: Any, text: str) -> None:
         with self._lock:
