@@ -6,10 +6,18 @@ Browser tests of the pages are in test_console_browser.py.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from console_fixtures import OPERATOR, PASSWORD
+from fix_fixtures import find_free_port
 from fixclient import FixClient
 from sqlalchemy import text
 from starlette.testclient import TestClient
@@ -157,3 +165,31 @@ def test_controls_reach_the_venue_as_the_operator_and_are_journaled(
         "AAPL halted: new orders and replaces rejected, resting orders stay"
     ]
     assert len(rows) == 3 and all('"alice"' in r.detail for r in rows)
+
+
+def test_venue_run_starts_the_console_as_its_own_process_when_the_port_is_set(tmp_path):
+    port, fix_port = find_free_port(), find_free_port()
+    env = {**os.environ, "VENUE_CONSOLE_PORT": str(port)}
+    command = [sys.executable, "-m", "venue.cli", "run", "--port", str(fix_port),
+               "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    venue = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, ready = time.monotonic() + 60, None
+        while ready is None and time.monotonic() < deadline and venue.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                    ready = json.loads(r.read())
+            except OSError:
+                time.sleep(0.2)
+        assert ready is not None and ready["ready"] is True, "console never got ready"
+        children = subprocess.run(
+            ["ps", "-o", "args=", "--ppid", str(venue.pid)], capture_output=True, text=True
+        ).stdout
+        assert "venue.cli console" in children  # a child process, not a thread of the venue
+    finally:
+        venue.send_signal(signal.SIGTERM)
+        output = venue.communicate(timeout=60)[0].decode()
+    assert venue.returncode == 0, output
+    assert "venue stopped" in output
+    with pytest.raises(OSError):  # the console went with it
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
