@@ -125,8 +125,8 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     assert "200" in aapl.locator("tr.ask", has_text="190.50").inner_text()
     c2.new_order("hit", "AAPL", SELL, 100, "189.50")
     c2.expect("8", ClOrdID="hit", ExecType="0")
-    c2.expect("8", ClOrdID="hit", ExecType="F", LastQty="100", LastPx="189.5")
-    c1.expect("8", ClOrdID="rest", ExecType="F", LastQty="100")
+    hit_fill = c2.expect("8", ClOrdID="hit", ExecType="F", LastQty="100", LastPx="189.5")
+    rest_fill = c1.expect("8", ClOrdID="rest", ExecType="F", LastQty="100")
     aapl.locator(".last", has_text="189.50").wait_for(timeout=WAIT_MS)
     aapl.locator("tr.bid", has_text="200").wait_for(timeout=WAIT_MS)  # 300 - 100 left
     for cl, client, side, qty, px in (
@@ -146,6 +146,7 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     row.wait_for(timeout=WAIT_MS)  # the projector may need a moment; the page polls
     assert "FIRM1" in row.inner_text() and "FIRM2" in row.inner_text()
     assert "189.50" in row.inner_text()
+    trade_id = row.get_attribute("data-trade")
     page.fill("input[name=symbol]", "MSFT")
     page.click("#trade-filter button")
     page.locator("#trades", has_text="no trades").wait_for(timeout=WAIT_MS)
@@ -193,7 +194,23 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     c2.expect("8", ClOrdID="after", ExecType="0")
     c2.expect("8", ClOrdID="after", ExecType="F")
 
-    # The audit trail has the operator's actions under her name.
+    # Bust the first trade from the page: both sides get ExecType H, the tape marks it.
+    page.goto(console_url + "/controls")
+    page.fill("#bust-form input[name=trade_id]", str(trade_id))
+    page.fill("#bust-form input[name=reason]", "typo")
+    page.click("#bust-form button")
+    why = f"trade {trade_id} busted by {OPERATOR}: typo"
+    page.locator("#result-text", has_text=why).wait_for(timeout=WAIT_MS)
+    assert dialogs[-1] == "Bust this trade? Both sides get ExecType H."
+    for client, fill in ((c2, hit_fill), (c1, rest_fill)):
+        busted = client.wait_for(lambda m: m.get(150) == "H", what="the bust report")
+        assert (busted.get(19), busted.get(32), busted.get(58)) == (fill.get(17), "100", why)
+    page.goto(console_url + "/trades")
+    page.locator(f"#trades tr.busted[data-trade='{trade_id}']").wait_for(timeout=WAIT_MS)
+    assert "BUSTED" in page.inner_text(f"#trades tr[data-trade='{trade_id}']")
+    page.screenshot(path=shots / "trades-busted.png", full_page=True)
+
+    # The rejected order's life in the audit trail says why.
     page.goto(console_url + "/orders?id=during")
     assert "AAPL is halted" in page.inner_text("#order-life")
     for name in ("login", "books", "trades", "sessions", "orders", "controls"):
