@@ -167,6 +167,30 @@ def test_controls_reach_the_venue_as_the_operator_and_are_journaled(
     assert len(rows) == 3 and all('"alice"' in r.detail for r in rows)
 
 
+def test_metrics_need_no_login_and_show_the_venue_and_the_console(
+    make_client, venue_factory, sqlite_url, fix_client_factory
+):
+    venue = venue_factory(database_url=sqlite_url)
+    client = make_client(data_dir=venue.data_dir)
+    fix_client_factory("CLIENT1")
+    log_in(client)
+    client.post("/controls/halt", data={"symbol": "IBM"})
+    client.get("/nothing-here")
+    lines = client.get("/metrics").text.splitlines()
+    for line in (
+        "venue_up 1.0",
+        "venue_instruments_halted 1.0",
+        "venue_fix_sessions_logged_on 1.0",
+        'venue_console_http_requests_total{route="/login",status="303"} 1.0',
+        'venue_console_http_requests_total{route="other",status="404"} 1.0',
+        "venue_console_status_queries_total 1.0",
+    ):
+        assert line in lines, line
+    assert any(x.startswith("venue_console_status_query_seconds_bucket") for x in lines)
+    venue.stop()
+    assert "venue_up 0.0" in make_client(data_dir=venue.data_dir).get("/metrics").text
+
+
 def test_venue_run_starts_the_console_as_its_own_process_when_the_port_is_set(tmp_path):
     port, fix_port = find_free_port(), find_free_port()
     env = {**os.environ, "VENUE_CONSOLE_PORT": str(port)}

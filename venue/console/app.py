@@ -32,19 +32,21 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venue.console.auth import Operators, ensure_secret
 from venue.console.live import LiveState, VenueUnreachable
+from venue.console.metrics import CONTENT_TYPE, ConsoleMetrics
 from venue.console.settings import ConsoleSettings
 from venue.control import send
 from venue.store.db import make_engine
 from venue.store.models import order_events, trades
 
 HERE = Path(__file__).resolve().parent
-PUBLIC = ("/health", "/ready", "/login", "/static/")
+PUBLIC = ("/health", "/ready", "/metrics", "/login", "/static/")
 PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls")
 SCOPES = ("instrument", "firm", "session", "venue")
+KNOWN_ROUTES = {*PAGES, "/health", "/ready", "/metrics", "/login", "/logout", "/static", "/events"}
 
 
 def _when(us: int | None) -> str:
@@ -53,17 +55,38 @@ def _when(us: int | None) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _px(value: Decimal | None) -> str:
-    """A SQL price as the venue prints it: at least two decimals, no trailing zeros."""
-    if value is None:
+def _px(value: Decimal | str | None) -> str:
+    """A price (SQL Decimal or FIX text) for the eye: at least two decimals, no more zeros."""
+    if value is None or value == "":
         return ""
-    text = format(value.normalize(), "f")
+    text = format(Decimal(value).normalize(), "f")
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.ljust(2, '0')}"
 
 
 def _db_error(exc: SQLAlchemyError) -> str:
     return f"database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+
+
+class CountRequests:
+    """venue_console_http_requests_total by route (the first path segment) and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ConsoleMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        first = "/" + scope["path"].lstrip("/").split("/", 1)[0]
+        route = first if first in KNOWN_ROUTES else "other"
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.requests.labels(route, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counted)
 
 
 class RequireLogin:
@@ -98,7 +121,8 @@ def create_app(
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["when"] = _when
     templates.env.filters["px"] = _px
-    live = LiveState(data_dir, settings.refresh_per_second)
+    metrics = ConsoleMetrics()
+    live = LiveState(data_dir, settings.refresh_per_second, metrics)
     who = Operators(operators)
     engine_box: list[Engine] = []
 
@@ -241,8 +265,13 @@ def create_app(
             return JSONResponse({"ready": False, "reason": error}, status_code=503)
         return JSONResponse({"ready": True, "seq": status["seq"]})
 
+    async def metrics_page(request: Request) -> Response:
+        status, _ = await status_or_error()
+        return Response(metrics.render(status), media_type=CONTENT_TYPE)
+
     routes = [
         Route("/health", health),
+        Route("/metrics", metrics_page),
         Route("/ready", ready),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
@@ -265,6 +294,7 @@ def create_app(
             same_site="strict",
         ),
         Middleware(RequireLogin),
+        Middleware(CountRequests, metrics=metrics),
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.live = live

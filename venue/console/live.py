@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from venue.console.metrics import ConsoleMetrics
 from venue.control import query
 
 
@@ -22,7 +23,8 @@ class VenueUnreachable(Exception):
 
 
 class LiveState:
-    def __init__(self, data_dir: Path, rate: float) -> None:
+    def __init__(self, data_dir: Path, rate: float, metrics: ConsoleMetrics | None = None) -> None:
+        self.metrics = metrics
         self.data_dir = data_dir
         self.interval = 1.0 / rate
         self._lock = asyncio.Lock()
@@ -37,11 +39,15 @@ class LiveState:
             if time.monotonic() - self._at >= self.interval:
                 self._at = time.monotonic()
                 self.queries += 1
+                started = time.perf_counter()
                 try:
                     reply = await run_in_threadpool(query, self.data_dir, "status")
                 except (OSError, ValueError) as exc:
                     self._status, self._error = None, f"venue not reachable: {exc}"
                 else:
+                    if self.metrics is not None:
+                        self.metrics.queries.inc()
+                        self.metrics.query_seconds.observe(time.perf_counter() - started)
                     if reply.get("ok"):
                         self._status, self._error = reply["status"], None
                     else:

@@ -26,7 +26,11 @@ def serve(venue: VenueSettings, console: ConsoleSettings) -> None:
         log.warning("no [console.operators] in %s: nobody can log in", venue.reference_config)
     app = create_app(venue.data_dir, venue.db_url, operators, console)
     print(f"console on http://{console.host}:{console.port}/", flush=True)
-    uvicorn.run(app, host=console.host, port=console.port, log_level="warning")
+    # Open SSE streams never end by themselves: give them 2 s at a shutdown, then close.
+    uvicorn.run(
+        app, host=console.host, port=console.port, log_level="warning",
+        timeout_graceful_shutdown=2,
+    )  # fmt: skip
 
 
 def start_child(data_dir: Path) -> subprocess.Popen[bytes] | None:
