@@ -13,6 +13,6 @@ class ConsoleSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address the console listens on")
     port: int = Field(8780, description="console HTTP port")
     refresh_per_second: float = Field(
-        4.0, gt=0, le=20, description="at most this many status queries a second to the venue"
+        2.0, gt=0, le=20, description="at most this many status queries a second to the venue"
     )
     session_hours: float = Field(12.0, gt=0, description="a login lasts this long")
