@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["db_fixtures", "fix_fixtures", "harness_fixtures", "venue_fixtures"]
+pytest_plugins = [
+    "db_fixtures",
+    "fix_fixtures",
+    "harness_fixtures",
+    "venue_fixtures",
+    "console_fixtures",
+]
 
 # Fixtures that bring up a real socket, a venue (in this process or another) or PostgreSQL.
 LIVE_FIXTURES = frozenset(

@@ -44,6 +44,7 @@ from venue.journal.snapshot import SnapshotWriter, encode_state
 from venue.kernel import Kernel, Retention
 from venue.marketdata.service import MarketDataService, max_subscriptions_of
 from venue.projection import ProjectionProcess
+from venue.status import kernel_status
 from venue.store.db import make_engine, migrate
 from venue.store.projector import SqlProjector
 
@@ -79,6 +80,16 @@ class _Waiter:
         self.command = command
         self.done = threading.Event()
         self.events: list[Event] = []
+
+
+class _Query:
+    """A read-only look at the kernel's state, taken on the kernel thread (venue.status)."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: dict = {}
 
 
 def now_us() -> int:
@@ -180,7 +191,7 @@ class Venue:
         for thread in self._threads:
             thread.start()
         self._expire_missed_day_end()
-        self.control = ControlServer(self.data_dir, self.execute)
+        self.control = ControlServer(self.data_dir, self.execute, self.status)
         self.control.start()
         self.gateway.start()
 
@@ -248,6 +259,15 @@ class Venue:
         if not waiter.done.wait(timeout):
             raise TimeoutError(f"kernel did not answer {command!r} within {timeout}s")
         return waiter.events
+
+    def status(self, timeout: float = 5.0) -> dict:
+        """Books, halts and limits (taken on the kernel thread) and the FIX sessions."""
+        query = _Query()
+        self.inbox.put(query)
+        if not query.done.wait(timeout):
+            raise TimeoutError(f"kernel did not answer a status query within {timeout}s")
+        sessions = {s: self.gateway.session_state(s) for s in self.gateway.sessions}
+        return {**query.result, "sessions": sessions, "recovered": True}
 
     def wait_until_projected(self, timeout: float = 10.0) -> int:
         """Block until SQL holds every event the kernel has produced so far; returns its seq."""
@@ -390,6 +410,10 @@ class Venue:
         for item in batch:
             if item is _STOP:
                 continue
+            if type(item) is _Query:
+                item.result = kernel_status(self.kernel)
+                item.done.set()
+                continue
             if type(item) is _CatchUp:
                 # Everything before it in the inbox must be journaled and released first.
                 if not self._commit(records, produced):
@@ -499,8 +523,11 @@ class Venue:
 
 def run(settings: VenueSettings) -> None:
     """Run until SIGINT/SIGTERM (used by `venue run`)."""
+    from venue.console.server import start_child, stop_child
+
     venue = Venue(settings)
     venue.start()
+    console = start_child(venue.data_dir)  # when VENUE_CONSOLE_PORT is set
     heap.settle()
     day_end = venue.last_day_end(datetime.now(UTC))
     done = threading.Event()
@@ -531,5 +558,6 @@ def run(settings: VenueSettings) -> None:
             freed, took = heap.full_collection()
             log.info("trading day ended: full garbage collection freed %d in %.3fs", freed, took)
     print("venue stopping", flush=True)
+    stop_child(console)
     venue.stop()
     print("venue stopped", flush=True)

@@ -61,6 +61,19 @@ def ready(data_dir: Path | None) -> None:
     click.echo(f"ready: SQL projection at event seq {status.get('last_seq')}")
 
 
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1, VENUE_CONSOLE_HOST).")
+@click.option("--port", type=int, help="HTTP port (default 8780, VENUE_CONSOLE_PORT).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="The running venue's data dir.")
+def console(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Serve the operator console (its own process; logins from [console.operators])."""
+    from venue.console.server import serve
+    from venue.console.settings import ConsoleSettings
+
+    values = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    serve(_settings(None, data_dir), ConsoleSettings(**values))  # type: ignore[arg-type]
+
+
 @main.command("hash-password")
 @click.password_option()
 def hash_password(password: str) -> None:

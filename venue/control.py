@@ -5,6 +5,10 @@ request carries the token, compared in constant time. A request is one JSON line
 {"token", "operator", "command": {...}}; the answer is one JSON line {"ok", "text",
 "events"}. The command goes through the kernel like any order, so it is journaled and
 lands in the audit trail with the operator's name.
+
+A read-only request {"token", "query": "status"} instead of a command answers
+{"ok", "status": {...}}: books by level, halts, kill switches, limits and sessions (see
+venue/status.py); nothing is journaled. The operator console polls it (`query`).
 """
 
 from __future__ import annotations
@@ -74,10 +78,16 @@ def command_from_request(operator: str, spec: dict[str, Any]) -> Command:
 
 
 class ControlServer:
-    def __init__(self, data_dir: Path, execute: Callable[[Command], list[Event]]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        execute: Callable[[Command], list[Event]],
+        status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.path = socket_path(data_dir)
         self.token = ensure_token(data_dir)
         self._execute = execute
+        self._status = status
         if self.path.exists():
             self.path.unlink()
         handler = self._handler()
@@ -101,6 +111,10 @@ class ControlServer:
         if not hmac.compare_digest(token.encode(), self.token.encode()):
             log.warning("control request refused: bad token")
             return {"ok": False, "text": "not authorized: bad control token", "events": []}
+        if "query" in request:
+            if request["query"] != "status" or self._status is None:
+                return {"ok": False, "text": f"bad request: unknown query {request['query']!r}"}
+            return {"ok": True, "status": self._status()}
         try:
             command = command_from_request(
                 str(request.get("operator", "")), request.get("command") or {}
@@ -140,5 +154,16 @@ def send(data_dir: Path, operator: str, command: dict[str, Any], timeout: float 
         sock.connect(str(socket_path(data_dir)))
         request = {"token": token, "operator": operator, "command": command}
         sock.sendall(json.dumps(request).encode() + b"\n")
+        with sock.makefile("rb") as f:
+            return json.loads(f.readline())
+
+
+def query(data_dir: Path, what: str = "status", timeout: float = 5.0) -> dict:
+    """Client side: a read-only query ("status") to the venue running on data_dir."""
+    token = (data_dir / TOKEN_NAME).read_text().strip()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(socket_path(data_dir)))
+        sock.sendall(json.dumps({"token": token, "query": what}).encode() + b"\n")
         with sock.makefile("rb") as f:
             return json.loads(f.readline())

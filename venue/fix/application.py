@@ -351,6 +351,17 @@ class FixGateway:
         found = fix.Session.lookupSession(self._session_ids[session])
         return found is not None and found.isLoggedOn()
 
+    def session_state(self, session: str) -> dict[str, object]:
+        """Logged on or not and the next sequence numbers, for the operator console."""
+        found = fix.Session.lookupSession(self._session_ids[session])
+        if found is None:
+            return {"logged_on": False, "next_in": None, "next_out": None}
+        return {
+            "logged_on": found.isLoggedOn(),
+            "next_in": found.getExpectedTargetNum(),
+            "next_out": found.getExpectedSenderNum(),
+        }
+
     def send(self, session: str, text: str) -> None:
         """Send one message built by the codec (placeholders for BodyLength and CheckSum).
 

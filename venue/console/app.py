@@ -1,0 +1,330 @@
+"""The console's Starlette application: pages, fragments, SSE, controls, health.
+
+Everything but /health, /ready, /login and /static refuses without a login: a page is
+redirected to /login, anything else (fragments, events, controls) gets 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from venue.console.auth import Operators, ensure_secret
+from venue.console.live import LiveState, VenueUnreachable
+from venue.console.metrics import CONTENT_TYPE, ConsoleMetrics
+from venue.console.settings import ConsoleSettings
+from venue.control import send
+from venue.store.db import make_engine
+from venue.store.models import order_events, trades
+
+HERE = Path(__file__).resolve().parent
+PUBLIC = ("/health", "/ready", "/metrics", "/login", "/static/")
+PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls")
+SCOPES = ("instrument", "firm", "session", "venue")
+KNOWN_ROUTES = {*PAGES, "/health", "/ready", "/metrics", "/login", "/logout", "/static", "/events"}
+
+
+def _when(us: int | None) -> str:
+    if not us:
+        return ""
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _px(value: Decimal | str | None) -> str:
+    """A price (SQL Decimal or FIX text) for the eye: at least two decimals, no more zeros."""
+    if value is None or value == "":
+        return ""
+    text = format(Decimal(value).normalize(), "f")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def _db_error(exc: SQLAlchemyError) -> str:
+    return f"database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+
+
+class CountRequests:
+    """venue_console_http_requests_total by route (the first path segment) and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ConsoleMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        first = "/" + scope["path"].lstrip("/").split("/", 1)[0]
+        route = first if first in KNOWN_ROUTES else "other"
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.requests.labels(route, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+
+class RequireLogin:
+    """Pure ASGI middleware (inside SessionMiddleware): no operator in the session, no entry."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(PUBLIC):
+            await self.app(scope, receive, send)
+            return
+        if scope.get("session", {}).get("operator"):
+            await self.app(scope, receive, send)
+            return
+        response: Response
+        if scope["method"] == "GET" and scope["path"] in PAGES:
+            response = RedirectResponse("/login", status_code=303)
+        else:
+            response = PlainTextResponse("login required", status_code=401)
+        await response(scope, receive, send)
+
+
+def create_app(
+    data_dir: Path,
+    db_url: str,
+    operators: dict[str, str],
+    settings: ConsoleSettings | None = None,
+) -> Starlette:
+    settings = settings or ConsoleSettings()
+    data_dir = data_dir.resolve()
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["when"] = _when
+    templates.env.filters["px"] = _px
+    metrics = ConsoleMetrics()
+    live = LiveState(data_dir, settings.refresh_per_second, metrics)
+    who = Operators(operators)
+    engine_box: list[Engine] = []
+
+    def db() -> Engine:
+        if not engine_box:
+            engine_box.append(make_engine(db_url))
+        return engine_box[0]
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("operator", request.session.get("operator"))
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    async def status_or_error() -> tuple[dict[str, Any] | None, str | None]:
+        try:
+            return await live.get(), None
+        except VenueUnreachable as exc:
+            return None, str(exc)
+
+    # -- login ------------------------------------------------------------------------
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return page(request, "login.html", error=None)
+        form = await request.form()
+        name, password = str(form.get("operator", "")), str(form.get("password", ""))
+        refused = await run_in_threadpool(who.check, name, password)
+        if refused is not None:
+            return page(request, "login.html", error=refused, status_code=401)
+        request.session.clear()
+        request.session["operator"] = name
+        return RedirectResponse("/books", status_code=303)
+
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # -- pages ------------------------------------------------------------------------
+
+    async def index(request: Request) -> Response:
+        return RedirectResponse("/books", status_code=303)
+
+    async def books(request: Request) -> Response:
+        status, error = await status_or_error()
+        return page(request, "books.html", status=status, error=error)
+
+    async def books_events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            while True:
+                status, error = await status_or_error()
+                html = templates.get_template("books_fragment.html").render(
+                    status=status, error=error
+                )
+                data = "".join(f"data: {line}\n" for line in html.splitlines())
+                yield f"event: books\n{data}\n".encode()
+                await asyncio.sleep(live.interval)
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    def _trades(symbol: str, firm: str) -> list[Any]:
+        query = select(trades).order_by(trades.c.trade_id.desc()).limit(200)
+        if symbol:
+            query = query.where(trades.c.symbol == symbol)
+        if firm:
+            query = query.where(or_(trades.c.buy_firm == firm, trades.c.sell_firm == firm))
+        with db().connect() as conn:
+            return list(conn.execute(query))
+
+    async def trades_page(request: Request) -> Response:
+        symbol = request.query_params.get("symbol", "").strip()
+        firm = request.query_params.get("firm", "").strip()
+        try:
+            rows, error = await run_in_threadpool(_trades, symbol, firm), None
+        except SQLAlchemyError as exc:
+            rows, error = [], _db_error(exc)
+        name = "trades_fragment.html" if request.headers.get("HX-Request") else "trades.html"
+        return page(request, name, rows=rows, symbol=symbol, firm=firm, error=error)
+
+    async def sessions_page(request: Request) -> Response:
+        status, error = await status_or_error()
+        name = "sessions_fragment.html" if request.headers.get("HX-Request") else "sessions.html"
+        return page(request, name, status=status, error=error)
+
+    def _order_life(key: str) -> list[Any]:
+        ev = order_events.c
+        match = [ev.cl_ord_id == key, ev.orig_cl_ord_id == key]
+        if key.isdigit():
+            match.append(ev.order_id == int(key))
+        with db().connect() as conn:
+            ids = {r[0] for r in conn.execute(select(ev.order_id).where(or_(*match))) if r[0]}
+            if not ids:
+                return []
+            trade_ids = [
+                r[0]
+                for r in conn.execute(
+                    select(trades.c.trade_id).where(
+                        or_(trades.c.buy_order_id.in_(ids), trades.c.sell_order_id.in_(ids))
+                    )
+                )
+            ]
+            query = select(order_events).where(
+                or_(ev.order_id.in_(ids), (ev.trade_id.in_(trade_ids)) & ev.order_id.is_(None))
+            )
+            return list(conn.execute(query.order_by(ev.seq)))
+
+    async def orders_page(request: Request) -> Response:
+        key = request.query_params.get("id", "").strip()
+        try:
+            rows, error = (await run_in_threadpool(_order_life, key) if key else []), None
+        except SQLAlchemyError as exc:
+            rows, error = [], _db_error(exc)
+        return page(request, "orders.html", key=key, rows=rows, error=error)
+
+    async def controls_page(request: Request) -> Response:
+        status, error = await status_or_error()
+        return page(request, "controls.html", status=status, error=error, scopes=SCOPES)
+
+    async def control(request: Request) -> Response:
+        action = request.path_params["action"]
+        form = {k: str(v).strip() for k, v in (await request.form()).items()}
+        try:
+            command = _command(action, form)
+        except ValueError as exc:
+            return page(request, "result.html", ok=False, text=str(exc), status_code=400)
+        operator = request.session["operator"]
+        try:
+            reply = await run_in_threadpool(send, data_dir, operator, command)
+        except (OSError, ValueError) as exc:
+            return page(request, "result.html", ok=False, text=f"venue not reachable: {exc}")
+        return page(request, "result.html", ok=reply["ok"], text=reply["text"])
+
+    # -- health -----------------------------------------------------------------------
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "up"})
+
+    async def ready(request: Request) -> Response:
+        status, error = await status_or_error()
+        if status is None or not status.get("recovered"):
+            return JSONResponse({"ready": False, "reason": error}, status_code=503)
+        return JSONResponse({"ready": True, "seq": status["seq"]})
+
+    async def metrics_page(request: Request) -> Response:
+        status, _ = await status_or_error()
+        return Response(metrics.render(status), media_type=CONTENT_TYPE)
+
+    routes = [
+        Route("/health", health),
+        Route("/metrics", metrics_page),
+        Route("/ready", ready),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", index),
+        Route("/books", books),
+        Route("/events/books", books_events),
+        Route("/trades", trades_page),
+        Route("/sessions", sessions_page),
+        Route("/orders", orders_page),
+        Route("/controls", controls_page),
+        Route("/controls/{action}", control, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=ensure_secret(data_dir),
+            session_cookie="venue_console",
+            max_age=int(settings.session_hours * 3600),
+            same_site="strict",
+        ),
+        Middleware(RequireLogin),
+        Middleware(CountRequests, metrics=metrics),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.live = live
+    return app
+
+
+def _command(action: str, form: dict[str, str]) -> dict[str, Any]:
+    """The control-channel command for a console form; ValueError says what is missing."""
+    if action in ("halt", "resume"):
+        if not form.get("symbol"):
+            raise ValueError("a symbol is required")
+        return {"action": action, "scope": "instrument", "key": form["symbol"]}
+    if action in ("kill", "release", "cancel_all"):
+        scope = form.get("scope", "")
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        key = "" if scope == "venue" else form.get("key", "")
+        if scope != "venue" and not key:
+            raise ValueError(f"a {scope} is required")
+        return {"action": action, "scope": scope, "key": key}
+    if action == "set_limit":
+        if not all(form.get(k) for k in ("scope", "key", "field")):
+            raise ValueError("scope, key and field are required")
+        value = form.get("value", "")
+        return {
+            "action": "set_limit", "scope": form["scope"], "key": form["key"],
+            "field": form["field"], "value": None if value.lower() in ("", "none") else value,
+        }  # fmt: skip
+    if action == "bust":
+        if not form.get("trade_id", "").isdigit():
+            raise ValueError("a trade id (a number) is required")
+        return {"action": "bust", "trade_id": int(form["trade_id"]), "reason": form.get("reason")}
+    raise ValueError(f"unknown action {action!r}")
