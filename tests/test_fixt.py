@@ -24,7 +24,7 @@ from venue.app import now_us
 from venue.domain.commands import BustTrade, ExpireDayOrders
 from venue.domain.events import Event, OrderFilled
 from venue.domain.reference import Instrument, Reference, SessionInfo
-from venue.domain.values import PRICE_SCALE
+from venue.domain.values import PRICE_SCALE, Side
 from venue.fix.codec import decode, encode, encode_copy, parse
 from venue.kernel import Kernel
 
@@ -683,3 +683,27 @@ def test_quickfix_initiator_validating_against_the_venues_dictionaries_rejects_n
         line for line in events.splitlines() if re.search("reject|error|invalid", line, re.I)
     ]
     assert problems == [], problems
+
+
+def test_fixt_iceberg_with_display_qty_1138_shows_its_peak(venue_factory):
+    """5.0 SP2's DisplayQty(1138) is an iceberg's peak as MaxFloor(111) is; both only if equal."""
+    venue = venue_factory()
+    port = venue.settings.port
+    c5 = fixt(port, "CLIENT5")
+    c6 = fixt(port, "CLIENT6")
+    c5.send("D", [(11, "ice"), (55, "AAPL"), (54, "1"), (60, c5.utc_now()), (40, "2"),
+                  (38, "100"), (44, "190"), (59, "1"), (1138, "10")])  # fmt: skip
+    ack = c5.expect("8", ExecType="0", ClOrdID="ice")
+    assert ack.get(111) == "10" and ack[151] == "100"
+    assert_fix50sp2(ack)
+    shown = next(iter(venue.kernel.engines["AAPL"].book.levels(Side.BUY)))
+    assert shown.qty == 10  # the rest is hidden
+    c6.new_order("s1", "AAPL", "2", 30, price="190.00")  # takes three peaks
+    c6.expect("8", ClOrdID="s1", ExecType="0")
+    done = c6.wait_for(lambda m: m.get(35) == "8" and m.get(39) == "2", 10, "s1 filled")
+    assert done[14] == "30" and done[11] == "s1"
+    c5.send("D", [(11, "both"), (55, "AAPL"), (54, "1"), (60, c5.utc_now()), (40, "2"),
+                  (38, "100"), (44, "190"), (59, "1"), (111, "10"), (1138, "20")])  # fmt: skip
+    rejected = c5.wait_for(lambda m: m.get(35) == "8" and m.get(11) == "both", 10, "both")
+    assert rejected[150] == "8"
+    assert "MaxFloor(111)=10 and DisplayQty(1138)=20 differ" in rejected[58]

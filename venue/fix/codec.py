@@ -244,8 +244,18 @@ def _min_qty(fields: dict[str, str], tag: str = "110", name: str = "MinQty") -> 
 
 
 def _max_floor(fields: dict[str, str]) -> int | None:
-    """MaxFloor(111): the iceberg peak (FIX 4.2/4.4; 5.0 SP2 has DisplayQty 1138)."""
-    return _min_qty(fields, "111", "MaxFloor")
+    """MaxFloor(111): the iceberg peak. 5.0 SP2 also has DisplayQty(1138) (the 4.x
+    dictionaries refuse it at the session layer); either may be sent, both only if equal."""
+    peak = _min_qty(fields, "111", "MaxFloor")
+    display = _min_qty(fields, "1138", "DisplayQty")
+    if display is None:
+        return peak
+    if peak is not None and peak != display:
+        raise _Reject(
+            RejectCode.INVALID_QUANTITY,
+            f"MaxFloor(111)={peak} and DisplayQty(1138)={display} differ: send one of them",
+        )
+    return display
 
 
 def _no_unsupported(fields: dict[str, str]) -> None:
