@@ -125,6 +125,10 @@ def test_every_report_and_its_drop_copy_is_valid_fix50sp2() -> None:
     events.extend(kernel.handle(ExpireDayOrders(TS + 1), TS + 1))
     send("CLIENT5", "D", _11="gtc", _44="180", **{**order, "_59": "1"})
     send("CLIENT5", "q", _11="mc", _530="7")  # mass cancel: report and cancel
+    # a buy stop above the last trade, triggered by a trade at its stop price (150=L)
+    send("CLIENT5", "D", _11="stop", _40="3", _99="190.50", _38="10", _59="0")
+    send("CLIENT6", "D", _11="s2", _54="2", _44="190.50", **{**order, "_38": "20"})
+    send("CLIENT7", "D", _11="b3", _44="190.50", **{**order, "_38": "10"})
 
     seen = set()
     for event in events:
@@ -138,7 +142,7 @@ def test_every_report_and_its_drop_copy_is_valid_fix50sp2() -> None:
             c = _validated(copy)
             assert c["115"] == "CLIENT5"
             assert c.get("797") == ("Y" if c["35"] == "8" else None)
-    wanted = {("8", t) for t in "0F548CDHI"} | {("9", ""), ("r", "")}
+    wanted = {("8", t) for t in "0F548CDHIL"} | {("9", ""), ("r", "")}
     assert wanted <= seen, wanted - seen
     codes = {(m["35"], m.get("103") or m.get("102")) for e in events
              if (t := encode(e, FIXT)) and (m := parse(t))["35"] in "89"}  # fmt: skip
