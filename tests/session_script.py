@@ -23,6 +23,11 @@ Placeholders in values: <BEGIN> (the session's BeginString), <CLIENT> (its CompI
 session's precision within 60 s of now), <TIME-200> / <TIME+200> (now minus/plus seconds),
 <ANY> (an expectation only: any non-empty value), <SAME:tag> (the value the last received
 message carried for tag: for ids the venue makes up, such as OrderID).
+
+Session.logon_extra holds fields a version puts on every Logon (35=A): they are appended to
+the body of each Logon sent (unless the line has the tag) and added to each Logon expected
+(unless the line says otherwise). On FIXT.1.1 that is DefaultApplVerID(1137)=9, so one
+script serves FIX 4.2, 4.4 and FIXT.1.1.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 
 HEADER_TAGS = frozenset(
     (8, 9, 35, 34, 43, 49, 50, 52, 56, 57, 97, 115, 116, 122, 128, 129, 142, 143, 144, 145)
-)
+) | {1128, 1129}  # ApplVerID, CstmApplVerID: FIXT.1.1 header
 _PLACEHOLDER = re.compile(r"<(BEGIN|CLIENT|VENUE|TIME|TIME[-+]\d+)>")
 _TIMESTAMP = re.compile(r"^(\d{8}-\d{2}:\d{2}:\d{2})(\.(\d+))?$")
 
@@ -48,6 +53,9 @@ class Session:
     client: str
     venue: str = "VENUE"
     precision: int = 6  # digits after the second in the venue's SendingTime
+    # Fields every Logon (35=A) carries at the end of its body on this version, sent and
+    # expected alike: on FIXT.1.1 DefaultApplVerID(1137)=9 (spec/fixt.md).
+    logon_extra: tuple[tuple[int, str], ...] = ()
 
 
 class CaseFailed(AssertionError):
@@ -143,6 +151,8 @@ class Player:
         missing = [(t, v) for t, v in defaults if t not in tags]
         at = 2 if len(fields) > 1 and fields[1][0] == 34 else 1
         fields[at:at] = missing
+        if fields[0] == (35, "A"):
+            fields += [f for f in self.session.logon_extra if f[0] not in tags]
         body = "".join(f"{t}={v}\x01" for t, v in fields).encode()
         head = f"8={self.session.begin_string}\x019={len(body)}\x01".encode() + body
         return head + b"10=%03d\x01" % (sum(head) % 256)
@@ -219,6 +229,8 @@ class Player:
         want = [(t, v) for t, v in _fields(rest)]
         more_allowed = ("...", "") in want
         want_map = {int(t): v for t, v in want if t != "..."}
+        if want_map.get(35) == "A":
+            want_map = {**dict(self.session.logon_extra), **want_map}
         problems = []
         if got_map.get(8) != self.session.begin_string:
             problems.append(f"8: wanted {self.session.begin_string!r} got {got_map.get(8)!r}")

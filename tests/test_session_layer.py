@@ -2,8 +2,11 @@
 venue as shipped: logon, sequence numbers, resend, rejects, heartbeats, logout.
 
 Each case gets a fresh venue (fresh sequence numbers). The directory says who plays it:
-common/ on FIX 4.2 and FIX 4.4, fix42/ and fix44/ on that version only; a new directory
-(fixt11/, say) needs a line in SESSIONS. The format is in tests/session_script.py.
+common/ on FIX 4.2, FIX 4.4 and FIXT.1.1 (FIX 5.0 SP2), fix4x/ on 4.2 and 4.4 (where FIXT
+deliberately differs: its own case is in fixt11/), fix42/, fix44/ and fixt11/ on that
+version only; a new directory needs a line in SESSIONS. On FIXT every Logon sent and
+expected carries DefaultApplVerID(1137)=9 (Session.logon_extra), so the scripts do not
+spell it. The format is in tests/session_script.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ CASES = Path(__file__).parent / "session_cases"
 # Sessions of the shipped demo config; precision is the venue's SendingTime precision there.
 FIX42 = Session("FIX.4.2", "CLIENT3", precision=3)
 FIX44 = Session("FIX.4.4", "CLIENT1", precision=6)
-SESSIONS: dict[str, list[Session]] = {"common": [FIX42, FIX44], "fix42": [FIX42], "fix44": [FIX44]}
+FIXT11 = Session("FIXT.1.1", "CLIENT5", precision=6, logon_extra=((1137, "9"),))
+SESSIONS: dict[str, list[Session]] = {
+    "common": [FIX42, FIX44, FIXT11],
+    "fix4x": [FIX42, FIX44],
+    "fix42": [FIX42],
+    "fix44": [FIX44],
+    "fixt11": [FIXT11],
+}
 
 PARAMS = [
     pytest.param(session, path, id=f"{session.begin_string}-{path.stem}")
