@@ -194,9 +194,10 @@ class FixClient:
         msg.append_pair(34, str(number), header=True)
         if poss_dup:
             msg.append_pair(43, "Y", header=True)
-        msg.append_utc_timestamp(52, precision=3, header=True)
+        now = time.time()  # one instant: OrigSendingTime must not be later than SendingTime
+        msg.append_utc_timestamp(52, now, precision=3, header=True)
         if poss_dup:
-            msg.append_utc_timestamp(122, precision=3, header=True)
+            msg.append_utc_timestamp(122, now, precision=3, header=True)
         items = fields.items() if isinstance(fields, Mapping) else fields
         for tag, value in items:
             msg.append_pair(tag, value)

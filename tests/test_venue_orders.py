@@ -447,10 +447,10 @@ class TestRejects:
     def test_unsupported_message_type_gets_a_business_reject_and_the_session_stays_up(
         self, c1: FixClient, sym: str
     ) -> None:
-        seq = c1.send("x", [(320, "list-1"), (559, "0")])  # SecurityListRequest
+        seq = c1.send("R", [(131, "q-1"), (146, "1"), (55, sym)])  # QuoteRequest
 
         answer = c1.wait_for(lambda m: m.get(35) in ("3", "j"), 5, "a reject")
-        check(answer, MsgType="j", RefSeqNum=str(seq), RefMsgType="x", BusinessRejectReason="3")
+        check(answer, MsgType="j", RefSeqNum=str(seq), RefMsgType="R", BusinessRejectReason="3")
         rest(c1, "ok", sym, BUY, 1, "190.00")
 
     def test_garbage_on_one_connection_does_not_disturb_another_session(

@@ -258,7 +258,7 @@ class Kernel:
         out.append(
             OrderStatusReported(
                 self.counters.next_seq(), ts, cmd.session, cmd.cl_ord_id, cmd.symbol, cmd.side,
-                snapshot, self._firm_of(cmd.session), cmd.status_req_id,
+                snapshot, self._firm_of(cmd.session), status_req_id=cmd.status_req_id,
             )
         )  # fmt: skip
 
