@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -43,6 +44,7 @@ from venue.journal import (
 from venue.journal.snapshot import SnapshotWriter, encode_state
 from venue.kernel import Kernel, Retention
 from venue.marketdata.service import MarketDataService, max_subscriptions_of
+from venue.metrics import VenueMetrics
 from venue.projection import ProjectionProcess
 from venue.status import kernel_status
 from venue.store.db import make_engine, migrate
@@ -135,6 +137,9 @@ class Venue:
         self.kernel = Kernel(self.reference, self.retention)
         self.inbox: queue.SimpleQueue[Command | _Waiter | object] = queue.SimpleQueue()
         self.clock: Callable[[], int] = now_us  # the timestamp of each command, in µs
+        self.metrics = VenueMetrics()
+        self._logged_on_now: set[str] = set()
+        self._sent_counters: dict[str, Any] = {}
         self.journal_dir = self.data_dir / "journal"
         self.snapshot_dir = self.data_dir / "snapshots"
         self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
@@ -193,6 +198,8 @@ class Venue:
         self._expire_missed_day_end()
         self.control = ControlServer(self.data_dir, self.execute, self.status)
         self.control.start()
+        if self.settings.metrics_port is not None:
+            self.metrics.serve(self.settings.metrics_port)
         self.gateway.start()
 
     def _abandon(self) -> None:
@@ -203,6 +210,7 @@ class Venue:
             self._threads[0].join(10)
         for close in (
             lambda: self.control.stop() if self.control is not None else None,
+            self.metrics.close,
             self.gateway.close,
             self.marketdata.stop,
             self.projection.stop,
@@ -238,14 +246,19 @@ class Venue:
             mark.close()
         self.projection.stop()
         self.gateway.close()
+        self.metrics.close()
         self.db.dispose()
 
     def _logged_on(self, session: str) -> None:
+        self._logged_on_now.add(session)
+        self.metrics.sessions_logged_on.set(len(self._logged_on_now))
         if session in self.drop_copies:
             self.inbox.put(_CatchUp(session))
 
     def _logged_out(self, session: str) -> None:
         """Cancel on disconnect; not when the venue itself is shutting down."""
+        self._logged_on_now.discard(session)
+        self.metrics.sessions_logged_on.set(len(self._logged_on_now))
         self.marketdata.session_ended(session)
         if session in self.drop_copies:
             self._copy_live[session] = False
@@ -422,6 +435,7 @@ class Venue:
                 self._catch_up(item.session)
                 continue
             command = item.command if type(item) is _Waiter else item
+            self.metrics.commands.labels(type(command).__name__).inc()
             ts = self.clock()
             try:
                 events = self.kernel.handle(command, ts)  # type: ignore[arg-type]
@@ -460,6 +474,11 @@ class Venue:
             log.critical("journal write failed: the venue stops; restart to recover")
             self.failed.set()
             return False
+        metrics = self.metrics
+        metrics.batch_size.observe(len(records))
+        metrics.journal_write.observe(self.journal.last_times[0])
+        metrics.journal_fsync.observe(self.journal.last_times[1])
+        metrics.queue_depth.labels("kernel").set(self.inbox.qsize())
         self._release(events)
         self.marketdata.publish(events)  # after the reports: the feed never runs ahead
         self._released.write(self._last_record)
@@ -486,10 +505,20 @@ class Venue:
                 )
                 if text is not None:
                     gateway.send(session, text)
+                    self._sent_counter(session).inc()
                 if self.drop_copies and type(event) in COPIED_EVENTS:
                     self._copy(event, session)
             except Exception:  # a bug: the event is journaled, the report is in the log
                 log.exception("could not send the report of %r to %s", event, session)
+
+    def _sent_counter(self, session: str) -> Any:
+        """venue_reports_sent_total's child for the session's role (bound once per session)."""
+        counter = self._sent_counters.get(session)
+        if counter is None:
+            info = self.reference.sessions.get(session)
+            role = info.role.value if info is not None else "unknown"
+            counter = self._sent_counters[session] = self.metrics.reports_sent.labels(role)
+        return counter
 
     def _copy(self, event: Event, origin: str, only: str | None = None) -> None:
         """Drop copy: each live drop-copy session entitled to the event's firm (or just
@@ -504,6 +533,7 @@ class Venue:
                 )  # fmt: skip
                 if text is not None:
                     self.gateway.send(name, text)
+                    self._sent_counter(name).inc()
 
     def _catch_up(self, session: str) -> None:
         """On the kernel thread: send a drop-copy session every copy it missed, in order,

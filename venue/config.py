@@ -60,6 +60,9 @@ class VenueSettings(BaseSettings):
     fix_message_log: bool = Field(
         True, description="log every FIX message (passwords blanked) and session event, fix/log"
     )
+    metrics_port: int | None = Field(
+        None, description="serve Prometheus /metrics of the order path on 127.0.0.1:PORT"
+    )
     trading_day_end: time = Field(
         time(21, 0), description="UTC time at which Day orders expire (16:00 New York, winter)"
     )

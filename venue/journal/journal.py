@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import struct
+import time
 import zlib
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
@@ -72,6 +73,7 @@ class Journal:
     ) -> None:
         self.directory = directory
         self.fsync = fsync
+        self.last_times = (0.0, 0.0)  # the last batch's write and fsync, in seconds
         self.segment_bytes = segment_bytes
         self.last_record_no = last_record_no
         self._dir_fd = dir_fd
@@ -143,9 +145,12 @@ class Journal:
         try:
             if self._size and self._size + len(buf) > self.segment_bytes:
                 self._roll()
+            started = time.perf_counter()
             _write_all(self._fd, buf)
+            written = time.perf_counter()
             if self.fsync:
                 _sync(self._fd)
+            self.last_times = (written - started, time.perf_counter() - written)
         except OSError:
             self._fail()
             raise
