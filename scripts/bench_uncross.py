@@ -68,7 +68,7 @@ def main() -> None:
     indicative_ms = best_ms(lambda: indicative(orders, reference), args.rounds)
     load = os.getloadavg()
     markets = sum(o.price is None for o in orders)
-    levels = len({o.price for o in orders})
+    levels = len({o.price for o in orders if o.price is not None})
     price = "none" if result.price is None else f"{result.price / PRICE_SCALE:.2f}"
     side = result.surplus_side.name if result.surplus_side else "-"
     print(f"orders {len(orders):,} ({markets:,} market, {levels:,} price levels)")
