@@ -108,7 +108,7 @@ class _Book:
                     sells.append((price, o.priority, key, qty))
                     sell_levels[price] = sell_levels.get(price, 0) + qty
             else:
-                raise AuctionError(f"order {key}: side {side.value} does not trade")
+                raise AuctionError(f"order {key}: side {side!r} does not trade")
         self.buys = buys
         self.sells = sells
         self.market_buys = market_buys
@@ -149,8 +149,6 @@ def _choose(book: _Book, reference: int | None) -> Indicative:
     surpluses = [abs(buy_at[i] - sell_at[i]) for i in at_best]
     best_surplus = min(surpluses)
     tied = [i for i, x in zip(at_best, surpluses, strict=True) if x == best_surplus]
-    if not tied:
-        return NO_PRICE
 
     # 3. market pressure; 4. the reference, or the middle of the tied range.
     if best_surplus and all(buy_at[i] > sell_at[i] for i in tied):
@@ -173,7 +171,7 @@ def _choose(book: _Book, reference: int | None) -> Indicative:
 
 
 def _at(book: _Book, price: int, market_buy: int, market_sell: int) -> Indicative:
-    """The figures at a price that is not a limit in the book. O(m)."""
+    """The figures at any price (used for a reference between two candidates). O(m)."""
     b = market_buy + sum(q for p, q in book.buy_levels.items() if p >= price)
     s = market_sell + sum(q for p, q in book.sell_levels.items() if p <= price)
     return _indicative(price, b, s)
@@ -239,3 +237,12 @@ def uncross(orders: Iterable[AuctionOrder], reference: int | None) -> tuple[Indi
                 break
             sell_key, sell_left = sells[j]
     return result, fills
+
+
+def allocations(fills: Iterable[Fill]) -> dict[int, int]:
+    """Each order's one allocation from the auction: key -> total quantity over its fills."""
+    out: dict[int, int] = {}
+    for buy, sell, qty in fills:
+        out[buy] = out.get(buy, 0) + qty
+        out[sell] = out.get(sell, 0) + qty
+    return out
