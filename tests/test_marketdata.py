@@ -524,3 +524,29 @@ def test_fixt_feed_uses_rpt_seq_last_update_time_aggressor_side_and_halt_reason_
     assert (tag(f, 326), tag(f, 327)) == ("2", "3") and tag(f, 58)
     c1.close()
     c2.close()
+
+
+def test_trade_to_x_time_is_taken_per_subscription_that_gets_the_trade(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b0", "IBM", "1", 5, price="180.00")
+    c2.new_order("s0", "IBM", "2", 5, price="180.00")  # a trade nobody is subscribed to
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 3, lambda: "the first trade")
+    assert venue.marketdata.trade_latencies() == []
+    md.request("MDFEED1", "t1", "1", 0, "012", ["IBM"])
+    md.request("MDFEED2", "t2", "1", 0, "2", ["IBM"])
+    md.request("MDFEED5", "t5", "1", 0, "01", ["IBM"])  # no trades asked for: no sample
+    md.wait("MDFEED1", 1), md.wait("MDFEED2", 1), md.wait("MDFEED5", 1)
+    c1.new_order("b1", "IBM", "1", 5, price="180.00")
+    c2.new_order("s1", "IBM", "2", 3, price="180.00")
+    c2.wait_for(exec_type("F"))
+    # bid 4, trade 5, the bid's level changes 6: the reports can come before the feed has it
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 6, lambda: "the second trade")
+    caught_up(venue, md, "MDFEED1", "IBM")
+    times = venue.marketdata.trade_latencies()
+    assert len(times) == 2 and all(0 < t < 10**10 for t in times), times
+    assert venue.marketdata.trade_latencies() == []  # taken once
+    c1.close()
+    c2.close()
