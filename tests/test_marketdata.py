@@ -17,7 +17,7 @@ import pytest
 import quickfix as fix
 from fixclient import FixClient, Message
 
-from venue.domain.commands import OperatorAction
+from venue.domain.commands import ExpireDayOrders, OperatorAction
 from venue.domain.values import PRICE_SCALE, Side
 from venue.marketdata.book import Level
 
@@ -548,5 +548,30 @@ def test_trade_to_x_time_is_taken_per_subscription_that_gets_the_trade(feed):
     times = venue.marketdata.trade_latencies()
     assert len(times) == 2 and all(0 < t < 10**10 for t in times), times
     assert venue.marketdata.trade_latencies() == []  # taken once
+    c1.close()
+    c2.close()
+
+
+def test_the_trading_days_end_deletes_each_statistic_in_an_x_valid_on_every_version(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b1", "MSFT", "1", 4, price="420.00")
+    c2.new_order("s1", "MSFT", "2", 4, price="420.00")
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("MSFT") == 3, lambda: "the trade")
+    kinds = {"MDFEED1": "478B", "MDFEED2": "478", "MDFEED5": "478B"}
+    for comp_id, types in (("MDFEED1", ALL_44), ("MDFEED2", ALL_42), ("MDFEED5", ALL_44)):
+        md.request(comp_id, "d1", "1", 0, types, ["MSFT"])
+        (w,) = md.wait(comp_id, 1)
+        assert {e[269] for e in entries(w)} >= set(kinds[comp_id]), w
+    venue.execute(ExpireDayOrders(time.time_ns() // 1000))  # what the scheduler sends
+    for comp_id, stats in kinds.items():
+        (x,) = md.wait(comp_id, 1, 1)
+        assert tag(x, 35) == "X" and tag(x, 262) == "d1"
+        assert [(e[279], e[269]) for e in entries(x)] == [("2", k) for k in stats], x
+        md.request(comp_id, "d2", "0", 0, ALL_42, ["MSFT"])
+        (again,) = md.wait(comp_id, 1, 2)
+        assert not {e[269] for e in entries(again)} & set("2478B"), again  # a new day
     c1.close()
     c2.close()

@@ -20,7 +20,8 @@ FOK and market orders never rest.
 
 Sequence: every level change and every trade takes the symbol's next number, so a
 full-depth consumer of bids, offers and trades sees them without gaps; a statistic carries
-the number of the trade (or bust) that changed it. A book
+the number of the trade (or bust, or day end) that changed it. Statistics and the last
+trade are the trading day's: end_day() clears them. A book
 started after a restart begins every symbol at `start_seq`, which the caller makes larger
 than any number given before (MarketDataBook.restart_seq).
 """
@@ -84,13 +85,15 @@ class TradeEntry:
 
 @dataclass(frozen=True, slots=True)
 class StatEntry:
-    """A session statistic changed: OPEN, HIGH, LOW (a price) or VOLUME (a quantity)."""
+    """A session statistic changed: OPEN, HIGH, LOW (a price) or VOLUME (a quantity); or,
+    deleted, it ended with the trading day (value 0)."""
 
     symbol: str
     seq: int
     ts: int
     kind: str
     value: int
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,19 @@ class MarketDataBook:
                 else:
                     self._pending[oid] = o
             self._settle(book, out, ts)
+        return out
+
+    def end_day(self, ts: int) -> list[Entry]:
+        """The trading day ended (the kernel's ExpireDayOrders): every symbol's statistics
+        and last trade go; a deleted StatEntry per statistic it had."""
+        out: list[Entry] = []
+        for book in self._symbols.values():
+            for kind in (OPEN, HIGH, LOW, VOLUME):
+                if kind in book.stats:
+                    out.append(StatEntry(book.symbol, book.seq, ts, kind, 0, deleted=True))
+            book.stats = {}
+            book.trades = {}
+            book.last_trade = None
         return out
 
     # -- reading ------------------------------------------------------------------------

@@ -98,6 +98,11 @@ class _Ended:
     session: str
 
 
+@dataclass(frozen=True, slots=True)
+class _DayEnded:
+    ts: int
+
+
 class _Batch:
     """A batch's events and when publish() got them: the moment its last report had been
     handed to QuickFIX (perf_counter_ns)."""
@@ -174,6 +179,12 @@ class MarketDataService:
         self._call(take, timeout)
         return taken
 
+    def day_ended(self, ts: int) -> None:
+        """Kernel thread, once the ExpireDayOrders ending the trading day is durable and
+        released: the session statistics start again."""
+        if self._thread is not None:
+            self._inbox.put(_DayEnded(ts))
+
     def request(self, session: str, raw: str) -> None:
         """Acceptor thread: a V, x, c or e from a market_data session."""
         self._inbox.put((session, raw))
@@ -230,6 +241,8 @@ class MarketDataService:
                         self._handle(*item)
                     elif type(item) is _Ended:
                         self._drop_session(item.session)
+                    elif type(item) is _DayEnded:
+                        self._route(self.book.end_day(item.ts), 0)
                 except Exception:  # a bug: keep serving the others
                     log.exception("market data: could not handle %r", item)
             try:
