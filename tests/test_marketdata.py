@@ -575,3 +575,114 @@ def test_the_trading_days_end_deletes_each_statistic_in_an_x_valid_on_every_vers
         assert not {e[269] for e in entries(again)} & set("2478B"), again  # a new day
     c1.close()
     c2.close()
+
+
+def test_md_req_id_in_use_keeps_the_first_running_and_the_limit_counts_a_symbol_once(feed):
+    venue, md = feed
+    for comp_id in ("MDFEED1", "MDFEED2"):
+        md.request(comp_id, "dup", "1", 0, "01", ["AAPL"])
+        md.request(comp_id, "dup", "1", 0, "01", ["MSFT"])
+        w, y = md.wait(comp_id, 2)
+        assert (tag(w, 35), tag(w, 55)) == ("W", "AAPL")
+        assert (tag(y, 35), tag(y, 262), tag(y, 281)) == ("Y", "dup", "1") and tag(y, 58)
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.new_order("b1", "AAPL", "1", 10, price="190.00")
+    c1.wait_for(exec_type("0"))
+    for comp_id in ("MDFEED1", "MDFEED2"):  # the first subscription still runs
+        (x,) = md.wait(comp_id, 1, 2)
+        assert tag(x, 35) == "X" and tag(x, 262) == "dup"
+        assert [(e[279], e[55], e[270]) for e in entries(x)] == [("0", "AAPL", "190")]
+    # 50 per session (demo config), one MDReqID for one symbol counts one: 1 so far; a
+    # symbol named twice in a request is one; snapshots (263=0) do not count
+    symbols = ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
+    for comp_id in ("MDFEED1", "MDFEED2"):
+        md.request(comp_id, "twice", "1", 0, "0", ["IBM", "IBM"])
+        md.request(comp_id, "snap", "0", 0, "0", symbols)
+        for n in range(9):  # 1 + 1 + 45 = 47
+            md.request(comp_id, f"many{n}", "1", 0, "0", symbols)
+        md.request(comp_id, "to-50", "1", 0, "0", symbols[:3])  # exactly the limit: served
+        md.request(comp_id, "the-51st", "1", 0, "0", ["SPY"])
+        got = md.wait(comp_id, 1 + 5 + 45 + 3 + 1, 3)
+        assert [tag(m, 35) for m in got] == ["W"] * 54 + ["Y"], got[-1]
+        assert [tag(m, 262) for m in got[-4:-1]] == ["to-50"] * 3
+        assert (tag(got[-1], 262), tag(got[-1], 281)) == ("the-51st", "2")
+        assert "limit of 50" in tag(got[-1], 58)  # type: ignore[operator]
+    # every Y on 4.2 carries a value FIX 4.2 defines (the initiator validates them too)
+    assert {tag(m, 281) for m in md.received("MDFEED2") if tag(m, 35) == "Y"} == {"1", "2"}
+    c1.close()
+
+
+def test_order_messages_from_a_market_data_session_get_business_reject(feed):
+    venue, md = feed
+    order = [(11, "o1"), (21, "1"), (55, "AAPL"), (54, "1"), (60, "20261202-10:00:00"),
+             (38, "10"), (40, "2"), (44, "190")]  # fmt: skip
+    md.send("MDFEED1", "D", order)
+    md.send("MDFEED2", "D", order)
+    (j44,) = md.wait("MDFEED1", 1)
+    (j42,) = md.wait("MDFEED2", 1)
+    assert (tag(j44, 35), tag(j44, 380), tag(j44, 372)) == ("j", "6", "D")
+    assert (tag(j42, 35), tag(j42, 380), tag(j42, 372)) == ("j", "0", "D")
+    for reject in (j44, j42):
+        assert "not authorized to enter orders" in tag(reject, 58)  # type: ignore[operator]
+    assert venue.kernel.live == {}
+
+
+def test_depth_two_shows_the_third_level_once_the_touch_trades_away(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    for n, (qty, price) in enumerate([(10, "180.00"), (5, "180.00"), (20, "179.00"),
+                                      (30, "178.00")]):  # fmt: skip
+        c1.new_order(f"b{n}", "IBM", "1", qty, price=price)
+        c1.wait_for(exec_type("0"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 4, lambda: "the bids")
+    md.request("MDFEED2", "two", "1", 2, "01", ["IBM"])
+    (w,) = md.wait("MDFEED2", 1)
+    assert [(e[270], e[271], e[346], e[290]) for e in entries(w)] == [
+        ("180", "15", "2", "1"), ("179", "20", "1", "2"),
+    ]  # fmt: skip  # the level's sum and its number of orders
+    c1.cancel("x0", "b0", "IBM", "1")  # one of two at 180: a change, not a delete
+    c1.wait_for(exec_type("4"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 5, lambda: "the cancel")
+    (x,) = md.wait("MDFEED2", 1, 1)
+    assert [(e[279], e[270], e[271], e[346]) for e in entries(x)] == [("1", "180", "5", "1")]
+    c2.new_order("s1", "IBM", "2", 5, price="180.00")  # takes the last order at the touch
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 7, lambda: "the trade")
+    venue.marketdata.sync()
+    (x,) = md.wait("MDFEED2", 1, 2)
+    got = [(e[279], e[269], e[270], e.get(271)) for e in entries(x)]
+    assert got == [("2", "0", "180", None), ("0", "0", "178", "30")], got
+    c1.close()
+    c2.close()
+
+
+def test_after_a_restart_the_w_is_above_every_number_before_and_the_x_continues_it(
+    venue_factory,
+):
+    venue = venue_factory()
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    md = FixClient.connect(venue.settings.port, sender="MDFEED1")
+    subscribe = [(262, "r"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1"),
+                 (146, "1"), (55, "AAPL")]  # fmt: skip
+    md.send("V", subscribe)
+    md.expect("W")
+    for n in range(3):
+        c1.new_order(f"b{n}", "AAPL", "1", 10, price=f"18{n}.00", tif="1")
+        c1.wait_for(exec_type("0"))
+    seqs = [int(md.expect("X")[SEQ]) for _ in range(3)]
+    assert seqs == [1, 2, 3]
+    c1.close()
+    md.close()
+    venue.stop()
+    venue = venue_factory()
+    md = FixClient.connect(venue.settings.port, sender="MDFEED1")
+    md.send("V", subscribe)
+    w = md.expect("W")
+    assert int(w[SEQ]) > 3
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.cancel("x0", "b0", "AAPL", "1")
+    c1.wait_for(exec_type("4"))
+    assert int(md.expect("X")[SEQ]) == int(w[SEQ]) + 1
+    c1.close()
+    md.close()

@@ -1,13 +1,16 @@
-"""Session statistics are the trading day's (spec/market-data.md): in process, the live
-venue's kernel-thread work (venue.testing.harness, injected clock) with the market-data
-service started on it, writing what it would hand to QuickFIX into a list.
+"""Market data in process (spec/market-data.md): the live venue's kernel-thread work
+(venue.testing.harness, injected clock) with the market-data service started on it,
+writing what it would hand to QuickFIX into a list.
 
 Opening price, high, low and volume start again when the trading day ends (the scheduler's
-ExpireDayOrders); a restart within the day gets them back from the journal.
+ExpireDayOrders); a restart within the day gets them back from the journal. And the feed
+never runs ahead of order entry: no X shows a trade before both parties' reports of it
+were handed over.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -26,9 +29,27 @@ class Sink:
     def __init__(self, harness: Harness) -> None:
         self.harness = harness
         self.sent: list[tuple[str, str]] = []
+        self.log: list[tuple[str, str]] | None = None  # also what the venue reports, in order
+        self.lock = threading.Lock()
 
     def send_grouped(self, session: str, text: str) -> None:
-        self.sent.append((session, text.replace("\x01", "|")))
+        with self.lock:
+            self.sent.append((session, text.replace("\x01", "|")))
+            if self.log is not None:
+                self.log.append((session, text))
+
+    def record_reports(self) -> None:
+        """Put the reports the venue hands to its sessions in the same log."""
+        self.log = []
+        gateway = self.harness.gateway
+        send = gateway.send
+
+        def logged(session: str, text: str) -> None:
+            with self.lock:
+                send(session, text)
+                self.log.append((session, text))  # type: ignore[union-attr]
+
+        gateway.send = logged  # type: ignore[method-assign]
 
     def begin_string(self, session: str) -> str:
         return self.harness.begin_string(session)
@@ -164,3 +185,27 @@ def test_a_day_end_missed_while_down_resets_the_statistics_at_the_start(harness)
     h.end_of_day()  # what Venue._expire_missed_day_end sends at the start
     h.venue.marketdata.sync()
     assert h.venue.marketdata.book.snapshot("AAPL").stats == {}
+
+
+def test_no_x_shows_a_trade_before_both_parties_reports_were_handed_over(harness):
+    h = harness()
+    sink = start(h)
+    sink.record_reports()
+    for session in ("CLIENT1", "CLIENT2"):
+        h.logon(session)
+    subscribe(h, "MDFEED1", "r1")
+    md = h.venue.marketdata
+    md.sync()
+    for n in range(40):  # the feed's thread runs while the kernel's work goes on
+        trade(h, n, 1 + n % 3, f"{189 + n % 3}.00")
+    md.sync()
+    fills: list[int] = []  # log positions of the fills, two per trade
+    trades: list[int] = []  # log positions of each trade entry in an X
+    for i, (session, text) in enumerate(sink.log or []):
+        if session in ("CLIENT1", "CLIENT2") and "\x01150=F\x01" in text:
+            fills.append(i)
+        elif session == "MDFEED1":
+            trades += [i] * text.count("\x01279=0\x01269=2\x01")
+    assert len(fills) == 80 and len(trades) == 40
+    for n, at in enumerate(trades):
+        assert at > fills[2 * n + 1], (n, at, fills[2 * n : 2 * n + 2])
