@@ -320,6 +320,7 @@ def test_each_reject_has_its_md_req_rej_reason_on_44_and_42(feed):
         (["AAPL"], dict(depth=-1, types="01"), "5"),
         (["AAPL"], dict(depth=0, types="01", **{"265": "0"}), "6"),
         (["AAPL"], dict(depth=0, types="9"), "8"),  # VWAP: not served
+        (["AAPL"], dict(depth=0, types="3"), "8"),  # index value: not served
         (["AAPL"], dict(depth=0, types="01", **{"266": "N"}), "7"),
     ]
     for comp_id in ("MDFEED1", "MDFEED2"):
@@ -429,8 +430,16 @@ def test_security_list_definition_and_status_and_halt_as_unsolicited_f(feed):
     (h2,) = md.wait("MDFEED2", 1, 6)
     assert (tag(h1, 326), tag(h1, 325), tag(h1, 327)) == ("2", "Y", "M") and tag(h1, 58)
     assert (tag(h2, 326), tag(h2, 327), tag(h2, 58)) == ("2", "M", None)  # no Text on 4.2
+    # asked while halted: the reason too (Text on 4.4; 4.2's f has none)
+    md.send("MDFEED1", "e", [(324, "s3"), (55, "AAPL"), (263, "0")])
+    md.send("MDFEED2", "e", [(324, "s4"), (55, "AAPL"), (263, "0")])
+    (q1,) = md.wait("MDFEED1", 1, 4)
+    (q2,) = md.wait("MDFEED2", 1, 7)
+    assert (tag(q1, 324), tag(q1, 326), tag(q1, 325), tag(q1, 327)) == ("s3", "2", "N", "M")
+    assert tag(q1, 58) == tag(h1, 58)
+    assert (tag(q2, 326), tag(q2, 327), tag(q2, 58)) == ("2", "M", None)
     venue.execute(OperatorAction("ops", "resume", "instrument", "AAPL"))
-    (r1,) = md.wait("MDFEED1", 1, 4)
+    (r1,) = md.wait("MDFEED1", 1, 5)
     assert tag(r1, 326) == "3"
 
 

@@ -140,6 +140,7 @@ class _Symbol:
     trades: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> (price, qty)
     stats: dict[str, int] = field(default_factory=dict)
     halted: bool = False
+    halt_text: str = ""  # why, while halted
 
 
 def _key(side: Side, price: int) -> int:
@@ -189,6 +190,10 @@ class MarketDataBook:
     def halted(self, symbol: str) -> bool:
         return self._symbols[symbol].halted
 
+    def halt_text(self, symbol: str) -> str:
+        """The operator's Text of the halt in force ("" when trading)."""
+        return self._symbols[symbol].halt_text
+
     # -- seeding (a venue restart: the kernel's resting orders and today's trades) ---------
 
     def seed_order(self, o: OrderSnapshot) -> None:
@@ -203,6 +208,7 @@ class MarketDataBook:
     def seed_halted(self, symbol: str) -> None:
         if symbol in self._symbols:
             self._symbols[symbol].halted = True
+            self._symbols[symbol].halt_text = f"{symbol} halted"  # the reason is not kept
 
     # -- events -------------------------------------------------------------------------
 
@@ -232,6 +238,7 @@ class MarketDataBook:
             book = self._symbols.get(a.key)
             if a.ok and a.action in ("halt", "resume") and book is not None:
                 book.halted = a.action == "halt"
+                book.halt_text = a.text if book.halted else ""
                 out.append(StatusEntry(a.key, a.ts, book.halted, a.text))
             return out
         if kind in (OrderAccepted, OrderFilled, OrderCanceled, OrderReplaced, OrderExpired,

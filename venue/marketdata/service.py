@@ -392,7 +392,8 @@ class MarketDataService:
                 self._send(session, business_reject(begin, fields.get("34", ""), "e", req_id,
                                                     "2", f"unknown symbol {symbol}"))  # fmt: skip
                 return
-            self._send(session, security_status(begin, symbol, self.book.halted(symbol), req_id))
+            halted, why = self.book.halted(symbol), self.book.halt_text(symbol)
+            self._send(session, security_status(begin, symbol, halted, req_id, text=why))
 
     def _market_data_request(self, session: str, begin: str, raw: str) -> None:
         request = decode_md_request(raw, begin, self.book.symbols)
