@@ -6,6 +6,7 @@ the test and shows up as a Reject it sent. Orders come from CLIENT1/CLIENT2 (sim
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ import quickfix as fix
 from fixclient import FixClient, Message
 
 from venue.domain.commands import ExpireDayOrders, OperatorAction
-from venue.domain.values import PRICE_SCALE, Side
+from venue.domain.values import PRICE_SCALE, Side, format_price
 from venue.marketdata.book import Level
 
 DICTIONARIES = Path(__file__).resolve().parent.parent / "venue" / "fix" / "dictionaries"
@@ -198,10 +199,12 @@ def entries(msg: list[tuple[int, str]]) -> list[dict[int, str]]:
 
 
 class Rebuilt:
-    """A consumer: the book from a W and the X entries after it, checking the sequence."""
+    """A consumer: the book from a W and the X entries after it, checking the sequence
+    (MDSeqNum on 4.x; on 5.0 SP2 RptSeq(83), the W's on each of its entries)."""
 
-    def __init__(self, w: list[tuple[int, str]]) -> None:
-        self.seq = int(tag(w, SEQ))  # type: ignore[arg-type]
+    def __init__(self, w: list[tuple[int, str]], seq_tag: int = SEQ) -> None:
+        self.seq_tag = seq_tag
+        self.seq = int(tag(w, seq_tag))  # type: ignore[arg-type]
         self.sides: dict[str, dict[str, tuple[int, int]]] = {"0": {}, "1": {}}
         self.trades: list[tuple[str, int]] = []
         for e in entries(w):
@@ -210,7 +213,7 @@ class Rebuilt:
 
     def apply(self, x: list[tuple[int, str]]) -> None:
         for e in entries(x):
-            seq = int(e[SEQ])
+            seq = int(e[self.seq_tag])
             if e[269] in "478B":  # a statistic: the number of the trade that changed it
                 assert seq == self.seq, f"{self.seq} then {e}"
                 continue
@@ -695,3 +698,58 @@ def test_after_a_restart_the_w_is_above_every_number_before_and_the_x_continues_
     assert int(md.expect("X")[SEQ]) == int(w[SEQ]) + 1
     c1.close()
     md.close()
+
+
+def test_a_random_stream_over_tcp_rebuilds_the_venues_book_on_every_version(feed):
+    venue, md = feed
+    seq_tags = {"MDFEED1": SEQ, "MDFEED2": SEQ, "MDFEED5": 83}
+    for comp_id in seq_tags:
+        md.request(comp_id, "rnd", "1", 0, "012", ["TSLA"])
+    books = {comp_id: Rebuilt(md.wait(comp_id, 1)[0], seq_tags[comp_id]) for comp_id in seq_tags}
+    clients = [FixClient.connect(venue.settings.port, sender=s) for s in ("CLIENT1", "CLIENT2")]
+    rng = random.Random(20261202)
+    orders: list[tuple[FixClient, str, str]] = []  # (client, ClOrdID, side), not yet replaced
+    for n in range(160):
+        r = rng.random()
+        if r < 0.6 or not orders:
+            client, side = rng.choice(clients), rng.choice("12")
+            price = f"{249.85 + 0.05 * rng.randint(0, 6):.2f}"
+            client.new_order(f"o{n}", "TSLA", side, rng.randint(1, 20), price=price)
+            orders.append((client, f"o{n}", side))
+        elif r < 0.8:
+            client, cl, side = orders.pop(rng.randrange(len(orders)))
+            client.cancel(f"c{n}", cl, "TSLA", side)
+        else:
+            client, cl, side = orders.pop(rng.randrange(len(orders)))
+            price = f"{249.85 + 0.05 * rng.randint(0, 6):.2f}"
+            client.replace(f"r{n}", cl, "TSLA", side, rng.randint(1, 20), price=price)
+    for client in clients:  # the venue takes each session's messages in order
+        client.status("last", "TSLA", "1")
+        client.wait_for(lambda m: m.get(35) == "8" and m.get(11) == "last", timeout=30)
+    venue.marketdata.sync()
+    target = venue.marketdata.book.seq("TSLA")
+    assert target > 100  # a stream that moved the book
+    for comp_id, book in books.items():
+        tag_ = seq_tags[comp_id]
+        wait_until(
+            lambda c=comp_id, t=tag_: (
+                max((int(e[t]) for m in md.received(c)[1:] for e in entries(m)), default=0)
+                >= target
+            ),
+            lambda c=comp_id: f"{c} at {target}",
+        )
+        for msg in md.received(comp_id)[1:]:
+            book.apply(msg)
+        assert book.seq == target, comp_id
+    sides = venue.kernel.engines["TSLA"].book
+    expected = {
+        key: {format_price(lv.price): (lv.qty, len(lv.orders)) for lv in sides.levels(side)}
+        for key, side in (("0", Side.BUY), ("1", Side.SELL))
+    }
+    assert expected["0"] or expected["1"]
+    for comp_id, book in books.items():
+        assert book.sides == expected, comp_id
+    assert books["MDFEED1"].trades == books["MDFEED2"].trades == books["MDFEED5"].trades
+    assert len(books["MDFEED1"].trades) > 10
+    for client in clients:
+        client.close()
