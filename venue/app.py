@@ -451,6 +451,11 @@ class Venue:
             else:
                 records.append(encode_record(ts, command, events))  # type: ignore[arg-type]
                 produced.extend(events)
+                if type(command) is ExpireDayOrders:  # market data: the day's statistics end
+                    if not self._commit(records, produced):
+                        return False
+                    records, produced = [], []
+                    self.marketdata.day_ended(ts)
             if type(item) is _Waiter:
                 item.events = events
                 waiters.append(item)

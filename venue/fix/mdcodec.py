@@ -201,6 +201,8 @@ def _x_entry(entry: LevelEntry | TradeEntry | StatEntry, seq_tag: int = MD_SEQ) 
                 f"271={entry.qty}\x01{_date_time(entry.ts)}{aggressor}"
                 f"{seq_tag}={seq}\x01")  # fmt: skip
     stat: StatEntry = entry  # type: ignore[assignment]
+    if stat.deleted:  # the trading day ended
+        return f"279=2\x01269={kind}\x0155={stat.symbol}\x01{seq_tag}={seq}\x01"
     value = f"271={stat.value}\x01" if kind == VOLUME else f"270={format_price(stat.value)}\x01"
     action = "0" if kind == OPEN else "1"
     return f"279={action}\x01269={kind}\x0155={stat.symbol}\x01{value}{seq_tag}={seq}\x01"

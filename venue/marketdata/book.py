@@ -20,7 +20,8 @@ FOK and market orders never rest.
 
 Sequence: every level change and every trade takes the symbol's next number, so a
 full-depth consumer of bids, offers and trades sees them without gaps; a statistic carries
-the number of the trade (or bust) that changed it. A book
+the number of the trade (or bust, or day end) that changed it. Statistics and the last
+trade are the trading day's: end_day() clears them. A book
 started after a restart begins every symbol at `start_seq`, which the caller makes larger
 than any number given before (MarketDataBook.restart_seq).
 """
@@ -84,13 +85,15 @@ class TradeEntry:
 
 @dataclass(frozen=True, slots=True)
 class StatEntry:
-    """A session statistic changed: OPEN, HIGH, LOW (a price) or VOLUME (a quantity)."""
+    """A session statistic changed: OPEN, HIGH, LOW (a price) or VOLUME (a quantity); or,
+    deleted, it ended with the trading day (value 0)."""
 
     symbol: str
     seq: int
     ts: int
     kind: str
     value: int
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class _Symbol:
     trades: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> (price, qty)
     stats: dict[str, int] = field(default_factory=dict)
     halted: bool = False
+    halt_text: str = ""  # why, while halted
 
 
 def _key(side: Side, price: int) -> int:
@@ -186,6 +190,10 @@ class MarketDataBook:
     def halted(self, symbol: str) -> bool:
         return self._symbols[symbol].halted
 
+    def halt_text(self, symbol: str) -> str:
+        """The operator's Text of the halt in force ("" when trading)."""
+        return self._symbols[symbol].halt_text
+
     # -- seeding (a venue restart: the kernel's resting orders and today's trades) ---------
 
     def seed_order(self, o: OrderSnapshot) -> None:
@@ -200,6 +208,7 @@ class MarketDataBook:
     def seed_halted(self, symbol: str) -> None:
         if symbol in self._symbols:
             self._symbols[symbol].halted = True
+            self._symbols[symbol].halt_text = f"{symbol} halted"  # the reason is not kept
 
     # -- events -------------------------------------------------------------------------
 
@@ -229,6 +238,7 @@ class MarketDataBook:
             book = self._symbols.get(a.key)
             if a.ok and a.action in ("halt", "resume") and book is not None:
                 book.halted = a.action == "halt"
+                book.halt_text = a.text if book.halted else ""
                 out.append(StatusEntry(a.key, a.ts, book.halted, a.text))
             return out
         if kind in (OrderAccepted, OrderFilled, OrderCanceled, OrderReplaced, OrderExpired,
@@ -267,6 +277,19 @@ class MarketDataBook:
                 else:
                     self._pending[oid] = o
             self._settle(book, out, ts)
+        return out
+
+    def end_day(self, ts: int) -> list[Entry]:
+        """The trading day ended (the kernel's ExpireDayOrders): every symbol's statistics
+        and last trade go; a deleted StatEntry per statistic it had."""
+        out: list[Entry] = []
+        for book in self._symbols.values():
+            for kind in (OPEN, HIGH, LOW, VOLUME):
+                if kind in book.stats:
+                    out.append(StatEntry(book.symbol, book.seq, ts, kind, 0, deleted=True))
+            book.stats = {}
+            book.trades = {}
+            book.last_trade = None
         return out
 
     # -- reading ------------------------------------------------------------------------
