@@ -26,7 +26,7 @@ from venue.console.app import create_app
 from venue.console.auth import load_operators
 from venue.store.db import make_engine, migrate
 
-PAGES = ["/", "/books", "/trades", "/sessions", "/orders", "/controls"]
+PAGES = ["/", "/books", "/trades", "/sessions", "/orders", "/controls", "/latency"]
 
 
 @pytest.fixture
@@ -35,10 +35,14 @@ def make_client(tmp_path: Path, sqlite_url: str, operator_hash: str):
     migrate(engine)  # as the venue does at its start
     engine.dispose()
 
-    def make(data_dir: Path | None = None, db_url: str | None = None) -> TestClient:
+    def make(
+        data_dir: Path | None = None, db_url: str | None = None, metrics_port: int | None = None
+    ) -> TestClient:
         directory = data_dir or tmp_path / "data"
         directory.mkdir(exist_ok=True)
-        app = create_app(directory, db_url or sqlite_url, {OPERATOR: operator_hash})
+        app = create_app(
+            directory, db_url or sqlite_url, {OPERATOR: operator_hash}, metrics_port=metrics_port
+        )
         return TestClient(app, follow_redirects=False)
 
     return make
@@ -217,3 +221,37 @@ def test_venue_run_starts_the_console_as_its_own_process_when_the_port_is_set(tm
     assert "venue stopped" in output
     with pytest.raises(OSError):  # the console went with it
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_latency_page_charts_the_venues_histograms_and_sessions_show_drop_copy_lag(
+    make_client, venue_factory, sqlite_url, fix_client_factory
+):
+    port = find_free_port()
+    venue = venue_factory(database_url=sqlite_url, metrics_port=port)
+    client = make_client(data_dir=venue.data_dir, metrics_port=port)
+    log_in(client)
+    c1: FixClient = fix_client_factory("CLIENT1")
+    c1.new_order("l1", "AAPL", "1", 100, "189.00")
+    c1.expect("8", ClOrdID="l1", ExecType="0")
+    c1.new_order("l2", "NOSUCH", "1", 100, "1.00")
+    c1.expect("8", ClOrdID="l2", ExecType="8")
+    time.sleep(0.05)  # the observation follows the send by a moment
+    page = client.get("/latency", headers={"HX-Request": "true"}).text
+    for name in ("venue_inbound_to_report_seconds", "venue_journal_fsync_seconds"):
+        chart = page.split(f'id="chart-{name}"', 1)[1].split('<div class="chartbox"', 1)[0]
+        assert chart.count("<svg") == 2 and 'class="hbar"' in chart, name
+    inbound = page.split('id="chart-venue_inbound_to_report_seconds"', 1)[1]
+    assert '<tr class="total"><td class="l">since start</td><td>2</td>' in inbound
+    assert "UNKNOWN_SYMBOL</td><td>1</td>" in page
+    sessions = client.get("/sessions", headers={"HX-Request": "true"}).text
+    row = sessions.split('id="session-DROPCOPY"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="lag">2</td>' in row  # the ack and the reject, owed while logged off
+    venue.stop()
+    gone = client.get("/latency", headers={"HX-Request": "true"}).text
+    assert 'id="latency-error"' in gone and "not reachable" in gone
+
+
+def test_latency_page_says_when_the_venue_serves_no_metrics(make_client):
+    client = make_client()
+    log_in(client)
+    assert "start it with VENUE_METRICS_PORT set" in client.get("/latency").text

@@ -44,14 +44,18 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def console_url(venue_factory, sqlite_url, console_reference, tmp_path) -> Iterator[str]:
-    """A venue on SQLite with console operators, and `venue console` beside it."""
-    venue = venue_factory(database_url=sqlite_url, reference_config=console_reference)
+    """A venue on SQLite with console operators and metrics, and `venue console` beside it."""
+    metrics_port = find_free_port()
+    venue = venue_factory(
+        database_url=sqlite_url, reference_config=console_reference, metrics_port=metrics_port
+    )
     port = find_free_port()
     env = {
         **os.environ,
         "VENUE_DATABASE_URL": sqlite_url,
         "VENUE_REFERENCE_CONFIG": str(console_reference),
         "VENUE_CONSOLE_PORT": str(port),
+        "VENUE_METRICS_PORT": str(metrics_port),
     }
     log = open(tmp_path / "console.log", "wb")  # noqa: SIM115 (closed below)
     child = subprocess.Popen(
@@ -162,6 +166,20 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     assert page.inner_text("#session-CLIENT3 .logged") == "no"
     page.screenshot(path=shots / "sessions.png", full_page=True)
 
+    page.goto(console_url + "/latency")
+    for name in ("venue_inbound_to_report_seconds", "venue_journal_fsync_seconds"):
+        chart = page.locator(f"#chart-{name}")
+        chart.locator("svg.histogram rect.hbar").first.wait_for(timeout=WAIT_MS)
+        assert int(chart.locator("tr.total td").nth(1).inner_text()) > 0, name
+    # The trend needs two scrapes with traffic between them; the page polls every 2 s.
+    c1.new_order("lat", "AAPL", BUY, 10, "180.00")
+    c1.expect("8", ClOrdID="lat", ExecType="0")
+    page.locator("#chart-venue_inbound_to_report_seconds svg.trend circle.p99").first.wait_for(
+        timeout=WAIT_MS
+    )
+    assert "UNKNOWN" not in page.inner_text("#rejects")  # none yet: the halt comes later
+    page.screenshot(path=shots / "latency.png", full_page=True)
+
     page.goto(console_url + "/orders?id=rest")
     life = page.locator("#order-life")
     for event in ("OrderAccepted", "TradeExecuted"):
@@ -214,5 +232,7 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     # The rejected order's life in the audit trail says why.
     page.goto(console_url + "/orders?id=during")
     assert "AAPL is halted" in page.inner_text("#order-life")
-    for name in ("login", "books", "trades", "sessions", "orders", "controls"):
+    page.goto(console_url + "/latency")
+    page.locator("#rejects", has_text="HALTED").wait_for(timeout=WAIT_MS)
+    for name in ("login", "books", "trades", "sessions", "orders", "controls", "latency"):
         assert (shots / f"{name}.png").stat().st_size > 0

@@ -296,7 +296,8 @@ class Venue:
         if not query.done.wait(timeout):
             raise TimeoutError(f"kernel did not answer a status query within {timeout}s")
         sessions = {s: self.gateway.session_state(s) for s in self.gateway.sessions}
-        return {**query.result, "sessions": sessions, "recovered": True}
+        lag = {name: self._copy_lag(name) for name in self.drop_copies}
+        return {**query.result, "sessions": sessions, "dropcopy_lag": lag, "recovered": True}
 
     def wait_until_projected(self, timeout: float = 10.0) -> int:
         """Block until SQL holds every event the kernel has produced so far; returns its seq."""

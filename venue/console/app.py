@@ -35,6 +35,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venue.console.auth import Operators, ensure_secret
+from venue.console.charts import depth_chart, histogram_bars, seconds_label, trend_lines
+from venue.console.latency import HISTORY_SECONDS, VenueMetricsReader
 from venue.console.live import LiveState, VenueUnreachable
 from venue.console.metrics import CONTENT_TYPE, ConsoleMetrics
 from venue.console.settings import ConsoleSettings
@@ -44,7 +46,7 @@ from venue.store.models import order_events, trades
 
 HERE = Path(__file__).resolve().parent
 PUBLIC = ("/health", "/ready", "/metrics", "/login", "/static/")
-PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls")
+PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls", "/latency")
 SCOPES = ("instrument", "firm", "session", "venue")
 KNOWN_ROUTES = {*PAGES, "/health", "/ready", "/metrics", "/login", "/logout", "/static", "/events"}
 
@@ -115,13 +117,21 @@ def create_app(
     db_url: str,
     operators: dict[str, str],
     settings: ConsoleSettings | None = None,
+    metrics_port: int | None = None,
 ) -> Starlette:
+    """metrics_port: the venue's VENUE_METRICS_PORT, read by the Latency page."""
     settings = settings or ConsoleSettings()
     data_dir = data_dir.resolve()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["when"] = _when
     templates.env.filters["px"] = _px
+    templates.env.filters["seconds"] = lambda v: "" if v is None else seconds_label(v)
+    templates.env.globals.update(
+        histogram_bars=histogram_bars, trend_lines=trend_lines, depth_chart=depth_chart,
+        history_seconds=HISTORY_SECONDS,
+    )  # fmt: skip
     metrics = ConsoleMetrics()
+    scraper = VenueMetricsReader(metrics_port)
     live = LiveState(data_dir, settings.refresh_per_second, metrics)
     who = Operators(operators)
     engine_box: list[Engine] = []
@@ -236,6 +246,12 @@ def create_app(
             rows, error = [], _db_error(exc)
         return page(request, "orders.html", key=key, rows=rows, error=error)
 
+    async def latency_page(request: Request) -> Response:
+        scrape, error = await scraper.get()
+        view = scraper.view(scrape) if scrape is not None else None
+        name = "latency_fragment.html" if request.headers.get("HX-Request") else "latency.html"
+        return page(request, name, scrape=scrape, view=view, error=error)
+
     async def controls_page(request: Request) -> Response:
         status, error = await status_or_error()
         return page(request, "controls.html", status=status, error=error, scopes=SCOPES)
@@ -282,6 +298,7 @@ def create_app(
         Route("/sessions", sessions_page),
         Route("/orders", orders_page),
         Route("/controls", controls_page),
+        Route("/latency", latency_page),
         Route("/controls/{action}", control, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -298,6 +315,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.live = live
+    app.state.scraper = scraper
     return app
 
 
