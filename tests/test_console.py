@@ -255,3 +255,26 @@ def test_latency_page_says_when_the_venue_serves_no_metrics(make_client):
     client = make_client()
     log_in(client)
     assert "start it with VENUE_METRICS_PORT set" in client.get("/latency").text
+
+
+def test_books_page_draws_cumulative_depth_and_the_phase(
+    make_client, venue_factory, sqlite_url, fix_client_factory
+):
+    venue = venue_factory(database_url=sqlite_url)
+    client = make_client(data_dir=venue.data_dir)
+    log_in(client)
+    c1: FixClient = fix_client_factory("CLIENT1")
+    for cl, side, qty, px in (("d1", "1", 300, "419.50"), ("d2", "1", 200, "419.40"),
+                              ("d3", "2", 100, "420.50")):  # fmt: skip
+        c1.new_order(cl, "MSFT", side, qty, px)
+        c1.expect("8", ClOrdID=cl, ExecType="0")
+    book = client.get("/books").text.split('id="book-MSFT"', 1)[1].split('<div class="book"')[0]
+    assert 'class="depth bid"' in book and "bids: 500 in 2 levels" in book  # cumulative
+    assert 'class="depth ask"' in book and "asks: 100 in 1 levels" in book
+    assert "phase <b>continuous trading</b>" in book
+    assert 'spread <b class="spread">1.00</b>' in book
+    client.post("/controls/halt", data={"symbol": "MSFT"})
+    time.sleep(0.6)  # the status query is conflated to 2 a second
+    book = client.get("/books").text.split('id="book-MSFT"', 1)[1].split('<div class="book"')[0]
+    assert "phase <b>halted</b>" in book and "HALTED" in book
+    assert "no orders" in client.get("/books").text.split('id="book-IBM"', 1)[1]

@@ -142,6 +142,14 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
         client.expect("8", ClOrdID=cl, ExecType="0")
     aapl.locator("tr.ask", has_text="190.75").wait_for(timeout=WAIT_MS)
     aapl.locator("tr.bid", has_text="189.30").wait_for(timeout=WAIT_MS)
+    # Beside the ladder, cumulative depth as SVG, live: 200 + 500 + 150 bid, 200 + 800 + 350 ask.
+    aapl.locator("svg.depth polygon.bid", has_text="bids: 850 in 3 levels").wait_for(
+        timeout=WAIT_MS
+    )
+    aapl.locator("svg.depth polygon.ask", has_text="asks: 1350 in 3 levels").wait_for(
+        timeout=WAIT_MS
+    )
+    assert "continuous trading" in aapl.locator(".phase").inner_text()
     page.screenshot(path=shots / "books.png", full_page=True)
     if os.environ.get("VENUE_UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=REPO / "docs" / "console-book.png", full_page=True)
@@ -204,6 +212,8 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     c2.expect("8", ClOrdID="during", ExecType="8", Text="AAPL is halted")
     page.goto(console_url + "/books")
     aapl.locator(".halted").wait_for(timeout=WAIT_MS)
+    assert "phase halted" in aapl.locator(".phase").inner_text()
+    page.screenshot(path=shots / "books-halted.png", full_page=True)
 
     page.goto(console_url + "/controls")
     page.select_option("#resume-form select[name=symbol]", "AAPL")

@@ -156,12 +156,12 @@ def depth_chart(
     ask = [(float(str(p)), int(str(q))) for p, q, *_ in asks]
     body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{width - left}" y2="{top + plot_h}" '
             f'stroke="{INK}"/>']  # fmt: skip
-    if not bid and not ask:
-        body.append(
-            f'<text x="{width / 2}" y="{top + plot_h / 2}" font-size="11" text-anchor="middle" '
+    if not bid and not ask:  # a short strip, not an empty frame
+        body = [
+            f'<text x="{width / 2}" y="16" font-size="11" text-anchor="middle" '
             f'fill="{INK}">no orders</text>'
-        )
-        return _svg(width, height, body, label, "chart depth")
+        ]
+        return _svg(width, 24, body, label, "chart depth")
     prices = [p for p, _ in bid + ask]
     lo, hi = min(prices), max(prices)
     pad = (hi - lo) * 0.05 or max(abs(hi) * 0.001, 0.01)
