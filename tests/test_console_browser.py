@@ -115,6 +115,9 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     page.click("button[type=submit]")
     page.wait_for_url(console_url + "/books")
     assert page.inner_text("#operator") == OPERATOR
+    # Logged in, but a POST without the page's CSRF token (what a forged form sends) is refused.
+    forged = page.request.post(console_url + "/controls/halt", form={"symbol": "AAPL"})
+    assert forged.status == 403 and "CSRF token" in forged.text()
 
     # An order appears in the book, live (SSE), and a trade on the tape.
     c1 = fix_client_factory("CLIENT1")

@@ -13,6 +13,7 @@ requests and the end-of-day scheduler enter through the same inbox.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
@@ -297,7 +298,11 @@ class Venue:
             raise TimeoutError(f"kernel did not answer a status query within {timeout}s")
         sessions = {s: self.gateway.session_state(s) for s in self.gateway.sessions}
         lag = {name: self._copy_lag(name) for name in self.drop_copies}
-        return {**query.result, "sessions": sessions, "dropcopy_lag": lag, "recovered": True}
+        writable = not self.failed.is_set() and os.access(self.journal_dir, os.W_OK)
+        return {
+            **query.result, "sessions": sessions, "dropcopy_lag": lag, "recovered": True,
+            "journal_writable": writable, "fix_address": list(self.gateway.address),
+        }  # fmt: skip
 
     def wait_until_projected(self, timeout: float = 10.0) -> int:
         """Block until SQL holds every event the kernel has produced so far; returns its seq."""

@@ -7,6 +7,9 @@ redirected to /login, anything else (fragments, events, controls) gets 401.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 PUBLIC = ("/health", "/ready", "/metrics", "/login", "/static/")
 PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls", "/latency")
 SCOPES = ("instrument", "firm", "session", "venue")
+CSRF_FIELD, CSRF_HEADER = "csrf", "x-csrf-token"
 KNOWN_ROUTES = {*PAGES, "/health", "/ready", "/metrics", "/login", "/logout", "/static", "/events"}
 
 
@@ -64,6 +68,42 @@ def _px(value: Decimal | str | None) -> str:
     text = format(Decimal(value).normalize(), "f")
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (made on first use; a new one at each login)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+async def csrf_refusal(request: Request) -> Response | None:
+    """403 unless the POST carries the session's token (form field or X-CSRF-Token header).
+    SameSite=Strict already keeps the cookie off cross-site requests; this is the second
+    lock, for browsers or proxies that do not honour it."""
+    expected = request.session.get("csrf")
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        given = str((await request.form()).get(CSRF_FIELD, ""))
+    if not expected or not hmac.compare_digest(given.encode(), str(expected).encode()):
+        return PlainTextResponse(
+            "CSRF token missing or wrong: reload the page and try again", status_code=403
+        )
+    return None
+
+
+def fix_port_accepts(address: list[Any], timeout: float = 1.0) -> str | None:
+    """None if a TCP connection to the venue's FIX port opens (closed at once, before any
+    byte: the gatekeeper drops it without a log line), else why not."""
+    host, port = str(address[0]), int(address[1])
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"FIX port {host}:{port} not accepting: {exc}"
+    return None
 
 
 def _db_error(exc: SQLAlchemyError) -> str:
@@ -143,6 +183,7 @@ def create_app(
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("operator", request.session.get("operator"))
+        context.setdefault("csrf", csrf_token(request))
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     async def status_or_error() -> tuple[dict[str, Any] | None, str | None]:
@@ -156,6 +197,8 @@ def create_app(
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return page(request, "login.html", error=None)
+        if (refused_csrf := await csrf_refusal(request)) is not None:
+            return refused_csrf
         form = await request.form()
         name, password = str(form.get("operator", "")), str(form.get("password", ""))
         refused = await run_in_threadpool(who.check, name, password)
@@ -163,9 +206,12 @@ def create_app(
             return page(request, "login.html", error=refused, status_code=401)
         request.session.clear()
         request.session["operator"] = name
+        csrf_token(request)  # a fresh token for the logged-in session
         return RedirectResponse("/books", status_code=303)
 
     async def logout(request: Request) -> Response:
+        if (refused := await csrf_refusal(request)) is not None:
+            return refused
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -257,6 +303,8 @@ def create_app(
         return page(request, "controls.html", status=status, error=error, scopes=SCOPES)
 
     async def control(request: Request) -> Response:
+        if (refused := await csrf_refusal(request)) is not None:
+            return refused
         action = request.path_params["action"]
         form = {k: str(v).strip() for k, v in (await request.form()).items()}
         try:
@@ -276,10 +324,33 @@ def create_app(
         return JSONResponse({"status": "up"})
 
     async def ready(request: Request) -> Response:
+        """Recovered (the venue answers its control channel only after recovery), journal
+        writable (the venue has not stopped on a journal error and can write its journal
+        directory), FIX port accepting (a TCP connect to it). 503 names what failed."""
         status, error = await status_or_error()
-        if status is None or not status.get("recovered"):
+        if status is None:
             return JSONResponse({"ready": False, "reason": error}, status_code=503)
-        return JSONResponse({"ready": True, "seq": status["seq"]})
+        checks = {
+            "recovered": bool(status.get("recovered")),
+            "journal_writable": bool(status.get("journal_writable")),
+            "fix_port_accepting": False,
+        }
+        reasons = [f"not {name.replace('_', ' ')}" for name, ok in checks.items() if not ok]
+        reasons = [r for r in reasons if "fix port" not in r]  # said below, with the cause
+        address = status.get("fix_address")
+        refusal = (
+            "the venue does not say where its FIX port is"
+            if not address
+            else await run_in_threadpool(fix_port_accepts, address)
+        )
+        checks["fix_port_accepting"] = refusal is None
+        if refusal is not None:
+            reasons.append(refusal)
+        body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
+        if not body["ready"]:
+            body["reason"] = "; ".join(reasons)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({**body, "seq": status["seq"]})
 
     async def metrics_page(request: Request) -> Response:
         status, _ = await status_or_error()
