@@ -323,18 +323,16 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "up"})
 
-    async def ready(request: Request) -> Response:
+    async def readiness() -> tuple[dict[str, Any] | None, dict[str, bool], list[str]]:
         """Recovered (the venue answers its control channel only after recovery), journal
         writable (the venue has not stopped on a journal error and can write its journal
-        directory), FIX port accepting (a TCP connect to it). 503 names what failed."""
+        directory), FIX port accepting (a TCP connect to it), and why not."""
         status, error = await status_or_error()
+        checks = {"recovered": False, "journal_writable": False, "fix_port_accepting": False}
         if status is None:
-            return JSONResponse({"ready": False, "reason": error}, status_code=503)
-        checks = {
-            "recovered": bool(status.get("recovered")),
-            "journal_writable": bool(status.get("journal_writable")),
-            "fix_port_accepting": False,
-        }
+            return None, checks, [str(error)]
+        checks["recovered"] = bool(status.get("recovered"))
+        checks["journal_writable"] = bool(status.get("journal_writable"))
         reasons = [f"not {name.replace('_', ' ')}" for name, ok in checks.items() if not ok]
         reasons = [r for r in reasons if "fix port" not in r]  # said below, with the cause
         address = status.get("fix_address")
@@ -346,6 +344,13 @@ def create_app(
         checks["fix_port_accepting"] = refusal is None
         if refusal is not None:
             reasons.append(refusal)
+        return status, checks, reasons
+
+    async def ready(request: Request) -> Response:
+        """200 when every readiness check passes; 503 names what failed."""
+        status, checks, reasons = await readiness()
+        if status is None:
+            return JSONResponse({"ready": False, "reason": reasons[0]}, status_code=503)
         body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
         if not body["ready"]:
             body["reason"] = "; ".join(reasons)
@@ -353,8 +358,8 @@ def create_app(
         return JSONResponse({**body, "seq": status["seq"]})
 
     async def metrics_page(request: Request) -> Response:
-        status, _ = await status_or_error()
-        return Response(metrics.render(status), media_type=CONTENT_TYPE)
+        status, checks, _ = await readiness()
+        return Response(metrics.render(status, checks), media_type=CONTENT_TYPE)
 
     routes = [
         Route("/health", health),
