@@ -2,9 +2,10 @@
 Python package; nothing is downloaded): a real venue, real FIX clients over TCP, the
 console in its own process as `venue console` runs it.
 
-Screenshots of every page go to the test's tmp dir; with VENUE_UPDATE_SCREENSHOTS=1 the book
-page also replaces docs/console-book.png (the README shows it), so a test run never edits
-the checkout by default.
+Screenshots of every page (Books live and halted, Trades, Sessions, Orders, Controls,
+Latency) go to the test's tmp dir (<basetemp>/test_console_in_a_browser0/screenshots);
+with VENUE_UPDATE_SCREENSHOTS=1 the book page also replaces docs/console-book.png (the
+README shows it), so a test run never edits the checkout by default.
 """
 
 from __future__ import annotations
@@ -175,6 +176,9 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     page.goto(console_url + "/sessions")
     assert page.inner_text("#session-CLIENT1 .logged") == "yes"
     assert page.inner_text("#session-CLIENT3 .logged") == "no"
+    # No drop copy is logged on: each is owed the copies of what traded (DROPCOPY: all firms).
+    assert int(page.inner_text("#session-DROPCOPY .lag")) >= 9
+    assert page.inner_text("#session-CLIENT1 .lag") == ""
     page.screenshot(path=shots / "sessions.png", full_page=True)
 
     page.goto(console_url + "/latency")
