@@ -2,9 +2,10 @@
 Python package; nothing is downloaded): a real venue, real FIX clients over TCP, the
 console in its own process as `venue console` runs it.
 
-Screenshots of every page go to the test's tmp dir; with VENUE_UPDATE_SCREENSHOTS=1 the book
-page also replaces docs/console-book.png (the README shows it), so a test run never edits
-the checkout by default.
+Screenshots of every page (Books live and halted, Trades, Sessions, Orders, Controls,
+Latency) go to the test's tmp dir (<basetemp>/test_console_in_a_browser0/screenshots);
+with VENUE_UPDATE_SCREENSHOTS=1 the book page also replaces docs/console-book.png (the
+README shows it), so a test run never edits the checkout by default.
 """
 
 from __future__ import annotations
@@ -44,14 +45,18 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def console_url(venue_factory, sqlite_url, console_reference, tmp_path) -> Iterator[str]:
-    """A venue on SQLite with console operators, and `venue console` beside it."""
-    venue = venue_factory(database_url=sqlite_url, reference_config=console_reference)
+    """A venue on SQLite with console operators and metrics, and `venue console` beside it."""
+    metrics_port = find_free_port()
+    venue = venue_factory(
+        database_url=sqlite_url, reference_config=console_reference, metrics_port=metrics_port
+    )
     port = find_free_port()
     env = {
         **os.environ,
         "VENUE_DATABASE_URL": sqlite_url,
         "VENUE_REFERENCE_CONFIG": str(console_reference),
         "VENUE_CONSOLE_PORT": str(port),
+        "VENUE_METRICS_PORT": str(metrics_port),
     }
     log = open(tmp_path / "console.log", "wb")  # noqa: SIM115 (closed below)
     child = subprocess.Popen(
@@ -111,6 +116,9 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     page.click("button[type=submit]")
     page.wait_for_url(console_url + "/books")
     assert page.inner_text("#operator") == OPERATOR
+    # Logged in, but a POST without the page's CSRF token (what a forged form sends) is refused.
+    forged = page.request.post(console_url + "/controls/halt", form={"symbol": "AAPL"})
+    assert forged.status == 403 and "CSRF token" in forged.text()
 
     # An order appears in the book, live (SSE), and a trade on the tape.
     c1 = fix_client_factory("CLIENT1")
@@ -138,6 +146,14 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
         client.expect("8", ClOrdID=cl, ExecType="0")
     aapl.locator("tr.ask", has_text="190.75").wait_for(timeout=WAIT_MS)
     aapl.locator("tr.bid", has_text="189.30").wait_for(timeout=WAIT_MS)
+    # Beside the ladder, cumulative depth as SVG, live: 200 + 500 + 150 bid, 200 + 800 + 350 ask.
+    aapl.locator("svg.depth polygon.bid", has_text="bids: 850 in 3 levels").wait_for(
+        timeout=WAIT_MS
+    )
+    aapl.locator("svg.depth polygon.ask", has_text="asks: 1350 in 3 levels").wait_for(
+        timeout=WAIT_MS
+    )
+    assert "continuous trading" in aapl.locator(".phase").inner_text()
     page.screenshot(path=shots / "books.png", full_page=True)
     if os.environ.get("VENUE_UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=REPO / "docs" / "console-book.png", full_page=True)
@@ -160,7 +176,24 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     page.goto(console_url + "/sessions")
     assert page.inner_text("#session-CLIENT1 .logged") == "yes"
     assert page.inner_text("#session-CLIENT3 .logged") == "no"
+    # No drop copy is logged on: each is owed the copies of what traded (DROPCOPY: all firms).
+    assert int(page.inner_text("#session-DROPCOPY .lag")) >= 9
+    assert page.inner_text("#session-CLIENT1 .lag") == ""
     page.screenshot(path=shots / "sessions.png", full_page=True)
+
+    page.goto(console_url + "/latency")
+    for name in ("venue_inbound_to_report_seconds", "venue_journal_fsync_seconds"):
+        chart = page.locator(f"#chart-{name}")
+        chart.locator("svg.histogram rect.hbar").first.wait_for(timeout=WAIT_MS)
+        assert int(chart.locator("tr.total td").nth(1).inner_text()) > 0, name
+    # The trend needs two scrapes with traffic between them; the page polls every 2 s.
+    c1.new_order("lat", "AAPL", BUY, 10, "180.00")
+    c1.expect("8", ClOrdID="lat", ExecType="0")
+    page.locator("#chart-venue_inbound_to_report_seconds svg.trend circle.p99").first.wait_for(
+        timeout=WAIT_MS
+    )
+    assert "UNKNOWN" not in page.inner_text("#rejects")  # none yet: the halt comes later
+    page.screenshot(path=shots / "latency.png", full_page=True)
 
     page.goto(console_url + "/orders?id=rest")
     life = page.locator("#order-life")
@@ -186,6 +219,8 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     c2.expect("8", ClOrdID="during", ExecType="8", Text="AAPL is halted")
     page.goto(console_url + "/books")
     aapl.locator(".halted").wait_for(timeout=WAIT_MS)
+    assert "phase halted" in aapl.locator(".phase").inner_text()
+    page.screenshot(path=shots / "books-halted.png", full_page=True)
 
     page.goto(console_url + "/controls")
     page.select_option("#resume-form select[name=symbol]", "AAPL")
@@ -214,5 +249,7 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     # The rejected order's life in the audit trail says why.
     page.goto(console_url + "/orders?id=during")
     assert "AAPL is halted" in page.inner_text("#order-life")
-    for name in ("login", "books", "trades", "sessions", "orders", "controls"):
+    page.goto(console_url + "/latency")
+    page.locator("#rejects", has_text="HALTED").wait_for(timeout=WAIT_MS)
+    for name in ("login", "books", "trades", "sessions", "orders", "controls", "latency"):
         assert (shots / f"{name}.png").stat().st_size > 0

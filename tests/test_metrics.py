@@ -53,3 +53,51 @@ def test_metrics_count_orders_reports_and_journal_batches(
     assert after[("venue_journal_write_seconds_count", ())] == batches
     assert after[("venue_batch_size_sum", ())] >= 4
     assert after[("venue_journal_fsync_seconds_sum", ())] > 0
+
+
+def wait_for(port: int, ok: Callable[[dict], bool], what: str) -> dict:
+    deadline = time.monotonic() + 10
+    while not ok(got := scrape(port)):
+        assert time.monotonic() < deadline, f"{what}: not seen in 10 s"
+        time.sleep(0.02)
+    return got
+
+
+def test_metrics_time_reports_count_rejects_by_code_and_drop_copy_lag(
+    venue_factory: Callable[..., Venue], fix_client_factory: ClientFactory
+) -> None:
+    port = find_free_port()
+    venue_factory(metrics_port=port)
+    lag = {s: ("venue_dropcopy_lag_messages", (("session", s),)) for s in ("DROPCOPY", "DROPCOPY1")}
+    before = scrape(port)
+    assert before[("venue_inbound_to_report_seconds_count", ())] == 0
+    assert before[lag["DROPCOPY"]] == before[lag["DROPCOPY1"]] == 0
+    buyer, seller = fix_client_factory("CLIENT1"), fix_client_factory("CLIENT2")  # FIRM1, FIRM2
+    buyer.new_order("bad", "NOSUCH", "1", 100, "1.00")
+    buyer.expect("8", ClOrdID="bad", ExecType="8")
+    buyer.cancel("c-none", "never-sent", "AAPL", "1", qty=100)
+    buyer.expect("9", ClOrdID="c-none")
+    buyer.new_order("B0", "AAPL", "1", 100, "190.00")
+    buyer.expect("8", ClOrdID="B0", ExecType="0")
+    seller.new_order("S0", "AAPL", "2", 100, "190.00")
+    seller.expect("8", ClOrdID="S0", ExecType="0")
+    seller.expect("8", ClOrdID="S0", ExecType="F")
+    buyer.expect("8", ClOrdID="B0", ExecType="F")
+    # Four FIX commands, each answered: four observations, however the reports batch.
+    after = wait_for(
+        port, lambda m: m[("venue_inbound_to_report_seconds_count", ())] == 4, "4 timings"
+    )
+    assert 0 < after[("venue_inbound_to_report_seconds_sum", ())] < 4 * 5.0
+    le_100ms = ("venue_inbound_to_report_seconds_bucket", (("le", "0.1"),))
+    assert after[le_100ms] >= 1  # a real spread over the buckets, not one +Inf lump
+    assert after[("venue_rejects_total", (("code", "UNKNOWN_SYMBOL"),))] == 1
+    assert after[("venue_rejects_total", (("code", "UNKNOWN_ORDER"),))] == 1
+    # Neither drop copy is logged on: every copy it is entitled to is owed. DROPCOPY sees
+    # every firm (reject, cancel reject, 2 acks, 2 fills), DROPCOPY1 FIRM1's only.
+    assert after[lag["DROPCOPY"]] == 6
+    assert after[lag["DROPCOPY1"]] == 4
+    copy = fix_client_factory("DROPCOPY")
+    got = wait_for(port, lambda m: m[lag["DROPCOPY"]] == 0, "DROPCOPY caught up")
+    assert got[lag["DROPCOPY1"]] == 4
+    copy.drain(quiet=0.3)
+    assert len({m.get(17) for m in copy.received if m.get(35) == "8"}) == 5

@@ -13,12 +13,14 @@ requests and the end-of-day scheduler enter through the same inbox.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -27,7 +29,7 @@ from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
 from venue.domain.commands import Command, ExpireDayOrders, ExpireOrders, SessionDisconnected
-from venue.domain.events import Event, report_session
+from venue.domain.events import CancelRejected, Event, OrderRejected, report_session
 from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
 from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
@@ -54,6 +56,7 @@ log = logging.getLogger("venue")
 
 BATCH_MAX = 512
 _STOP = object()
+_REJECTS = (OrderRejected, CancelRejected)
 
 
 class RecoveryError(RuntimeError):
@@ -112,7 +115,7 @@ class Venue:
         sessions = self.reference.sessions.values()
         self.gateway = FixGateway(
             fix_settings,
-            submit=self.inbox.put,
+            submit=self._inbound,
             roles={s.session: s.role for s in sessions},
             on_logon=self._logged_on,
             on_logout=self._logged_out,
@@ -140,6 +143,10 @@ class Venue:
         self.metrics = VenueMetrics()
         self._logged_on_now: set[str] = set()
         self._sent_counters: dict[str, Any] = {}
+        self._reject_counters: dict[Any, Any] = {}
+        # Inbound-to-report: perf_counter when QuickFIX's thread handed the command over,
+        # by id(command), taken off by the kernel thread (venue_inbound_to_report_seconds).
+        self._arrivals: dict[int, float] = {}
         self.journal_dir = self.data_dir / "journal"
         self.snapshot_dir = self.data_dir / "snapshots"
         self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
@@ -155,6 +162,11 @@ class Venue:
         self._copy_marks = {
             name: RecordMarker(self.journal_dir / f"copied-{name}") for name in self.drop_copies
         }
+        # Copies a drop-copy session is owed (not live: logged off or catching up), counted
+        # since this process started; the gauge reads it at scrape time.
+        self._copy_owed = dict.fromkeys(self.drop_copies, 0)
+        for name in self.drop_copies:
+            self.metrics.dropcopy_lag.labels(name).set_function(partial(self._copy_lag, name))
         # Market data: built from released events on its own thread once started (not in
         # the harness, where publish is then a no-op).
         self.marketdata = MarketDataService(
@@ -265,6 +277,11 @@ class Venue:
         elif not self._stopping.is_set():
             self.inbox.put(SessionDisconnected(session))
 
+    def _inbound(self, command: Command) -> None:
+        """A command from a FIX session (QuickFIX's thread): stamp it, queue it."""
+        self._arrivals[id(command)] = time.perf_counter()
+        self.inbox.put(command)
+
     def execute(self, command: Command, timeout: float = 10.0) -> list[Event]:
         """Run one command through the kernel and wait until its events are durable."""
         waiter = _Waiter(command)
@@ -280,7 +297,12 @@ class Venue:
         if not query.done.wait(timeout):
             raise TimeoutError(f"kernel did not answer a status query within {timeout}s")
         sessions = {s: self.gateway.session_state(s) for s in self.gateway.sessions}
-        return {**query.result, "sessions": sessions, "recovered": True}
+        lag = {name: self._copy_lag(name) for name in self.drop_copies}
+        writable = not self.failed.is_set() and os.access(self.journal_dir, os.W_OK)
+        return {
+            **query.result, "sessions": sessions, "dropcopy_lag": lag, "recovered": True,
+            "journal_writable": writable, "fix_address": list(self.gateway.address),
+        }  # fmt: skip
 
     def wait_until_projected(self, timeout: float = 10.0) -> int:
         """Block until SQL holds every event the kernel has produced so far; returns its seq."""
@@ -420,6 +442,8 @@ class Venue:
         records: list[bytes] = []
         produced: list[Event] = []
         waiters: list[_Waiter] = []
+        arrivals = self._arrivals
+        stamps: list[tuple[int, float]] = []  # (index in produced, arrival) of FIX commands
         for item in batch:
             if item is _STOP:
                 continue
@@ -429,13 +453,14 @@ class Venue:
                 continue
             if type(item) is _CatchUp:
                 # Everything before it in the inbox must be journaled and released first.
-                if not self._commit(records, produced):
+                if not self._commit(records, produced, stamps):
                     return False
-                records, produced = [], []
+                records, produced, stamps = [], [], []
                 self._catch_up(item.session)
                 continue
             command = item.command if type(item) is _Waiter else item
             self.metrics.commands.labels(type(command).__name__).inc()
+            arrived = arrivals.pop(id(command), None) if arrivals else None
             ts = self.clock()
             try:
                 events = self.kernel.handle(command, ts)  # type: ignore[arg-type]
@@ -443,13 +468,15 @@ class Venue:
                 # A bug, not bad input. The kernel may be half-changed: make what came
                 # before durable, then rebuild it from the journal, without this command.
                 log.exception("kernel bug while handling %r; command dropped", command)
-                if not self._commit(records, produced):
+                if not self._commit(records, produced, stamps):
                     return False
-                records, produced = [], []
+                records, produced, stamps = [], [], []
                 self._rebuild_kernel()
                 events = []
             else:
                 records.append(encode_record(ts, command, events))  # type: ignore[arg-type]
+                if arrived is not None and events:
+                    stamps.append((len(produced), arrived))
                 produced.extend(events)
                 if type(command) is ExpireDayOrders:  # market data: the day's statistics end
                     if not self._commit(records, produced):
@@ -459,7 +486,7 @@ class Venue:
             if type(item) is _Waiter:
                 item.events = events
                 waiters.append(item)
-        if not self._commit(records, produced):
+        if not self._commit(records, produced, stamps):
             return False
         for waiter in waiters:
             waiter.done.set()
@@ -467,7 +494,9 @@ class Venue:
             self._snapshot_in_background()
         return True
 
-    def _commit(self, records: list[bytes], events: list[Event]) -> bool:
+    def _commit(
+        self, records: list[bytes], events: list[Event], stamps: Sequence[tuple[int, float]] = ()
+    ) -> bool:
         """Group commit: journal the records, then release their reports. A journal write
         error stops the venue (nothing unjournaled is ever sent)."""
         if not records:
@@ -484,7 +513,7 @@ class Venue:
         metrics.journal_write.observe(self.journal.last_times[0])
         metrics.journal_fsync.observe(self.journal.last_times[1])
         metrics.queue_depth.labels("kernel").set(self.inbox.qsize())
-        self._release(events)
+        self._release(events, stamps)
         self.marketdata.publish(events)  # after the reports: the feed never runs ahead
         self._released.write(self._last_record)
         for name, live in self._copy_live.items():
@@ -497,10 +526,16 @@ class Venue:
         self.kernel = Kernel(self.reference, self.retention)
         self._recover()
 
-    def _release(self, events: list[Event]) -> None:
-        """Send the reports of durable events to their sessions and to drop copy."""
+    def _release(self, events: list[Event], stamps: Sequence[tuple[int, float]] = ()) -> None:
+        """Send the reports of durable events to their sessions and to drop copy. stamps:
+        (index of a FIX command's first event, its arrival): observed at its first send."""
         gateway = self.gateway
-        for event in events:
+        marks = iter(stamps)
+        mark = next(marks, None)
+        arrived: float | None = None
+        for index, event in enumerate(events):
+            if mark is not None and mark[0] == index:
+                arrived, mark = mark[1], next(marks, None)
             session = report_session(event)
             if session is None:
                 continue
@@ -511,6 +546,11 @@ class Venue:
                 if text is not None:
                     gateway.send(session, text)
                     self._sent_counter(session).inc()
+                    if arrived is not None:
+                        self.metrics.inbound_to_report.observe(time.perf_counter() - arrived)
+                        arrived = None
+                    if isinstance(event, _REJECTS):
+                        self._reject_counter(event.code).inc()
                 if self.drop_copies and type(event) in COPIED_EVENTS:
                     self._copy(event, session)
             except Exception:  # a bug: the event is journaled, the report is in the log
@@ -523,6 +563,17 @@ class Venue:
             info = self.reference.sessions.get(session)
             role = info.role.value if info is not None else "unknown"
             counter = self._sent_counters[session] = self.metrics.reports_sent.labels(role)
+        return counter
+
+    def _copy_lag(self, session: str) -> int:
+        """venue_dropcopy_lag_messages: copies owed while the session is not live."""
+        return 0 if self._copy_live[session] else self._copy_owed[session]
+
+    def _reject_counter(self, code: Any) -> Any:
+        """venue_rejects_total's child for a RejectCode (label: its name, e.g. HALTED)."""
+        counter = self._reject_counters.get(code)
+        if counter is None:
+            counter = self._reject_counters[code] = self.metrics.rejects.labels(code.name)
         return counter
 
     def _copy(self, event: Event, origin: str, only: str | None = None) -> None:
@@ -539,6 +590,8 @@ class Venue:
                 if text is not None:
                     self.gateway.send(name, text)
                     self._sent_counter(name).inc()
+            elif only is None and info.sees(firm):
+                self._copy_owed[name] += 1
 
     def _catch_up(self, session: str) -> None:
         """On the kernel thread: send a drop-copy session every copy it missed, in order,
@@ -553,6 +606,7 @@ class Venue:
                     sent += 1
         mark.write(self._last_record)
         self._copy_live[session] = True
+        self._copy_owed[session] = 0
         log.info("drop copy %s caught up: %d reports from the journal", session, sent)
 
 

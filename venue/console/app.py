@@ -7,6 +7,9 @@ redirected to /login, anything else (fragments, events, controls) gets 401.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,6 +38,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venue.console.auth import Operators, ensure_secret
+from venue.console.charts import depth_chart, histogram_bars, seconds_label, trend_lines
+from venue.console.latency import HISTORY_SECONDS, VenueMetricsReader
 from venue.console.live import LiveState, VenueUnreachable
 from venue.console.metrics import CONTENT_TYPE, ConsoleMetrics
 from venue.console.settings import ConsoleSettings
@@ -44,8 +49,9 @@ from venue.store.models import order_events, trades
 
 HERE = Path(__file__).resolve().parent
 PUBLIC = ("/health", "/ready", "/metrics", "/login", "/static/")
-PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls")
+PAGES = ("/", "/books", "/trades", "/sessions", "/orders", "/controls", "/latency")
 SCOPES = ("instrument", "firm", "session", "venue")
+CSRF_FIELD, CSRF_HEADER = "csrf", "x-csrf-token"
 KNOWN_ROUTES = {*PAGES, "/health", "/ready", "/metrics", "/login", "/logout", "/static", "/events"}
 
 
@@ -62,6 +68,42 @@ def _px(value: Decimal | str | None) -> str:
     text = format(Decimal(value).normalize(), "f")
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (made on first use; a new one at each login)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+async def csrf_refusal(request: Request) -> Response | None:
+    """403 unless the POST carries the session's token (form field or X-CSRF-Token header).
+    SameSite=Strict already keeps the cookie off cross-site requests; this is the second
+    lock, for browsers or proxies that do not honour it."""
+    expected = request.session.get("csrf")
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        given = str((await request.form()).get(CSRF_FIELD, ""))
+    if not expected or not hmac.compare_digest(given.encode(), str(expected).encode()):
+        return PlainTextResponse(
+            "CSRF token missing or wrong: reload the page and try again", status_code=403
+        )
+    return None
+
+
+def fix_port_accepts(address: list[Any], timeout: float = 1.0) -> str | None:
+    """None if a TCP connection to the venue's FIX port opens (closed at once, before any
+    byte: the gatekeeper drops it without a log line), else why not."""
+    host, port = str(address[0]), int(address[1])
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"FIX port {host}:{port} not accepting: {exc}"
+    return None
 
 
 def _db_error(exc: SQLAlchemyError) -> str:
@@ -115,13 +157,21 @@ def create_app(
     db_url: str,
     operators: dict[str, str],
     settings: ConsoleSettings | None = None,
+    metrics_port: int | None = None,
 ) -> Starlette:
+    """metrics_port: the venue's VENUE_METRICS_PORT, read by the Latency page."""
     settings = settings or ConsoleSettings()
     data_dir = data_dir.resolve()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["when"] = _when
     templates.env.filters["px"] = _px
+    templates.env.filters["seconds"] = lambda v: "" if v is None else seconds_label(v)
+    templates.env.globals.update(
+        histogram_bars=histogram_bars, trend_lines=trend_lines, depth_chart=depth_chart,
+        history_seconds=HISTORY_SECONDS,
+    )  # fmt: skip
     metrics = ConsoleMetrics()
+    scraper = VenueMetricsReader(metrics_port)
     live = LiveState(data_dir, settings.refresh_per_second, metrics)
     who = Operators(operators)
     engine_box: list[Engine] = []
@@ -133,6 +183,7 @@ def create_app(
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("operator", request.session.get("operator"))
+        context.setdefault("csrf", csrf_token(request))
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     async def status_or_error() -> tuple[dict[str, Any] | None, str | None]:
@@ -146,6 +197,8 @@ def create_app(
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return page(request, "login.html", error=None)
+        if (refused_csrf := await csrf_refusal(request)) is not None:
+            return refused_csrf
         form = await request.form()
         name, password = str(form.get("operator", "")), str(form.get("password", ""))
         refused = await run_in_threadpool(who.check, name, password)
@@ -153,9 +206,12 @@ def create_app(
             return page(request, "login.html", error=refused, status_code=401)
         request.session.clear()
         request.session["operator"] = name
+        csrf_token(request)  # a fresh token for the logged-in session
         return RedirectResponse("/books", status_code=303)
 
     async def logout(request: Request) -> Response:
+        if (refused := await csrf_refusal(request)) is not None:
+            return refused
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -236,11 +292,19 @@ def create_app(
             rows, error = [], _db_error(exc)
         return page(request, "orders.html", key=key, rows=rows, error=error)
 
+    async def latency_page(request: Request) -> Response:
+        scrape, error = await scraper.get()
+        view = scraper.view(scrape) if scrape is not None else None
+        name = "latency_fragment.html" if request.headers.get("HX-Request") else "latency.html"
+        return page(request, name, scrape=scrape, view=view, error=error)
+
     async def controls_page(request: Request) -> Response:
         status, error = await status_or_error()
         return page(request, "controls.html", status=status, error=error, scopes=SCOPES)
 
     async def control(request: Request) -> Response:
+        if (refused := await csrf_refusal(request)) is not None:
+            return refused
         action = request.path_params["action"]
         form = {k: str(v).strip() for k, v in (await request.form()).items()}
         try:
@@ -259,15 +323,43 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "up"})
 
-    async def ready(request: Request) -> Response:
+    async def readiness() -> tuple[dict[str, Any] | None, dict[str, bool], list[str]]:
+        """Recovered (the venue answers its control channel only after recovery), journal
+        writable (the venue has not stopped on a journal error and can write its journal
+        directory), FIX port accepting (a TCP connect to it), and why not."""
         status, error = await status_or_error()
-        if status is None or not status.get("recovered"):
-            return JSONResponse({"ready": False, "reason": error}, status_code=503)
-        return JSONResponse({"ready": True, "seq": status["seq"]})
+        checks = {"recovered": False, "journal_writable": False, "fix_port_accepting": False}
+        if status is None:
+            return None, checks, [str(error)]
+        checks["recovered"] = bool(status.get("recovered"))
+        checks["journal_writable"] = bool(status.get("journal_writable"))
+        reasons = [f"not {name.replace('_', ' ')}" for name, ok in checks.items() if not ok]
+        reasons = [r for r in reasons if "fix port" not in r]  # said below, with the cause
+        address = status.get("fix_address")
+        refusal = (
+            "the venue does not say where its FIX port is"
+            if not address
+            else await run_in_threadpool(fix_port_accepts, address)
+        )
+        checks["fix_port_accepting"] = refusal is None
+        if refusal is not None:
+            reasons.append(refusal)
+        return status, checks, reasons
+
+    async def ready(request: Request) -> Response:
+        """200 when every readiness check passes; 503 names what failed."""
+        status, checks, reasons = await readiness()
+        if status is None:
+            return JSONResponse({"ready": False, "reason": reasons[0]}, status_code=503)
+        body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
+        if not body["ready"]:
+            body["reason"] = "; ".join(reasons)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({**body, "seq": status["seq"]})
 
     async def metrics_page(request: Request) -> Response:
-        status, _ = await status_or_error()
-        return Response(metrics.render(status), media_type=CONTENT_TYPE)
+        status, checks, _ = await readiness()
+        return Response(metrics.render(status, checks), media_type=CONTENT_TYPE)
 
     routes = [
         Route("/health", health),
@@ -282,6 +374,7 @@ def create_app(
         Route("/sessions", sessions_page),
         Route("/orders", orders_page),
         Route("/controls", controls_page),
+        Route("/latency", latency_page),
         Route("/controls/{action}", control, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -298,6 +391,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.live = live
+    app.state.scraper = scraper
     return app
 
 

@@ -39,9 +39,24 @@ class ConsoleMetrics:
         self.kills = Gauge("venue_kill_switches", "Kill switches on now", registry=r)
         self.logged_on = Gauge("venue_fix_sessions_logged_on", "FIX sessions logged on", registry=r)
         self.sessions = Gauge("venue_fix_sessions", "FIX sessions configured", registry=r)
+        self.session_on = Gauge(
+            "venue_fix_session_logged_on", "1 if the FIX session is logged on, by session",
+            ["session", "role"], registry=r,
+        )  # fmt: skip
+        self.ready = Gauge(
+            "venue_ready", "1 if every /ready check passes (recovered, journal, FIX port)",
+            registry=r,
+        )  # fmt: skip
+        self.check = Gauge(
+            "venue_ready_check", "Each /ready check: 1 passes, 0 fails", ["check"], registry=r
+        )
 
-    def render(self, status: dict[str, Any] | None) -> bytes:
+    def render(self, status: dict[str, Any] | None, checks: dict[str, bool] | None = None) -> bytes:
         self.up.set(0 if status is None else 1)
+        if checks is not None:
+            self.ready.set(1 if all(checks.values()) else 0)
+            for name, ok in checks.items():
+                self.check.labels(name).set(1 if ok else 0)
         if status is not None:
             self.seq.set(status["seq"])
             self.live.set(status["live_orders"])
@@ -49,4 +64,8 @@ class ConsoleMetrics:
             self.kills.set(len(status["blocked"]))
             self.sessions.set(len(status["sessions"]))
             self.logged_on.set(sum(1 for s in status["sessions"].values() if s["logged_on"]))
+            roles = status.get("session_limits", {})
+            for name, state in status["sessions"].items():
+                role = str(roles.get(name, {}).get("role", ""))
+                self.session_on.labels(name, role).set(1 if state["logged_on"] else 0)
         return generate_latest(self.registry)

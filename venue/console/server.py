@@ -24,7 +24,7 @@ def serve(venue: VenueSettings, console: ConsoleSettings) -> None:
     operators = load_operators(venue.reference_config)
     if not operators:
         log.warning("no [console.operators] in %s: nobody can log in", venue.reference_config)
-    app = create_app(venue.data_dir, venue.db_url, operators, console)
+    app = create_app(venue.data_dir, venue.db_url, operators, console, venue.metrics_port)
     print(f"console on http://{console.host}:{console.port}/", flush=True)
     # Open SSE streams never end by themselves: give them 2 s at a shutdown, then close.
     uvicorn.run(
