@@ -125,6 +125,8 @@ class Venue:
             message_log=settings.fix_message_log,
             listen=(settings.host, settings.port),
             market_data=self.marketdata.request,
+            hop=settings.fix_hop,
+            send_buffer=settings.fix_send_buffer_mb << 20,
         )
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []

@@ -60,6 +60,17 @@ class VenueSettings(BaseSettings):
     fix_message_log: bool = Field(
         True, description="log every FIX message (passwords blanked) and session event, fix/log"
     )
+    fix_hop: bool = Field(
+        True,
+        description="relay FIX connections through the gatekeeper, which frames every inbound "
+        "message and drops garbled ones at once (off: the client's socket is handed to QuickFIX)",
+    )
+    fix_send_buffer_mb: int = Field(
+        16,
+        ge=1,
+        description="with fix_hop: bytes held for a client that does not read; past them the "
+        "connection is closed as a slow consumer",
+    )
     metrics_port: int | None = Field(
         None, description="serve Prometheus /metrics of the order path on 127.0.0.1:PORT"
     )
