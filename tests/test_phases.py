@@ -16,8 +16,8 @@ from fixclient import Message
 from harness_fixtures import HarnessClient
 
 from venue.domain.commands import ExpireOrders
-from venue.domain.events import PhaseChanged, TradeExecuted
-from venue.domain.values import PRICE_SCALE, Phase
+from venue.domain.events import IndicativeChanged, PhaseChanged, TradeExecuted
+from venue.domain.values import PRICE_SCALE, Phase, Side
 from venue.testing.harness import Clock, Harness
 
 BUY, SELL, MARKET = "1", "2", "1"
@@ -355,3 +355,78 @@ def test_a_call_ends_with_one_extension_when_the_indicative_price_is_far_from_th
     h.clock.advance(20)
     events = h.execute(ExpireOrders())  # extended once only: the auction now
     assert [e.price for e in events if type(e) is TradeExecuted] == [195 * PX]
+
+
+# -- the schedule -----------------------------------------------------------------------------
+
+
+def at(clock: Clock, day: str, hhmm: str) -> None:
+    from datetime import UTC, datetime
+
+    when = datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=UTC)
+    clock.now = int(when.timestamp()) * 1_000_000
+
+
+def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factory):
+    """ACME (fix_config/venue.toml): pre-open 07:30, opening auction 08:00, pre-close
+    16:25, closing auction 16:30, closed 16:35 (UTC); the scheduler's tick is ExpireOrders."""
+    clock = Clock()
+    at(clock, "2026-12-02", "07:00")
+    h = harness_factory(clock=clock)
+    c1 = HarnessClient.logged_on_to(h, "CLIENT1")
+    c2 = HarnessClient.logged_on_to(h, "CLIENT2")
+    c1.new_order("early", "ACME", BUY, 10, "100")  # the schedule starts: closed until 07:30
+    (early,) = reports(c1)
+    assert fields(early, 150, 103, 58) == ("8", "2", "ACME is closed: no new orders")
+    assert h.kernel.next_phase_due() == clock.now + 30 * 60 * 1_000_000
+    at(clock, "2026-12-02", "07:30")
+    h.execute(ExpireOrders())
+    assert h.kernel.phase["ACME"] is Phase.PRE_OPEN
+    c1.new_order("b", "ACME", BUY, 10, "101")
+    c1.new_order("opg", "ACME", BUY, 5, None, ord_type=MARKET, tif="2")
+    c2.new_order("s", "ACME", SELL, 20, "99")
+    reports(c1), reports(c2)
+    at(clock, "2026-12-02", "08:00")
+    h.execute(ExpireOrders())  # 15 at 99..101, sell surplus 5: the lowest, 99
+    assert [fields(m, 11, 150, 31, 32) for m in reports(c1)] == [
+        ("opg", "F", "99", "5"), ("b", "F", "99", "10")
+    ]  # fmt: skip
+    assert h.kernel.phase["ACME"] is Phase.CONTINUOUS
+    c1.new_order("b2", "ACME", BUY, 5, "99")  # continuous: trades with the rest of s
+    assert [fields(m, 150) for m in reports(c1)] == [("0",), ("F",)]
+    at(clock, "2026-12-02", "16:25")
+    h.execute(ExpireOrders())
+    assert h.kernel.phase["ACME"] is Phase.PRE_CLOSE
+    c1.new_order("atc", "ACME", BUY, 5, "100", tif="7")
+    c2.new_order("s2", "ACME", SELL, 5, "100")
+    reports(c1), reports(c2)
+    at(clock, "2026-12-02", "16:30")
+    h.execute(ExpireOrders())
+    assert [fields(m, 11, 150, 31) for m in reports(c1)] == [("atc", "F", "100")]
+    assert h.kernel.phase["ACME"] is Phase.CLOSED
+    at(clock, "2026-12-03", "07:30")  # the next day: the schedule goes round
+    h.execute(ExpireOrders())
+    assert h.kernel.phase["ACME"] is Phase.PRE_OPEN
+    changes = [(e.previous.value, e.phase.value, e.actor) for e in journaled(h, PhaseChanged)]
+    assert changes == [
+        ("continuous", "closed", "schedule"), ("closed", "pre-open", "schedule"),
+        ("pre-open", "continuous", "schedule"), ("continuous", "pre-close", "schedule"),
+        ("pre-close", "closed", "schedule"), ("closed", "pre-open", "schedule"),
+    ]  # fmt: skip
+    assert h.kernel.phase["AAPL"] is Phase.CONTINUOUS  # no schedule: continuous all day
+
+
+def test_indicative_price_is_journaled_on_each_change_during_a_call(day):
+    h, c1, c2 = day
+    h.ctl("phase", "AAPL", "pre-open")
+    c1.new_order("b", "AAPL", BUY, 10, "191")
+    c2.new_order("s", "AAPL", SELL, 4, "189")
+    c2.new_order("s2", "AAPL", SELL, 4, "189")
+    c1.cancel("bx", "b", "AAPL", BUY)
+    seen = [(e.price, e.volume, e.surplus, e.surplus_side) for e in journaled(h, IndicativeChanged)]
+    assert seen == [
+        (None, 0, 0, None),  # the call begins (and b alone changes nothing): no price
+        (191 * PX, 4, 6, Side.BUY),  # buy surplus at 189 and 191: the highest
+        (191 * PX, 8, 2, Side.BUY),
+        (None, 0, 0, None),  # no buyers left
+    ]

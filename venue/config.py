@@ -79,7 +79,7 @@ def _money(value: object) -> int:
     return price_from_decimal(Decimal(str(value)))
 
 
-# Schedule keys in venue.toml and the step each begins (spec/auctions.md, "Schedule").
+# Schedule keys of an instrument in venue.toml (UTC "HH:MM") and the step each begins.
 _SCHEDULE_STEPS = {
     "pre_open": "pre-open", "open_auction": "open-auction", "pre_close": "pre-close",
     "close_auction": "close-auction", "closed": "closed",
@@ -104,18 +104,15 @@ def _phase_settings(symbol: str, spec: dict) -> dict[str, Any]:
     for key in ("interruption_secs", "resume_call_secs", "extension_secs"):
         if key in spec:
             out[key] = int(spec[key])
-    schedule = spec.get("schedule")
-    if schedule:
-        unknown = set(schedule) - set(_SCHEDULE_STEPS)
-        if unknown:
-            raise ValueError(f"{symbol}: unknown schedule step(s) {sorted(unknown)}")
-        steps = []
-        for key, step in _SCHEDULE_STEPS.items():
-            if key in schedule:
-                at = time.fromisoformat(str(schedule[key]))
-                steps.append((at.hour * 3600 + at.minute * 60 + at.second, step))
+    steps = []
+    for key, step in _SCHEDULE_STEPS.items():
+        if key in spec:
+            at = time.fromisoformat(str(spec[key]))
+            steps.append((at.hour * 3600 + at.minute * 60 + at.second, step))
+    if steps:
         if [t for t, _ in steps] != sorted({t for t, _ in steps}):
-            raise ValueError(f"{symbol}: schedule times must rise in the order {list(schedule)}")
+            order = ", ".join(k for k in _SCHEDULE_STEPS if k in spec)
+            raise ValueError(f"{symbol}: schedule times must rise in the order {order}")
         out["schedule"] = tuple(steps)
     return out
 

@@ -210,7 +210,7 @@ class Kernel:
             target, due = _schedule_at(schedule, ts)
             phase = _AFTER_STEP.get(target) or Phase(target)
             if phase is not self.phase[symbol]:
-                self._change_phase(symbol, phase, "schedule", ts, out)
+                self._change_phase(symbol, phase, "schedule", ts, out, initial=True)
             self.next_step[symbol] = (due, _schedule_at(schedule, due)[0])
         while True:
             steps = [(t, 0, s) for s, t in self.call_end.items() if t <= ts]
@@ -346,6 +346,7 @@ class Kernel:
         out: list[Event],
         text: str,
         call_end: int | None = None,
+        initial: bool = False,
     ) -> None:
         previous = self.phase[symbol]
         self.phase[symbol] = phase
@@ -359,12 +360,26 @@ class Kernel:
             self.indicative.pop(symbol, None)
         out.append(
             PhaseChanged(
-                self.counters.next_seq(), ts, symbol, phase, previous, actor, text, call_end
+                self.counters.next_seq(),
+                ts,
+                symbol,
+                phase,
+                previous,
+                actor,
+                text,
+                call_end,
+                initial,
             )
         )
 
     def _change_phase(
-        self, symbol: str, target: Phase, actor: str, ts: int, out: list[Event]
+        self,
+        symbol: str,
+        target: Phase,
+        actor: str,
+        ts: int,
+        out: list[Event],
+        initial: bool = False,
     ) -> str:
         """Move an instrument to `target` (operator or schedule). Leaving a phase in which
         nothing matched for continuous trading always goes through an auction (the book
@@ -373,7 +388,7 @@ class Kernel:
         phase = self.phase[symbol]
         if target is phase:
             raise ValueError(f"{symbol} is already {phase.value}")
-        if target is Phase.CONTINUOUS:
+        if target is Phase.CONTINUOUS and not initial:
             return self._auction(symbol, actor, ts, out, then=Phase.CONTINUOUS)
         if phase.is_call:
             ended = {Phase.PRE_OPEN: TimeInForce.AT_OPEN, Phase.PRE_CLOSE: TimeInForce.AT_CLOSE}
@@ -387,7 +402,9 @@ class Kernel:
             Phase.PRE_CLOSE: f"{symbol} pre-close: orders collected for the closing auction",
         }
         text = texts.get(target, f"{symbol} {target.value}")
-        self._move(symbol, target, actor, ts, out, text)
+        if initial:
+            text += " (the schedule starts)"
+        self._move(symbol, target, actor, ts, out, text, initial=initial)
         return text
 
     def _after(self, ts: int, out: list[Event]) -> None:

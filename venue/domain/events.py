@@ -246,6 +246,7 @@ class PhaseChanged:
     actor: str
     text: str
     call_end: int | None = None
+    initial: bool = False  # the schedule's start sets the phase (not announced in a f)
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,7 +290,7 @@ class MarketDataBook:
                 book.ts = p.ts
                 if book.indicative is not None and p.phase.value not in _CALLS:
                     out.append(self._indicative(book, p.ts, None, 0, 0, None))
-                if not book.halted:
+                if not book.halted and not p.initial:
                     out.append(StatusEntry(p.symbol, p.ts, False, p.text, book.phase))
                 self._settle(book, out, p.ts)
             return out
