@@ -415,22 +415,22 @@ def test_security_list_definition_and_status_and_halt_as_unsolicited_f(feed):
     md.send("MDFEED1", "x", [(320, "l1"), (559, "4")])
     md.send("MDFEED1", "x", [(320, "l2"), (559, "0"), (55, "MSFT")])
     all_, one = md.wait("MDFEED1", 2)
-    assert tag(all_, 35) == "y" and tag(all_, 560) == "0" and tag(all_, 146) == "5"
-    assert [v for t, v in all_ if t == 55] == ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
+    assert tag(all_, 35) == "y" and tag(all_, 560) == "0" and tag(all_, 146) == "6"
+    assert [v for t, v in all_ if t == 55] == ["AAPL", "MSFT", "IBM", "TSLA", "SPY", "ACME"]
     assert tag(one, 55) == "MSFT" and tag(one, 561) == "1"
     assert tag(one, 58) == "MinPriceIncrement=0.01 RoundLot=1"
     md.send("MDFEED2", "c", [(320, "d1"), (321, "3")])
-    defs = md.wait("MDFEED2", 5)
-    assert [(tag(d, 35), tag(d, 323), tag(d, 393)) for d in defs] == [("d", "4", "5")] * 5
+    defs = md.wait("MDFEED2", 6)
+    assert [(tag(d, 35), tag(d, 323), tag(d, 393)) for d in defs] == [("d", "4", "6")] * 6
     md.send("MDFEED1", "e", [(324, "s1"), (55, "AAPL"), (263, "0")])
     md.send("MDFEED2", "e", [(324, "s2"), (55, "AAPL"), (263, "0")])
     (f1,) = md.wait("MDFEED1", 1, 2)
-    (f2,) = md.wait("MDFEED2", 1, 5)
+    (f2,) = md.wait("MDFEED2", 1, 6)
     assert (tag(f1, 35), tag(f1, 326), tag(f1, 325)) == ("f", "17", "N")
     assert (tag(f2, 35), tag(f2, 326)) == ("f", "17")
     venue.execute(OperatorAction("ops", "halt", "instrument", "AAPL"))
     (h1,) = md.wait("MDFEED1", 1, 3)
-    (h2,) = md.wait("MDFEED2", 1, 6)
+    (h2,) = md.wait("MDFEED2", 1, 7)
     assert (tag(h1, 326), tag(h1, 325), tag(h1, 327)) == ("2", "Y", "M") and tag(h1, 58)
     assert (tag(h2, 326), tag(h2, 327), tag(h2, 58)) == ("2", "M", None)  # no Text on 4.2
     # asked while halted: the reason too (Text on 4.4; 4.2's f has none)

@@ -35,6 +35,7 @@ from sortedcontainers import SortedDict
 
 from venue.domain.events import (
     Event,
+    IndicativeChanged,
     OperatorActionApplied,
     OrderAccepted,
     OrderCanceled,
@@ -45,6 +46,7 @@ from venue.domain.events import (
     OrderSnapshot,
     OrderTradeCanceled,
     OrderTriggered,
+    PhaseChanged,
     TradeBusted,
     TradeExecuted,
 )
@@ -53,6 +55,7 @@ from venue.domain.values import Side, TimeInForce
 NEW, CHANGE, DELETE = "0", "1", "2"  # MDUpdateAction(279)
 # Statistics the venue keeps, by the MDEntryType(269) that carries them.
 OPEN, HIGH, LOW, VOLUME = "4", "7", "8", "B"
+_CALLS = ("pre-open", "pre-close", "call")
 # At most this many sequence numbers come from one event (a replace: two levels). Used by
 # restart_seq.
 MAX_ENTRIES_PER_EVENT = 2
@@ -79,7 +82,7 @@ class TradeEntry:
     ts: int
     price: int
     qty: int
-    aggressor_side: Side
+    aggressor_side: Side | None  # None: an auction's print
     trade_id: int
 
 
@@ -98,15 +101,34 @@ class StatEntry:
 
 @dataclass(frozen=True, slots=True)
 class StatusEntry:
-    """The symbol was halted or resumed (no sequence number: it is not book data)."""
+    """The symbol was halted or resumed, or its trading phase changed (no sequence
+    number: it is not book data). resumed: the end of a halt."""
 
     symbol: str
     ts: int
     halted: bool
     text: str
+    phase: str = "continuous"
+    resumed: bool = False
 
 
-Entry = LevelEntry | TradeEntry | StatEntry | StatusEntry
+@dataclass(frozen=True, slots=True)
+class IndicativeEntry:
+    """During a call: the indicative auction price, volume and surplus (price None: no
+    longer shown, the call ended or nothing would execute). Like a statistic it carries the
+    symbol's current sequence number and takes none of its own."""
+
+    symbol: str
+    seq: int
+    ts: int
+    action: str  # NEW, CHANGE or DELETE
+    price: int | None
+    volume: int
+    surplus: int
+    surplus_side: Side | None
+
+
+Entry = LevelEntry | TradeEntry | StatEntry | StatusEntry | IndicativeEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +148,8 @@ class Snapshot:
     last_trade: tuple[int, int, int] | None  # price, qty, ts
     stats: dict[str, int]  # OPEN/HIGH/LOW/VOLUME -> value, only those known
     halted: bool
+    phase: str = "continuous"
+    indicative: IndicativeEntry | None = None  # in a call, when it has a price
 
 
 @dataclass(slots=True)
@@ -141,6 +165,8 @@ class _Symbol:
     stats: dict[str, int] = field(default_factory=dict)
     halted: bool = False
     halt_text: str = ""  # why, while halted
+    phase: str = "continuous"  # anything else: nothing matches, the book may be crossed
+    indicative: IndicativeEntry | None = None
 
 
 def _key(side: Side, price: int) -> int:
@@ -210,6 +236,29 @@ class MarketDataBook:
             self._symbols[symbol].halted = True
             self._symbols[symbol].halt_text = f"{symbol} halted"  # the reason is not kept
 
+    def seed_phase(
+        self, symbol: str, phase: str, indicative: tuple[int | None, int, int, str | None] | None
+    ) -> None:
+        book = self._symbols.get(symbol)
+        if book is None:
+            return
+        book.phase = phase
+        if indicative is not None and indicative[0] is not None:
+            price, volume, surplus, side = indicative
+            book.indicative = IndicativeEntry(
+                symbol,
+                book.seq,
+                0,
+                NEW,
+                price,
+                volume,
+                surplus,
+                None if side is None else Side(side),
+            )
+
+    def phase(self, symbol: str) -> str:
+        return self._symbols[symbol].phase
+
     # -- events -------------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[Entry]:
@@ -223,7 +272,8 @@ class MarketDataBook:
                 book.ts = t.ts
                 book.seq += 1
                 out.append(TradeEntry(t.symbol, book.seq, t.ts, t.price, t.qty,
-                                      t.aggressor_side, t.trade_id))  # fmt: skip
+                                      None if t.auction else t.aggressor_side,
+                                      t.trade_id))  # fmt: skip
                 book.last_trade = (t.price, t.qty, t.ts)
                 self._trade_stats(book, t.trade_id, t.price, t.qty, t.ts, out)
             return out
@@ -239,7 +289,27 @@ class MarketDataBook:
             if a.ok and a.action in ("halt", "resume") and book is not None:
                 book.halted = a.action == "halt"
                 book.halt_text = a.text if book.halted else ""
-                out.append(StatusEntry(a.key, a.ts, book.halted, a.text))
+                out.append(StatusEntry(a.key, a.ts, book.halted, a.text, book.phase,
+                                       resumed=not book.halted))  # fmt: skip
+            return out
+        if kind is PhaseChanged:
+            p: PhaseChanged = event  # type: ignore[assignment]
+            book = self._symbols.get(p.symbol)
+            if book is not None:
+                book.phase = p.phase.value
+                book.ts = p.ts
+                if book.indicative is not None and p.phase.value not in _CALLS:
+                    out.append(self._indicative(book, p.ts, None, 0, 0, None))
+                if not book.halted and not p.initial:
+                    out.append(StatusEntry(p.symbol, p.ts, False, p.text, book.phase))
+                self._settle(book, out, p.ts)
+            return out
+        if kind is IndicativeChanged:
+            i: IndicativeChanged = event  # type: ignore[assignment]
+            book = self._symbols.get(i.symbol)
+            if book is not None and (i.price is not None or book.indicative is not None):
+                out.append(self._indicative(book, i.ts, i.price, i.volume, i.surplus,
+                                            i.surplus_side))  # fmt: skip
             return out
         if kind in (OrderAccepted, OrderFilled, OrderCanceled, OrderReplaced, OrderExpired,
                     OrderRestated, OrderTradeCanceled, OrderTriggered):  # fmt: skip
@@ -305,20 +375,31 @@ class MarketDataBook:
         return Snapshot(
             symbol, book.seq, book.ts,
             self.levels(symbol, Side.BUY, depth), self.levels(symbol, Side.SELL, depth),
-            book.last_trade, dict(book.stats), book.halted,
+            book.last_trade, dict(book.stats), book.halted, book.phase, book.indicative,
         )  # fmt: skip
 
     # -- internals ----------------------------------------------------------------------
 
+    def _indicative(
+        self, book: _Symbol, ts: int, price: int | None, volume: int, surplus: int,
+        side: Side | None,
+    ) -> IndicativeEntry:  # fmt: skip
+        action = DELETE if price is None else NEW if book.indicative is None else CHANGE
+        entry = IndicativeEntry(book.symbol, book.seq, ts, action, price, volume, surplus, side)
+        book.indicative = None if price is None else entry
+        return entry
+
     def _settle(self, book: _Symbol, out: list[Entry], ts: int) -> None:
-        """Rest every pending order of this symbol that no longer crosses."""
+        """Rest every pending order of this symbol that no longer crosses (outside
+        continuous trading nothing matches: every one)."""
         if not self._pending:
             return
+        in_call = book.phase != "continuous"
         for oid, o in list(self._pending.items()):
             if o.symbol != book.symbol:
                 continue
             opposite = book.sides[o.side.opposite]
-            if opposite:
+            if opposite and not in_call:
                 best = opposite.values()[0][0]
                 assert o.price is not None
                 if (o.side is Side.BUY and best <= o.price) or (

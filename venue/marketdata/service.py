@@ -31,6 +31,7 @@ from venue.domain.reference import Reference, Role
 from venue.domain.values import Side
 from venue.fix.codec import business_reject, parse
 from venue.fix.mdcodec import (
+    AUCTION_TYPES,
     BID,
     OFFER,
     SNAPSHOT,
@@ -57,6 +58,7 @@ from venue.marketdata.book import (
     DELETE,
     NEW,
     Entry,
+    IndicativeEntry,
     Level,
     LevelEntry,
     MarketDataBook,
@@ -155,6 +157,8 @@ class MarketDataService:
                     book.seed_trade(symbol, trade_id, price, qty, kernel.last_ts)
             for symbol in kernel.halted:
                 book.seed_halted(symbol)
+            for symbol, phase in kernel.phase.items():
+                book.seed_phase(symbol, phase.value, kernel.indicative.get(symbol))
             self.book = book
         self._gateway = gateway
         self._thread = threading.Thread(target=self._run, name="marketdata", daemon=True)
@@ -271,8 +275,12 @@ class MarketDataService:
                 self._flush()
                 self._status_to_all(entry)
                 continue
+            auction = type(entry) is IndicativeEntry
             for sub in self._by_symbol[entry.symbol]:
-                if entry_type(entry) not in sub.types:  # type: ignore[arg-type]
+                if auction:
+                    if not sub.types & AUCTION_TYPES:
+                        continue
+                elif entry_type(entry) not in sub.types:  # type: ignore[arg-type]
                     continue
                 if entry.symbol in sub.resync:
                     continue
@@ -307,7 +315,7 @@ class MarketDataService:
         sub.dirty.clear()
         for i in range(0, len(entries), ENTRIES_PER_X):
             chunk = entries[i : i + ENTRIES_PER_X]
-            self._send(sub.session, incremental(sub.begin, sub.req_id, chunk))  # type: ignore[arg-type]
+            self._send(sub.session, incremental(sub.begin, sub.req_id, chunk, sub.types))  # type: ignore[arg-type]
             if self._released:
                 self._sample(chunk)
         for symbol in sorted(sub.resync):
@@ -358,7 +366,13 @@ class MarketDataService:
             if self._gateway.logged_on(session):
                 begin = self._gateway.begin_string(session)
                 text = security_status(
-                    begin, entry.symbol, entry.halted, change=True, text=entry.text, ts=entry.ts
+                    begin,
+                    entry.symbol,
+                    entry.halted,
+                    change=entry.resumed,
+                    text=entry.text,
+                    ts=entry.ts,
+                    phase=entry.phase,
                 )
                 self._send(session, text)
 
@@ -393,7 +407,8 @@ class MarketDataService:
                                                     "2", f"unknown symbol {symbol}"))  # fmt: skip
                 return
             halted, why = self.book.halted(symbol), self.book.halt_text(symbol)
-            self._send(session, security_status(begin, symbol, halted, req_id, text=why))
+            self._send(session, security_status(begin, symbol, halted, req_id, text=why,
+                                                phase=self.book.phase(symbol)))  # fmt: skip
 
     def _market_data_request(self, session: str, begin: str, raw: str) -> None:
         request = decode_md_request(raw, begin, self.book.symbols)
