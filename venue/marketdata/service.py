@@ -145,8 +145,12 @@ class MarketDataService:
         halts) and start the thread. Sequences start above any given before the restart."""
         if kernel is not None:
             book = MarketDataBook(
-                self.reference.instruments, MarketDataBook.restart_seq(kernel.counters.seq)
+                self.reference.instruments,
+                MarketDataBook.restart_seq(kernel.counters.seq),
+                keep_trades=kernel.retention.trades,
             )
+            for symbol, base in kernel.day_base.items():
+                book.seed_base(symbol, base)
             for engine in kernel.engines.values():
                 for order in engine.book.orders.values():
                     book.seed_order(order.snapshot())
