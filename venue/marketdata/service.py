@@ -247,6 +247,9 @@ class MarketDataService:
                         self._drop_session(item.session)
                     elif type(item) is _DayEnded:
                         self._route(self.book.end_day(item.ts), 0)
+                    elif isinstance(item, threading.Event):  # a bare Event: a sync
+                        self._flush()
+                        item.set()
                 except Exception:  # a bug: keep serving the others
                     log.exception("market data: could not handle %r", item)
             try:
