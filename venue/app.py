@@ -27,7 +27,7 @@ from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
 from venue.domain.commands import Command, ExpireDayOrders, ExpireOrders, SessionDisconnected
-from venue.domain.events import Event, report_session
+from venue.domain.events import Event, OrderFilled, report_session
 from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
 from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
@@ -139,6 +139,7 @@ class Venue:
         self.clock: Callable[[], int] = now_us  # the timestamp of each command, in µs
         self.metrics = VenueMetrics()
         self._logged_on_now: set[str] = set()
+        self._fills_sent: dict[int, int] = {}  # trade id -> its last fill report handed over
         self._sent_counters: dict[str, Any] = {}
         self.journal_dir = self.data_dir / "journal"
         self.snapshot_dir = self.data_dir / "snapshots"
@@ -485,7 +486,8 @@ class Venue:
         metrics.journal_fsync.observe(self.journal.last_times[1])
         metrics.queue_depth.labels("kernel").set(self.inbox.qsize())
         self._release(events)
-        self.marketdata.publish(events)  # after the reports: the feed never runs ahead
+        self.marketdata.publish(events, self._fills_sent)  # after the reports: never ahead
+        self._fills_sent = {}
         self._released.write(self._last_record)
         for name, live in self._copy_live.items():
             if live:
@@ -511,6 +513,8 @@ class Venue:
                 if text is not None:
                     gateway.send(session, text)
                     self._sent_counter(session).inc()
+                    if type(event) is OrderFilled:  # market data times its X from here
+                        self._fills_sent[event.trade_id] = time.perf_counter_ns()
                 if self.drop_copies and type(event) in COPIED_EVENTS:
                     self._copy(event, session)
             except Exception:  # a bug: the event is journaled, the report is in the log
