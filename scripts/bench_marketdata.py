@@ -13,8 +13,8 @@ level and trades it away, so each order changes the book.
 
 Prints orders acknowledged per second per run, the ratio of the 4-subscriber runs to the
 runs with none, and the trade-to-X time measured inside the venue
-(MarketDataService.trade_latencies: from the end of the release of the batch holding the
-trade's reports, Venue._commit, to each X carrying the trade handed to QuickFIX, one sample
+(MarketDataService.trade_latencies: from the later of the trade's two fill reports handed
+to QuickFIX, Venue._release, to each X carrying the trade handed to QuickFIX, one sample
 per subscriber). With no subscriber no X is sent, so there is no such time. Figures depend
 on the machine and its load: say what else ran.
 

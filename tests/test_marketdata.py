@@ -348,10 +348,15 @@ def test_each_reject_has_its_md_req_rej_reason_on_44_and_42(feed):
     md.request("MDFEED1", "one-too-many", "1", 0, "0", symbols)
     last = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5)[0]
     assert (tag(last, 35), tag(last, 262), tag(last, 281)) == ("Y", "one-too-many", "2")
+    # unsubscribing an MDReqID that is not a subscription: Y with Text, no reason code
+    md.request("MDFEED1", "never", "2", 0, "01", ["AAPL"])
+    (no_sub,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 1)
+    assert (tag(no_sub, 35), tag(no_sub, 262), tag(no_sub, 281)) == ("Y", "never", None)
+    assert "not a subscription" in tag(no_sub, 58)  # type: ignore[operator]
     # unsubscribe by MDReqID, then the id is free again
     md.request("MDFEED1", "dup", "2", 0, "01", ["AAPL"])
     md.request("MDFEED1", "dup", "1", 0, "01", ["AAPL"])
-    (again,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 1)
+    (again,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 2)
     assert (tag(again, 35), tag(again, 262)) == ("W", "dup")
 
 
@@ -422,27 +427,37 @@ def test_security_list_definition_and_status_and_halt_as_unsolicited_f(feed):
     md.send("MDFEED2", "c", [(320, "d1"), (321, "3")])
     defs = md.wait("MDFEED2", 6)
     assert [(tag(d, 35), tag(d, 323), tag(d, 393)) for d in defs] == [("d", "4", "6")] * 6
+    md.send("MDFEED1", "x", [(320, "l3"), (559, "0"), (55, "NOPE")])
+    md.send("MDFEED2", "c", [(320, "d2"), (321, "0"), (55, "IBM")])
+    md.send("MDFEED2", "c", [(320, "d3"), (321, "0"), (55, "NOPE")])
+    (none,) = md.wait("MDFEED1", 1, 2)
+    assert (tag(none, 35), tag(none, 320), tag(none, 560), tag(none, 146)) == ("y", "l3", "2", None)
+    one_def, no_def = md.wait("MDFEED2", 2, 6)
+    assert (tag(one_def, 323), tag(one_def, 55), tag(one_def, 58)) == (
+        "1", "IBM", "MinPriceIncrement=0.01 RoundLot=1",
+    )  # fmt: skip
+    assert (tag(no_def, 320), tag(no_def, 323), tag(no_def, 55)) == ("d3", "6", None)
     md.send("MDFEED1", "e", [(324, "s1"), (55, "AAPL"), (263, "0")])
     md.send("MDFEED2", "e", [(324, "s2"), (55, "AAPL"), (263, "0")])
-    (f1,) = md.wait("MDFEED1", 1, 2)
-    (f2,) = md.wait("MDFEED2", 1, 6)
+    (f1,) = md.wait("MDFEED1", 1, 3)
+    (f2,) = md.wait("MDFEED2", 1, 8)
     assert (tag(f1, 35), tag(f1, 326), tag(f1, 325)) == ("f", "17", "N")
     assert (tag(f2, 35), tag(f2, 326)) == ("f", "17")
     venue.execute(OperatorAction("ops", "halt", "instrument", "AAPL"))
-    (h1,) = md.wait("MDFEED1", 1, 3)
-    (h2,) = md.wait("MDFEED2", 1, 7)
+    (h1,) = md.wait("MDFEED1", 1, 4)
+    (h2,) = md.wait("MDFEED2", 1, 9)
     assert (tag(h1, 326), tag(h1, 325), tag(h1, 327)) == ("2", "Y", "M") and tag(h1, 58)
     assert (tag(h2, 326), tag(h2, 327), tag(h2, 58)) == ("2", "M", None)  # no Text on 4.2
     # asked while halted: the reason too (Text on 4.4; 4.2's f has none)
     md.send("MDFEED1", "e", [(324, "s3"), (55, "AAPL"), (263, "0")])
     md.send("MDFEED2", "e", [(324, "s4"), (55, "AAPL"), (263, "0")])
-    (q1,) = md.wait("MDFEED1", 1, 4)
-    (q2,) = md.wait("MDFEED2", 1, 7)
+    (q1,) = md.wait("MDFEED1", 1, 5)
+    (q2,) = md.wait("MDFEED2", 1, 10)
     assert (tag(q1, 324), tag(q1, 326), tag(q1, 325), tag(q1, 327)) == ("s3", "2", "N", "M")
     assert tag(q1, 58) == tag(h1, 58)
     assert (tag(q2, 326), tag(q2, 327), tag(q2, 58)) == ("2", "M", None)
     venue.execute(OperatorAction("ops", "resume", "instrument", "AAPL"))
-    (r1,) = md.wait("MDFEED1", 1, 5)
+    (r1,) = md.wait("MDFEED1", 1, 6)
     assert tag(r1, 326) == "3"
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from venue.domain.commands import BustTrade
 from venue.domain.values import PRICE_SCALE
 from venue.marketdata.book import HIGH, LOW, OPEN, VOLUME
 from venue.testing.harness import Clock, Harness
@@ -87,9 +88,9 @@ def subscribe(h: Harness, session: str, req_id: str, kind: str = "1") -> None:
 def harness(tmp_path):
     made: list[Harness] = []
 
-    def make(h: Harness | None = None) -> Harness:
+    def make(h: Harness | None = None, **settings) -> Harness:
         if h is None:
-            h = Harness(tmp_path / "data", clock=Clock(MORNING))
+            h = Harness(tmp_path / "data", clock=Clock(MORNING), **settings)
         else:
             h.venue.marketdata.stop()
             h = h.restart()
@@ -209,3 +210,28 @@ def test_no_x_shows_a_trade_before_both_parties_reports_were_handed_over(harness
     assert len(fills) == 80 and len(trades) == 40
     for n, at in enumerate(trades):
         assert at > fills[2 * n + 1], (n, at, fills[2 * n : 2 * n + 2])
+
+
+def test_statistics_over_more_trades_than_are_kept_survive_a_restart_and_a_bust(harness):
+    h = harness(retention={"trades": 3})  # the kernel keeps the last 3 trades for busts
+    start(h)
+    for session in ("CLIENT1", "CLIENT2"):
+        h.logon(session)
+    for n, (qty, price) in enumerate([(1, "191.00"), (2, "195.00"), (3, "189.00"),
+                                      (4, "190.00"), (5, "192.00")]):  # fmt: skip
+        trade(h, n, qty, price)
+    h.venue.marketdata.sync()
+    day = {OPEN: 191 * PX, HIGH: 195 * PX, LOW: 189 * PX, VOLUME: 15}
+    assert h.venue.marketdata.book.snapshot("AAPL").stats == day
+    assert len(h.kernel.trades) == 3
+    h = harness(h)
+    start(h)
+    md = h.venue.marketdata
+    assert md.book.snapshot("AAPL").stats == day
+    h.execute(BustTrade("ops", 5))  # 192 x 5, still kept: the volume goes down
+    h.execute(BustTrade("ops", 2))  # 195 x 2, no longer kept: refused, nothing changes
+    md.sync()
+    assert md.book.snapshot("AAPL").stats == {**day, VOLUME: 10}
+    h = harness(h)
+    start(h)
+    assert h.venue.marketdata.book.snapshot("AAPL").stats == {**day, VOLUME: 10}

@@ -125,6 +125,9 @@ class Kernel:
         # immutable tuples (replaced, never changed).
         self.trades: dict[int, tuple[Any, ...]] = {}
         self._trade_fifo: deque[int] = deque()
+        # Per symbol, (open, high, low, volume) of today's standing trades no longer in
+        # `trades` (retention): what market data needs to rebuild the day's statistics.
+        self.day_base: dict[str, tuple[int, int, int, int]] = {}
         self.last_ts = 0
         self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
         # Risk state.
@@ -671,6 +674,7 @@ class Kernel:
         self.firm_executed.clear()
         self.trades.clear()
         self._trade_fifo.clear()
+        self.day_base.clear()
         self._index_done([r for r in self._done.values() if r[_PRIORITY_TS] >= cmd.cutoff])
 
     def _bust(self, cmd: BustTrade, ts: int, out: list[Event]) -> None:
@@ -1255,7 +1259,7 @@ class Kernel:
                 )  # fmt: skip
                 self._trade_fifo.append(t.trade_id)
                 if len(self._trade_fifo) > self.retention.trades:
-                    self.trades.pop(self._trade_fifo.popleft(), None)
+                    self._forget_trade(self._trade_fifo.popleft())
                 continue
             if kind not in ORDER_EVENTS:
                 continue
@@ -1328,7 +1332,18 @@ class Kernel:
         while len(self._done_fifo) > retention.done_orders:
             self._forget(self._done_fifo.popleft())
         while len(self._trade_fifo) > retention.trades:
-            self.trades.pop(self._trade_fifo.popleft(), None)
+            self._forget_trade(self._trade_fifo.popleft())
+
+    def _forget_trade(self, trade_id: int) -> None:
+        trade = self.trades.pop(trade_id, None)
+        if trade is not None and not trade[7]:  # a standing trade: into day_base
+            symbol, price, qty = trade[0], trade[1], trade[2]
+            b = self.day_base.get(symbol)
+            self.day_base[symbol] = (
+                (price, price, price, qty)
+                if b is None
+                else (b[0], max(b[1], price), min(b[2], price), b[3] + qty)
+            )
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -1381,6 +1396,7 @@ class Kernel:
             "static_ref": dict(self.static_ref),
             "indicative": {s: list(v) for s, v in self.indicative.items()},
             "next_step": {s: list(v) for s, v in self.next_step.items()},
+            "day_base": {s: list(b) for s, b in self.day_base.items()},
         }
 
     @classmethod
@@ -1454,6 +1470,7 @@ class Kernel:
                 (session, cl): plain[0] for plain, keys in state["done"] for session, cl in keys
             }
             trades = ((t[0], t[1:]) for t in state["trades"])
+        kernel.day_base = {s: tuple(b) for s, b in state.get("day_base", {}).items()}  # type: ignore[misc]
         for trade_id, trade in trades:
             kernel.trades[trade_id] = tuple(trade)
             kernel._trade_fifo.append(trade_id)

@@ -28,6 +28,7 @@ than any number given before (MarketDataBook.restart_seq).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -162,6 +163,7 @@ class _Symbol:
     )  # key (-price for bids) -> [price, qty, orders]
     last_trade: tuple[int, int, int] | None = None
     trades: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> (price, qty)
+    base: tuple[int, int, int, int] | None = None  # open, high, low, volume of older trades
     stats: dict[str, int] = field(default_factory=dict)
     halted: bool = False
     halt_text: str = ""  # why, while halted
@@ -192,8 +194,14 @@ def visible_qty(o: OrderSnapshot) -> int:
 
 
 class MarketDataBook:
-    def __init__(self, symbols: Iterable[str], start_seq: int = 0) -> None:
+    def __init__(
+        self, symbols: Iterable[str], start_seq: int = 0, keep_trades: int = 100_000
+    ) -> None:
         self._symbols = {s: _Symbol(s, start_seq) for s in symbols}
+        # The day's trades kept for busts, as many as the kernel keeps (Retention.trades):
+        # older ones only count in their symbol's `base`, as the kernel's day_base.
+        self._keep_trades = keep_trades
+        self._trade_fifo: deque[tuple[int, _Symbol]] = deque()
         self._resting: dict[int, tuple[str, Side, int, int]] = {}  # id -> symbol, side, px, qty
         self._pending: dict[int, OrderSnapshot] = {}  # accepted or repriced, still matching
 
@@ -230,6 +238,14 @@ class MarketDataBook:
     def seed_trade(self, symbol: str, trade_id: int, price: int, qty: int, ts: int) -> None:
         if symbol in self._symbols:
             self._trade_stats(self._symbols[symbol], trade_id, price, qty, ts, [], emit=False)
+
+    def seed_base(self, symbol: str, base: tuple[int, int, int, int]) -> None:
+        """The statistics of the day's trades the kernel no longer keeps (its day_base);
+        before seed_trade."""
+        if symbol in self._symbols:
+            book = self._symbols[symbol]
+            book.base = tuple(base)  # type: ignore[assignment]
+            book.stats = dict(zip((OPEN, HIGH, LOW, VOLUME), base, strict=True))
 
     def seed_halted(self, symbol: str) -> None:
         if symbol in self._symbols:
@@ -359,7 +375,9 @@ class MarketDataBook:
                     out.append(StatEntry(book.symbol, book.seq, ts, kind, 0, deleted=True))
             book.stats = {}
             book.trades = {}
+            book.base = None
             book.last_trade = None
+        self._trade_fifo.clear()
         return out
 
     # -- reading ------------------------------------------------------------------------
@@ -464,6 +482,17 @@ class MarketDataBook:
     def _trade_stats(self, book: _Symbol, trade_id: int, price: int, qty: int, ts: int,
                      out: list[Entry], emit: bool = True) -> None:  # fmt: skip
         book.trades[trade_id] = (price, qty)
+        fifo = self._trade_fifo
+        fifo.append((trade_id, book))
+        if len(fifo) > self._keep_trades:  # the kernel forgets it too: it can't be busted
+            old_id, old_book = fifo.popleft()
+            kept = old_book.trades.pop(old_id, None)
+            if kept is not None:
+                p, q = kept
+                b = old_book.base
+                old_book.base = (
+                    (p, p, p, q) if b is None else (b[0], max(b[1], p), min(b[2], p), b[3] + q)
+                )
         stats = book.stats
         changed: list[tuple[str, int]] = []
         if OPEN not in stats:
@@ -483,6 +512,8 @@ class MarketDataBook:
     def _recompute_stats(self, book: _Symbol, ts: int, out: list[Entry]) -> None:
         """After a bust: the statistics over the trades that stand."""
         stats: dict[str, int] = {}
+        if book.base is not None:
+            stats = dict(zip((OPEN, HIGH, LOW, VOLUME), book.base, strict=True))
         for price, qty in book.trades.values():  # in trade order
             stats.setdefault(OPEN, price)
             stats[HIGH] = max(stats.get(HIGH, price), price)

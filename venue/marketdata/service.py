@@ -106,14 +106,15 @@ class _DayEnded:
 
 
 class _Batch:
-    """A batch's events and when publish() got them: the moment its last report had been
-    handed to QuickFIX (perf_counter_ns)."""
+    """A batch's events, when publish() got them (its last report handed to QuickFIX) and,
+    per trade id, when the trade's last fill report was (perf_counter_ns)."""
 
-    __slots__ = ("events", "released")
+    __slots__ = ("events", "released", "fills_sent")
 
-    def __init__(self, events: list[Event], released: int) -> None:
+    def __init__(self, events: list[Event], released: int, fills_sent: dict[int, int]) -> None:
         self.events = events
         self.released = released
+        self.fills_sent = fills_sent
 
 
 class MarketDataService:
@@ -147,8 +148,12 @@ class MarketDataService:
         halts) and start the thread. Sequences start above any given before the restart."""
         if kernel is not None:
             book = MarketDataBook(
-                self.reference.instruments, MarketDataBook.restart_seq(kernel.counters.seq)
+                self.reference.instruments,
+                MarketDataBook.restart_seq(kernel.counters.seq),
+                keep_trades=kernel.retention.trades,
             )
+            for symbol, base in kernel.day_base.items():
+                book.seed_base(symbol, base)
             for engine in kernel.engines.values():
                 for order in engine.book.orders.values():
                     book.seed_order(order.snapshot())
@@ -164,16 +169,17 @@ class MarketDataService:
         self._thread = threading.Thread(target=self._run, name="marketdata", daemon=True)
         self._thread.start()
 
-    def publish(self, events: list[Event]) -> None:
-        """Kernel thread, after the events are durable and their reports handed over."""
+    def publish(self, events: list[Event], fills_sent: dict[int, int] | None = None) -> None:
+        """Kernel thread, after the events are durable and their reports handed over;
+        fills_sent: trade id -> when its last fill report was handed over."""
         if self._thread is not None and events:
-            self._inbox.put(_Batch(events, time.perf_counter_ns()))
+            self._inbox.put(_Batch(events, time.perf_counter_ns(), fills_sent or {}))
 
     def trade_latencies(self, timeout: float = 10.0) -> list[int]:
         """The latest LATENCY_SAMPLES times, in ns, from a trade's reports handed to
-        QuickFIX (the end of its batch's release, Venue._commit) to an X carrying the trade
-        handed to QuickFIX, one per subscription it went to. Taken on the market-data
-        thread, which then forgets them."""
+        QuickFIX (the later of its two fills, Venue._release; else the end of its batch's
+        release) to an X carrying the trade handed to QuickFIX, one per subscription it
+        went to. Taken on the market-data thread, which then forgets them."""
         taken: list[int] = []
 
         def take() -> None:
@@ -235,7 +241,7 @@ class MarketDataService:
                         self._flush()
                         return
                     if type(item) is _Batch:
-                        self._apply(item.events, item.released)
+                        self._apply(item.events, item.released, item.fills_sent)
                     elif type(item) is tuple and type(item[1]) is threading.Event:
                         self._flush()
                         item[0]()
@@ -247,6 +253,9 @@ class MarketDataService:
                         self._drop_session(item.session)
                     elif type(item) is _DayEnded:
                         self._route(self.book.end_day(item.ts), 0)
+                    elif isinstance(item, threading.Event):  # a bare Event: a sync
+                        self._flush()
+                        item.set()
                 except Exception:  # a bug: keep serving the others
                     log.exception("market data: could not handle %r", item)
             try:
@@ -261,14 +270,18 @@ class MarketDataService:
         except Exception:
             log.exception("market data: could not send to %s", session)
 
-    def _apply(self, events: list[Event], released: int = 0) -> None:
+    def _apply(
+        self, events: list[Event], released: int = 0, fills_sent: dict[int, int] | None = None
+    ) -> None:
         book = self.book
         for event in events:
             entries = book.apply(event)
             if entries:
-                self._route(entries, released)
+                self._route(entries, released, fills_sent)
 
-    def _route(self, entries: list[Entry], released: int) -> None:
+    def _route(
+        self, entries: list[Entry], released: int, fills_sent: dict[int, int] | None = None
+    ) -> None:
         """Each entry to the subscriptions that want it."""
         for entry in entries:
             if type(entry) is StatusEntry:
@@ -289,7 +302,8 @@ class MarketDataService:
                     continue
                 sub.pending.append(entry)
                 if type(entry) is TradeEntry:
-                    self._released[(entry.symbol, entry.seq)] = released
+                    at = fills_sent.get(entry.trade_id, released) if fills_sent else released
+                    self._released[(entry.symbol, entry.seq)] = at
                 if len(sub.pending) >= self.queue_bound:
                     self._overflow(sub)
 
