@@ -66,9 +66,13 @@ def test_absurd_quantity_and_nul_in_cl_ord_id_are_rejected_and_sql_goes_on(
         kinds = list(kinds)
     assert sorted(rejects) == sorted([("huge", 0, huge[58]), ("a?b", 10, nul[58])])
     assert resting.status == "0"
-    assert kinds == ["OrderRejected", "OrderRejected", "OrderAccepted"]
+    # ACME's schedule may have set its phase at the start (a PhaseChanged, by time of day)
+    assert [k for k in kinds if k != "PhaseChanged"] == [
+        "OrderRejected", "OrderRejected", "OrderAccepted"
+    ]  # fmt: skip
     code, output = _ready(venue)
-    assert code == 0 and "ready: SQL projection at event seq 3" in output, output
+    seq = venue.kernel.counters.seq
+    assert code == 0 and f"ready: SQL projection at event seq {seq}" in output, output
 
 
 def test_event_the_database_refuses_is_reported_and_ready_fails(
