@@ -21,6 +21,7 @@ import time
 import zlib
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -59,6 +60,7 @@ from venue.journal import (
     record_last_seq,
     write_snapshot,
 )
+from venue.journal.codec import record_version
 from venue.kernel import Kernel
 from venue.projection import follow
 from venue.store.db import make_engine, migrate
@@ -178,10 +180,21 @@ def test_every_command_and_event_type_round_trips_through_the_codec():
     assert seen == every, f"not exercised: {sorted(c.__name__ for c in every - seen)}"
 
 
-def test_encoded_record_is_the_serde_plain_form_as_json():
+def test_encoded_record_is_a_version_byte_and_the_serde_plain_form_as_msgpack():
     for ts, command, events in realistic_records():
         plain = [ts, to_plain(command), [to_plain(e) for e in events]]
-        assert encode_record(ts, command, events) == orjson.dumps(plain)
+        encoded = encode_record(ts, command, events)
+        assert encoded[:1] == b"\x01" and record_version(encoded) == 1
+        assert msgspec.msgpack.decode(encoded[1:]) == orjson.loads(orjson.dumps(plain))
+
+
+def test_records_of_the_previous_format_decode_to_the_same_objects():
+    """Format 0 (orjson JSON of the same plain form), written by earlier releases."""
+    for ts, command, events in realistic_records():
+        old = orjson.dumps([ts, to_plain(command), [to_plain(e) for e in events]])
+        assert record_version(old) == 0
+        assert decode_record(old) == (ts, command, events)
+        assert record_last_seq(old) == record_last_seq(encode_record(ts, command, events))
 
 
 def test_integer_beyond_64_bits_round_trips_exactly():
@@ -194,7 +207,7 @@ def test_integer_beyond_64_bits_round_trips_exactly():
 
     assert decode_record(encoded) == (ts, command, events)
     assert decode_record(encoded)[2][-1].order.cum_notional == 10**25 + 7
-    assert orjson.loads(encoded)[0] == ts  # still plain JSON
+    assert orjson.loads(encoded)[0] == ts  # plain JSON: MessagePack has no such integers
 
 
 # -- append, reopen, read -----------------------------------------------------------------
