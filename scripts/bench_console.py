@@ -9,6 +9,7 @@ process, the console process, the SQL projector, the browser (with Playwright's 
 and the load generator itself.
 
     .venv/bin/python scripts/bench_console.py --rounds 3 --orders 20000 --page /books/AAPL
+    .venv/bin/python scripts/bench_console.py --page hammer:50   # status queries alone
 """
 
 from __future__ import annotations
@@ -100,8 +101,16 @@ def measure(
     with loadgen.running(name, target, False, 60.0, work) as server:
         watcher = None
         ready = work / f"watch-{time.time_ns()}.ready"
-        if with_console:
-            watch_log = ready.with_suffix(".log")
+        watch_log = ready.with_suffix(".log")
+        if with_console and page.startswith("hammer:"):  # status queries only, no browser
+            with open(watch_log, "wb") as out:
+                watcher = subprocess.Popen(
+                    [sys.executable, __file__, "--hammer", str(server.workdir / "data"), page[7:]],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            time.sleep(1)
+        elif with_console:
             with open(watch_log, "wb") as out:
                 watcher = subprocess.Popen(
                     [sys.executable, str(ROOT / "scripts" / "console_watch.py"),
@@ -141,7 +150,9 @@ def measure(
             watcher.terminate()
             watcher.wait(30)
             out = watch_log.read_text()
-            updates = [line for line in out.splitlines() if "updates received" in line]
+            updates = [
+                line for line in out.splitlines() if "updates received" in line or "queries" in line
+            ]
             result["watch"] = updates[-1] if updates else out[-300:]  # type: ignore[assignment]
         return result
 
@@ -174,5 +185,31 @@ def main(rounds: int, orders: int, in_flight: int, warmup: int, page: str) -> No
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
+def hammer(data_dir: Path, rate: float) -> None:
+    """`--hammer DATA_DIR RATE` (page "hammer:RATE"): status queries at RATE a second and
+    no console or browser, to see what the queries alone cost the venue."""
+    from venue.control import query
+
+    sent, started, took = 0, time.monotonic(), []
+    while True:
+        began = time.perf_counter()
+        try:
+            query(data_dir, "status")
+        except OSError:
+            time.sleep(0.1)
+            continue
+        took.append(time.perf_counter() - began)
+        sent += 1
+        if sent % 50 == 0:
+            took.sort()
+            p50, p99 = took[len(took) // 2], took[int(len(took) * 0.99)]
+            print(f"{sent} queries, p50 {p50 * 1e3:.2f} ms p99 {p99 * 1e3:.2f} ms", flush=True)
+            took = []
+        time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--hammer"]:
+        hammer(Path(sys.argv[2]), float(sys.argv[3]))
+    else:
+        main()
