@@ -73,6 +73,11 @@ TARGETS: dict[str, Target] = {
         env={"VENUE_JOURNAL__FSYNC": "false"},
         note="the venue, journal without fsync",
     ),
+    "venue-nohop": Target(
+        (*VENUE, *SERVE),
+        env={"VENUE_FIX_HOP": "false"},
+        note="the venue with clients' sockets handed to QuickFIX (dup2), no framing hop",
+    ),
     "venue-nochecks": Target(
         (*VENUE, *SERVE),
         env={"VENUE_REFERENCE_CONFIG": str(ROOT / "scripts" / "bench_nochecks.toml")},

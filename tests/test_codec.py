@@ -274,13 +274,11 @@ REJECTS = [
         "StopPx(99)=1.123456789 is not valid",
     ),
     (
-        {"_59": "2"},
+        {"_59": "5"},
         US,
-        "TimeInForce(59)=2 (at the opening) is not supported: "
-        "use 0 (day), 1 (GTC), 3 (IOC), 4 (FOK) or 6 (GTD)",
+        "TimeInForce(59)=5 (good till crossing) is not supported: use 0 (day), 1 (GTC), "
+        "2 (at the opening), 3 (IOC), 4 (FOK), 6 (GTD) or 7 (at the close)",
     ),
-    ({"_59": "5"}, US, "TimeInForce(59)=5 (good till crossing) is not supported"),
-    ({"_59": "7"}, US, "TimeInForce(59)=7 (at the close) is not supported"),
     ({"_54": "5"}, US, "Side(54)=5 (sell short) is not supported: use 1 (buy) or 2 (sell)"),
     ({"_18": "A"}, US, "ExecInst(18)=A is not supported: use 6 (post only)"),
     ({"_110": "1.5"}, RejectCode.INVALID_QUANTITY, "MinQty(110)=1.5 is not valid"),
@@ -581,11 +579,11 @@ def test_encode_cancel_reject_duplicate_cl_ord_id(
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_encode_cancel_reject_from_the_edge(kernel: Kernel, version: str) -> None:
-    fields = order_fields(_35="G", _11="r1", _41="o1", _59="7")
+    fields = order_fields(_35="G", _11="r1", _41="o1", _59="5")
     m = sent(encode(only(handle(kernel, fields), CancelRejected), version), version)  # type: ignore[arg-type]
     assert (m["37"], m["11"], m["41"], m["39"], m["434"]) == ("NONE", "r1", "o1", "8", "2")
     assert m["102"] == ("99" if version == FIX44 else "2")
-    assert m["58"].startswith("TimeInForce(59)=7 (at the close) is not supported")
+    assert m["58"].startswith("TimeInForce(59)=5 (good till crossing) is not supported")
 
 
 def test_encode_mass_cancel_report(kernel: Kernel) -> None:

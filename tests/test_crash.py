@@ -145,11 +145,11 @@ from venue.domain.events import OrderFilled
 
 release = app.Venue._release
 
-def crash_before_sending_a_fill(self, events):
+def crash_before_sending_a_fill(self, events, *rest):
     # Called after the journal write holding these events returned: die before sending.
     if any(type(e) is OrderFilled for e in events):
         os.kill(os.getpid(), signal.SIGKILL)
-    release(self, events)
+    release(self, events, *rest)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)

@@ -197,3 +197,50 @@ def test_refusal_with_a_delay_is_answered_after_it_and_others_meanwhile(
         held.close()
     finally:
         keeper.stop()
+
+
+# -- the hop's framing of what follows the Logon --------------------------------------------
+
+ORDER = framed(b"35=D\x0134=2\x0111=a\x01")
+
+
+def test_sound_messages_pass_whole_and_a_cut_one_waits() -> None:
+    from venue.fix.gatekeeper import next_message
+
+    data = ORDER + ORDER[:20]
+    assert next_message(data) == (len(ORDER), None)
+    assert next_message(data, len(ORDER)) is None
+
+
+def test_body_running_into_the_next_message_is_dropped_up_to_it() -> None:
+    from venue.fix.gatekeeper import next_message
+
+    long = framed(b"35=D\x0134=2\x0111=a\x01", length=b"232")
+    end, why = next_message(long + ORDER) or (0, None)
+    assert end == len(long) and why is not None and "runs into the next message" in why
+    assert next_message(long + ORDER, end) == (end + len(ORDER), None)
+    # the declared bytes not there yet and no next message: wait
+    assert next_message(long) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (framed(b"35=D\x0111=a\x01", length=b"5"), "does not end where CheckSum"),
+        (framed(b"11=a\x0135=D\x01"), "MsgType(35) is not the third field"),
+        (ORDER[:-4] + b"999\x01", "wrong CheckSum"),
+        (framed(b"35=D\x0111=a\nb\x01"), "raw CR or LF"),
+        (framed(b"35=D\x0111=a\rb\x01"), "raw CR or LF"),
+        (b"junk", "bytes before BeginString"),
+        (b"8=FIX.4.4\x019=9999999999\x01", "BodyLength(9)=9999999999 is past"),
+    ],
+)
+def test_garbled_input_is_dropped_with_the_reason(data: bytes, why: str) -> None:
+    from venue.fix.gatekeeper import next_message
+
+    cut = next_message(data + ORDER)
+    assert cut is not None and cut[1] is not None and why in cut[1]
+    pos = cut[0]
+    while (cut := next_message(data + ORDER, pos)) is not None and cut[1] is not None:
+        pos = cut[0]  # junk left over is dropped too, up to the next message
+    assert cut == (len(data) + len(ORDER), None)

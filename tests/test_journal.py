@@ -103,6 +103,9 @@ def realistic_records() -> list[tuple[int, Command, list[Event]]]:
         NewOrder("C2", "b8", "AAPL", buy, limit, day, 2, 196 * PX),  # triggers st1
         SessionDisconnected("C1"),
         BustTrade("ops", 1, "wrong price"),
+        OperatorAction("ops", "phase", "instrument", "AAPL", value="pre-open"),
+        NewOrder("C2", "b9", "AAPL", buy, limit, day, 3, 197 * PX),  # the indicative moves
+        OperatorAction("ops", "phase", "instrument", "AAPL", value="auction"),
         OperatorAction("ops", "halt", "instrument", "AAPL"),
         ExpireOrders(),
         ExpireDayOrders(TS + 1_000_000),

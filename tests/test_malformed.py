@@ -11,12 +11,14 @@ The limits themselves are in venue/fix/bounds.py and spec/limits.md.
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fix_fixtures import ClientFactory, find_free_port
-from fixclient import FixClient, Message, describe
+from fixclient import FixClient, FixTimeout, Message, describe
 
 from venue.app import Venue
 from venue.config import VenueSettings
@@ -99,7 +101,7 @@ def order_fields(client: FixClient, cl: str | bytes, qty: str = "10") -> list:
     ("field", "value", "text"),
     [
         (58, b"free\x00text", "Text(58) contains a control character (0x00)"),
-        (11, b"two\nlines", "ClOrdID(11) contains a control character (0x0A)"),
+        (11, b"two\x0blines", "ClOrdID(11) contains a control character (0x0B)"),
         (11, b"tab\there", "ClOrdID(11) contains a control character (0x09)"),
         (1, b"acc\x7f", "Account(1) contains a control character (0x7F)"),
         (11, "c" * 65, "ClOrdID(11) too long: 65 characters, at most 64"),
@@ -311,3 +313,97 @@ def test_fix42_session_gets_the_same_bounds_with_fix42_reasons(shared_venue: Ven
     finally:
         c3.logout()
         factory.close_all()
+
+
+# -- framing damage after logon (the hop: venue/fix/gatekeeper.py) -----------------------
+
+
+@pytest.fixture(scope="module")
+def dup2_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
+    """A venue without the hop: QuickFIX reads the client's socket itself."""
+    home: Path = tmp_path_factory.mktemp("dup2")
+    venue = Venue(VenueSettings(port=find_free_port(), data_dir=home / "data", fix_hop=False))
+    venue.start()
+    yield venue
+    venue.stop()
+
+
+def raw_message(client: FixClient, msg_type: str, fields: list, extra_length: int = 0) -> bytes:
+    """A message with the client's next MsgSeqNum, its BodyLength off by extra_length and a
+    CheckSum right for the bytes as written (so only the length is wrong)."""
+    number = client.next_out
+    client.next_out += 1
+    body = (
+        f"35={msg_type}\x0149={client.sender}\x0156={client.target}\x0134={number}"
+        f"\x0152={client.utc_now()}\x01"
+    ).encode()
+    for tag, value in fields:
+        body += b"%d=%s\x01" % (tag, value if isinstance(value, bytes) else str(value).encode())
+    head = b"8=%s\x019=%d\x01" % (client.begin_string.encode(), len(body) + extra_length)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+def resend_request(client: FixClient, seq: int, timeout: float) -> Message:
+    return client.wait_for(
+        lambda m: m.get(35) == "2" and m.get(7) == str(seq), timeout, f"ResendRequest from {seq}"
+    )
+
+
+def wedge(client: FixClient) -> int:
+    """Send an order declaring 77 bytes more body than it has (as `9=232` on a 155-byte
+    message), then a sound order at once; returns the garbled message's MsgSeqNum."""
+    message = raw_message(client, "D", order_fields(client, fresh("wedge")), extra_length=77)
+    seq = client.next_out - 1
+    client.send_raw(message)
+    client.new_order(fresh("after"), "AAPL", BUY, 10, price="189.00")
+    return seq
+
+
+def test_body_length_past_the_message_is_dropped_at_once(
+    shared_venue: Venue, c1: FixClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hop sees the next 8=FIX inside the declared body: the garbled message is dropped,
+    the next one passed on, and QuickFIX asks for the gap at once (the test client
+    gap-fills it, so the order after it is not processed; a real client resends it)."""
+    rest(c1)
+    with caplog.at_level(logging.WARNING, logger="venue.fix.gatekeeper"):
+        started = time.monotonic()
+        seq = wedge(c1)
+        resend_request(c1, seq, timeout=3)
+        assert time.monotonic() - started < 3
+        assert "runs into the next message" in caplog.text
+    cl, order_id = rest(c1)  # the session goes on
+    assert_untouched(c1, cl, order_id)
+
+
+@pytest.mark.xfail(raises=FixTimeout, strict=True, reason="QuickFIX waits for the bytes")
+def test_body_length_past_the_message_wedges_without_the_hop(dup2_venue: Venue) -> None:
+    factory = ClientFactory(dup2_venue.settings.port)
+    client = factory("CLIENT1")
+    try:
+        rest(client)
+        seq = wedge(client)
+        resend_request(client, seq, timeout=3)
+    finally:
+        client.close()
+        factory.close_all()
+
+
+def test_raw_newline_is_dropped_before_the_message_log(
+    shared_venue: Venue, c1: FixClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raw LF would forge a line in QuickFIX's FileLog: the hop drops the message."""
+    rest(c1)
+    cl = fresh("nl")
+    with caplog.at_level(logging.WARNING, logger="venue.fix.gatekeeper"):
+        message = raw_message(c1, "D", order_fields(c1, cl + "\n20990101-00:00:00.000 : 8=FIX"))
+        c1.send_raw(message)
+        c1.send("0", [])  # QuickFIX sees the gap at the next message
+        resend_request(c1, c1.next_out - 2, timeout=5)
+        assert "a raw CR or LF" in caplog.text
+    later, order_id = rest(c1)
+    assert_untouched(c1, later, order_id)
+    logs = list(shared_venue.data_dir.rglob("*-CLIENT1.messages.current.log"))
+    assert logs
+    text = logs[0].read_bytes()
+    assert cl.encode() not in text and b"\n20990101" not in text

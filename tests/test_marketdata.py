@@ -6,6 +6,7 @@ the test and shows up as a Reject it sent. Orders come from CLIENT1/CLIENT2 (sim
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -17,8 +18,8 @@ import pytest
 import quickfix as fix
 from fixclient import FixClient, Message
 
-from venue.domain.commands import OperatorAction
-from venue.domain.values import PRICE_SCALE, Side
+from venue.domain.commands import ExpireDayOrders, OperatorAction
+from venue.domain.values import PRICE_SCALE, Side, format_price
 from venue.marketdata.book import Level
 
 DICTIONARIES = Path(__file__).resolve().parent.parent / "venue" / "fix" / "dictionaries"
@@ -198,10 +199,12 @@ def entries(msg: list[tuple[int, str]]) -> list[dict[int, str]]:
 
 
 class Rebuilt:
-    """A consumer: the book from a W and the X entries after it, checking the sequence."""
+    """A consumer: the book from a W and the X entries after it, checking the sequence
+    (MDSeqNum on 4.x; on 5.0 SP2 RptSeq(83), the W's on each of its entries)."""
 
-    def __init__(self, w: list[tuple[int, str]]) -> None:
-        self.seq = int(tag(w, SEQ))  # type: ignore[arg-type]
+    def __init__(self, w: list[tuple[int, str]], seq_tag: int = SEQ) -> None:
+        self.seq_tag = seq_tag
+        self.seq = int(tag(w, seq_tag))  # type: ignore[arg-type]
         self.sides: dict[str, dict[str, tuple[int, int]]] = {"0": {}, "1": {}}
         self.trades: list[tuple[str, int]] = []
         for e in entries(w):
@@ -210,7 +213,7 @@ class Rebuilt:
 
     def apply(self, x: list[tuple[int, str]]) -> None:
         for e in entries(x):
-            seq = int(e[SEQ])
+            seq = int(e[self.seq_tag])
             if e[269] in "478B":  # a statistic: the number of the trade that changed it
                 assert seq == self.seq, f"{self.seq} then {e}"
                 continue
@@ -320,6 +323,7 @@ def test_each_reject_has_its_md_req_rej_reason_on_44_and_42(feed):
         (["AAPL"], dict(depth=-1, types="01"), "5"),
         (["AAPL"], dict(depth=0, types="01", **{"265": "0"}), "6"),
         (["AAPL"], dict(depth=0, types="9"), "8"),  # VWAP: not served
+        (["AAPL"], dict(depth=0, types="3"), "8"),  # index value: not served
         (["AAPL"], dict(depth=0, types="01", **{"266": "N"}), "7"),
     ]
     for comp_id in ("MDFEED1", "MDFEED2"):
@@ -344,10 +348,15 @@ def test_each_reject_has_its_md_req_rej_reason_on_44_and_42(feed):
     md.request("MDFEED1", "one-too-many", "1", 0, "0", symbols)
     last = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5)[0]
     assert (tag(last, 35), tag(last, 262), tag(last, 281)) == ("Y", "one-too-many", "2")
+    # unsubscribing an MDReqID that is not a subscription: Y with Text, no reason code
+    md.request("MDFEED1", "never", "2", 0, "01", ["AAPL"])
+    (no_sub,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 1)
+    assert (tag(no_sub, 35), tag(no_sub, 262), tag(no_sub, 281)) == ("Y", "never", None)
+    assert "not a subscription" in tag(no_sub, 58)  # type: ignore[operator]
     # unsubscribe by MDReqID, then the id is free again
     md.request("MDFEED1", "dup", "2", 0, "01", ["AAPL"])
     md.request("MDFEED1", "dup", "1", 0, "01", ["AAPL"])
-    (again,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 1)
+    (again,) = md.wait("MDFEED1", 1, len(cases) + 2 + 9 * 5 + 2)
     assert (tag(again, 35), tag(again, 262)) == ("W", "dup")
 
 
@@ -411,26 +420,44 @@ def test_security_list_definition_and_status_and_halt_as_unsolicited_f(feed):
     md.send("MDFEED1", "x", [(320, "l1"), (559, "4")])
     md.send("MDFEED1", "x", [(320, "l2"), (559, "0"), (55, "MSFT")])
     all_, one = md.wait("MDFEED1", 2)
-    assert tag(all_, 35) == "y" and tag(all_, 560) == "0" and tag(all_, 146) == "5"
-    assert [v for t, v in all_ if t == 55] == ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
+    assert tag(all_, 35) == "y" and tag(all_, 560) == "0" and tag(all_, 146) == "6"
+    assert [v for t, v in all_ if t == 55] == ["AAPL", "MSFT", "IBM", "TSLA", "SPY", "ACME"]
     assert tag(one, 55) == "MSFT" and tag(one, 561) == "1"
     assert tag(one, 58) == "MinPriceIncrement=0.01 RoundLot=1"
     md.send("MDFEED2", "c", [(320, "d1"), (321, "3")])
-    defs = md.wait("MDFEED2", 5)
-    assert [(tag(d, 35), tag(d, 323), tag(d, 393)) for d in defs] == [("d", "4", "5")] * 5
+    defs = md.wait("MDFEED2", 6)
+    assert [(tag(d, 35), tag(d, 323), tag(d, 393)) for d in defs] == [("d", "4", "6")] * 6
+    md.send("MDFEED1", "x", [(320, "l3"), (559, "0"), (55, "NOPE")])
+    md.send("MDFEED2", "c", [(320, "d2"), (321, "0"), (55, "IBM")])
+    md.send("MDFEED2", "c", [(320, "d3"), (321, "0"), (55, "NOPE")])
+    (none,) = md.wait("MDFEED1", 1, 2)
+    assert (tag(none, 35), tag(none, 320), tag(none, 560), tag(none, 146)) == ("y", "l3", "2", None)
+    one_def, no_def = md.wait("MDFEED2", 2, 6)
+    assert (tag(one_def, 323), tag(one_def, 55), tag(one_def, 58)) == (
+        "1", "IBM", "MinPriceIncrement=0.01 RoundLot=1",
+    )  # fmt: skip
+    assert (tag(no_def, 320), tag(no_def, 323), tag(no_def, 55)) == ("d3", "6", None)
     md.send("MDFEED1", "e", [(324, "s1"), (55, "AAPL"), (263, "0")])
     md.send("MDFEED2", "e", [(324, "s2"), (55, "AAPL"), (263, "0")])
-    (f1,) = md.wait("MDFEED1", 1, 2)
-    (f2,) = md.wait("MDFEED2", 1, 5)
+    (f1,) = md.wait("MDFEED1", 1, 3)
+    (f2,) = md.wait("MDFEED2", 1, 8)
     assert (tag(f1, 35), tag(f1, 326), tag(f1, 325)) == ("f", "17", "N")
     assert (tag(f2, 35), tag(f2, 326)) == ("f", "17")
     venue.execute(OperatorAction("ops", "halt", "instrument", "AAPL"))
-    (h1,) = md.wait("MDFEED1", 1, 3)
-    (h2,) = md.wait("MDFEED2", 1, 6)
+    (h1,) = md.wait("MDFEED1", 1, 4)
+    (h2,) = md.wait("MDFEED2", 1, 9)
     assert (tag(h1, 326), tag(h1, 325), tag(h1, 327)) == ("2", "Y", "M") and tag(h1, 58)
     assert (tag(h2, 326), tag(h2, 327), tag(h2, 58)) == ("2", "M", None)  # no Text on 4.2
+    # asked while halted: the reason too (Text on 4.4; 4.2's f has none)
+    md.send("MDFEED1", "e", [(324, "s3"), (55, "AAPL"), (263, "0")])
+    md.send("MDFEED2", "e", [(324, "s4"), (55, "AAPL"), (263, "0")])
+    (q1,) = md.wait("MDFEED1", 1, 5)
+    (q2,) = md.wait("MDFEED2", 1, 10)
+    assert (tag(q1, 324), tag(q1, 326), tag(q1, 325), tag(q1, 327)) == ("s3", "2", "N", "M")
+    assert tag(q1, 58) == tag(h1, 58)
+    assert (tag(q2, 326), tag(q2, 327), tag(q2, 58)) == ("2", "M", None)
     venue.execute(OperatorAction("ops", "resume", "instrument", "AAPL"))
-    (r1,) = md.wait("MDFEED1", 1, 4)
+    (r1,) = md.wait("MDFEED1", 1, 6)
     assert tag(r1, 326) == "3"
 
 
@@ -524,3 +551,220 @@ def test_fixt_feed_uses_rpt_seq_last_update_time_aggressor_side_and_halt_reason_
     assert (tag(f, 326), tag(f, 327)) == ("2", "3") and tag(f, 58)
     c1.close()
     c2.close()
+
+
+def test_trade_to_x_time_is_taken_per_subscription_that_gets_the_trade(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b0", "IBM", "1", 5, price="180.00")
+    c2.new_order("s0", "IBM", "2", 5, price="180.00")  # a trade nobody is subscribed to
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 3, lambda: "the first trade")
+    assert venue.marketdata.trade_latencies() == []
+    md.request("MDFEED1", "t1", "1", 0, "012", ["IBM"])
+    md.request("MDFEED2", "t2", "1", 0, "2", ["IBM"])
+    md.request("MDFEED5", "t5", "1", 0, "01", ["IBM"])  # no trades asked for: no sample
+    md.wait("MDFEED1", 1), md.wait("MDFEED2", 1), md.wait("MDFEED5", 1)
+    c1.new_order("b1", "IBM", "1", 5, price="180.00")
+    c2.new_order("s1", "IBM", "2", 3, price="180.00")
+    c2.wait_for(exec_type("F"))
+    # bid 4, trade 5, the bid's level changes 6: the reports can come before the feed has it
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 6, lambda: "the second trade")
+    caught_up(venue, md, "MDFEED1", "IBM")
+    times = venue.marketdata.trade_latencies()
+    assert len(times) == 2 and all(0 < t < 10**10 for t in times), times
+    assert venue.marketdata.trade_latencies() == []  # taken once
+    c1.close()
+    c2.close()
+
+
+def test_the_trading_days_end_deletes_each_statistic_in_an_x_valid_on_every_version(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    c1.new_order("b1", "MSFT", "1", 4, price="420.00")
+    c2.new_order("s1", "MSFT", "2", 4, price="420.00")
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("MSFT") == 3, lambda: "the trade")
+    kinds = {"MDFEED1": "478B", "MDFEED2": "478", "MDFEED5": "478B"}
+    for comp_id, types in (("MDFEED1", ALL_44), ("MDFEED2", ALL_42), ("MDFEED5", ALL_44)):
+        md.request(comp_id, "d1", "1", 0, types, ["MSFT"])
+        (w,) = md.wait(comp_id, 1)
+        assert {e[269] for e in entries(w)} >= set(kinds[comp_id]), w
+    venue.execute(ExpireDayOrders(time.time_ns() // 1000))  # what the scheduler sends
+    for comp_id, stats in kinds.items():
+        (x,) = md.wait(comp_id, 1, 1)
+        assert tag(x, 35) == "X" and tag(x, 262) == "d1"
+        assert [(e[279], e[269]) for e in entries(x)] == [("2", k) for k in stats], x
+        md.request(comp_id, "d2", "0", 0, ALL_42, ["MSFT"])
+        (again,) = md.wait(comp_id, 1, 2)
+        assert not {e[269] for e in entries(again)} & set("2478B"), again  # a new day
+    c1.close()
+    c2.close()
+
+
+def test_md_req_id_in_use_keeps_the_first_running_and_the_limit_counts_a_symbol_once(feed):
+    venue, md = feed
+    for comp_id in ("MDFEED1", "MDFEED2"):
+        md.request(comp_id, "dup", "1", 0, "01", ["AAPL"])
+        md.request(comp_id, "dup", "1", 0, "01", ["MSFT"])
+        w, y = md.wait(comp_id, 2)
+        assert (tag(w, 35), tag(w, 55)) == ("W", "AAPL")
+        assert (tag(y, 35), tag(y, 262), tag(y, 281)) == ("Y", "dup", "1") and tag(y, 58)
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.new_order("b1", "AAPL", "1", 10, price="190.00")
+    c1.wait_for(exec_type("0"))
+    for comp_id in ("MDFEED1", "MDFEED2"):  # the first subscription still runs
+        (x,) = md.wait(comp_id, 1, 2)
+        assert tag(x, 35) == "X" and tag(x, 262) == "dup"
+        assert [(e[279], e[55], e[270]) for e in entries(x)] == [("0", "AAPL", "190")]
+    # 50 per session (demo config), one MDReqID for one symbol counts one: 1 so far; a
+    # symbol named twice in a request is one; snapshots (263=0) do not count
+    symbols = ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
+    for comp_id in ("MDFEED1", "MDFEED2"):
+        md.request(comp_id, "twice", "1", 0, "0", ["IBM", "IBM"])
+        md.request(comp_id, "snap", "0", 0, "0", symbols)
+        for n in range(9):  # 1 + 1 + 45 = 47
+            md.request(comp_id, f"many{n}", "1", 0, "0", symbols)
+        md.request(comp_id, "to-50", "1", 0, "0", symbols[:3])  # exactly the limit: served
+        md.request(comp_id, "the-51st", "1", 0, "0", ["SPY"])
+        got = md.wait(comp_id, 1 + 5 + 45 + 3 + 1, 3)
+        assert [tag(m, 35) for m in got] == ["W"] * 54 + ["Y"], got[-1]
+        assert [tag(m, 262) for m in got[-4:-1]] == ["to-50"] * 3
+        assert (tag(got[-1], 262), tag(got[-1], 281)) == ("the-51st", "2")
+        assert "limit of 50" in tag(got[-1], 58)  # type: ignore[operator]
+    # every Y on 4.2 carries a value FIX 4.2 defines (the initiator validates them too)
+    assert {tag(m, 281) for m in md.received("MDFEED2") if tag(m, 35) == "Y"} == {"1", "2"}
+    c1.close()
+
+
+def test_order_messages_from_a_market_data_session_get_business_reject(feed):
+    venue, md = feed
+    order = [(11, "o1"), (21, "1"), (55, "AAPL"), (54, "1"), (60, "20261202-10:00:00"),
+             (38, "10"), (40, "2"), (44, "190")]  # fmt: skip
+    md.send("MDFEED1", "D", order)
+    md.send("MDFEED2", "D", order)
+    (j44,) = md.wait("MDFEED1", 1)
+    (j42,) = md.wait("MDFEED2", 1)
+    assert (tag(j44, 35), tag(j44, 380), tag(j44, 372)) == ("j", "6", "D")
+    assert (tag(j42, 35), tag(j42, 380), tag(j42, 372)) == ("j", "0", "D")
+    for reject in (j44, j42):
+        assert "not authorized to enter orders" in tag(reject, 58)  # type: ignore[operator]
+    assert venue.kernel.live == {}
+
+
+def test_depth_two_shows_the_third_level_once_the_touch_trades_away(feed):
+    venue, md = feed
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c2 = FixClient.connect(venue.settings.port, sender="CLIENT2")
+    for n, (qty, price) in enumerate([(10, "180.00"), (5, "180.00"), (20, "179.00"),
+                                      (30, "178.00")]):  # fmt: skip
+        c1.new_order(f"b{n}", "IBM", "1", qty, price=price)
+        c1.wait_for(exec_type("0"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 4, lambda: "the bids")
+    md.request("MDFEED2", "two", "1", 2, "01", ["IBM"])
+    (w,) = md.wait("MDFEED2", 1)
+    assert [(e[270], e[271], e[346], e[290]) for e in entries(w)] == [
+        ("180", "15", "2", "1"), ("179", "20", "1", "2"),
+    ]  # fmt: skip  # the level's sum and its number of orders
+    c1.cancel("x0", "b0", "IBM", "1")  # one of two at 180: a change, not a delete
+    c1.wait_for(exec_type("4"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 5, lambda: "the cancel")
+    (x,) = md.wait("MDFEED2", 1, 1)
+    assert [(e[279], e[270], e[271], e[346]) for e in entries(x)] == [("1", "180", "5", "1")]
+    c2.new_order("s1", "IBM", "2", 5, price="180.00")  # takes the last order at the touch
+    c2.wait_for(exec_type("F"))
+    wait_until(lambda: venue.marketdata.book.seq("IBM") == 7, lambda: "the trade")
+    venue.marketdata.sync()
+    (x,) = md.wait("MDFEED2", 1, 2)
+    got = [(e[279], e[269], e[270], e.get(271)) for e in entries(x)]
+    assert got == [("2", "0", "180", None), ("0", "0", "178", "30")], got
+    c1.close()
+    c2.close()
+
+
+def test_after_a_restart_the_w_is_above_every_number_before_and_the_x_continues_it(
+    venue_factory,
+):
+    venue = venue_factory()
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    md = FixClient.connect(venue.settings.port, sender="MDFEED1")
+    subscribe = [(262, "r"), (263, "1"), (264, "0"), (267, "2"), (269, "0"), (269, "1"),
+                 (146, "1"), (55, "AAPL")]  # fmt: skip
+    md.send("V", subscribe)
+    md.expect("W")
+    for n in range(3):
+        c1.new_order(f"b{n}", "AAPL", "1", 10, price=f"18{n}.00", tif="1")
+        c1.wait_for(exec_type("0"))
+    seqs = [int(md.expect("X")[SEQ]) for _ in range(3)]
+    assert seqs == [1, 2, 3]
+    c1.close()
+    md.close()
+    venue.stop()
+    venue = venue_factory()
+    md = FixClient.connect(venue.settings.port, sender="MDFEED1")
+    md.send("V", subscribe)
+    w = md.expect("W")
+    assert int(w[SEQ]) > 3
+    c1 = FixClient.connect(venue.settings.port, sender="CLIENT1")
+    c1.cancel("x0", "b0", "AAPL", "1")
+    c1.wait_for(exec_type("4"))
+    assert int(md.expect("X")[SEQ]) == int(w[SEQ]) + 1
+    c1.close()
+    md.close()
+
+
+def test_a_random_stream_over_tcp_rebuilds_the_venues_book_on_every_version(feed):
+    venue, md = feed
+    seq_tags = {"MDFEED1": SEQ, "MDFEED2": SEQ, "MDFEED5": 83}
+    for comp_id in seq_tags:
+        md.request(comp_id, "rnd", "1", 0, "012", ["TSLA"])
+    books = {comp_id: Rebuilt(md.wait(comp_id, 1)[0], seq_tags[comp_id]) for comp_id in seq_tags}
+    clients = [FixClient.connect(venue.settings.port, sender=s) for s in ("CLIENT1", "CLIENT2")]
+    rng = random.Random(20261202)
+    orders: list[tuple[FixClient, str, str]] = []  # (client, ClOrdID, side), not yet replaced
+    for n in range(160):
+        r = rng.random()
+        if r < 0.6 or not orders:
+            client, side = rng.choice(clients), rng.choice("12")
+            price = f"{249.85 + 0.05 * rng.randint(0, 6):.2f}"
+            client.new_order(f"o{n}", "TSLA", side, rng.randint(1, 20), price=price)
+            orders.append((client, f"o{n}", side))
+        elif r < 0.8:
+            client, cl, side = orders.pop(rng.randrange(len(orders)))
+            client.cancel(f"c{n}", cl, "TSLA", side)
+        else:
+            client, cl, side = orders.pop(rng.randrange(len(orders)))
+            price = f"{249.85 + 0.05 * rng.randint(0, 6):.2f}"
+            client.replace(f"r{n}", cl, "TSLA", side, rng.randint(1, 20), price=price)
+    for client in clients:  # the venue takes each session's messages in order
+        client.status("last", "TSLA", "1")
+        client.wait_for(lambda m: m.get(35) == "8" and m.get(11) == "last", timeout=30)
+    venue.marketdata.sync()
+    target = venue.marketdata.book.seq("TSLA")
+    assert target > 100  # a stream that moved the book
+    for comp_id, book in books.items():
+        tag_ = seq_tags[comp_id]
+        wait_until(
+            lambda c=comp_id, t=tag_: (
+                max((int(e[t]) for m in md.received(c)[1:] for e in entries(m)), default=0)
+                >= target
+            ),
+            lambda c=comp_id: f"{c} at {target}",
+        )
+        for msg in md.received(comp_id)[1:]:
+            book.apply(msg)
+        assert book.seq == target, comp_id
+    sides = venue.kernel.engines["TSLA"].book
+    expected = {
+        key: {format_price(lv.price): (lv.qty, len(lv.orders)) for lv in sides.levels(side)}
+        for key, side in (("0", Side.BUY), ("1", Side.SELL))
+    }
+    assert expected["0"] or expected["1"]
+    for comp_id, book in books.items():
+        assert book.sides == expected, comp_id
+    assert books["MDFEED1"].trades == books["MDFEED2"].trades == books["MDFEED5"].trades
+    assert len(books["MDFEED1"].trades) > 10
+    for client in clients:
+        client.close()

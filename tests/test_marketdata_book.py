@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from core_helpers import SYMBOLS, cancel, kernel, new, replace
+from core_helpers import SYMBOLS, cancel, kernel, new, px, replace
 from test_kernel_random import random_command
 
 from venue.domain.commands import BustTrade, OperatorAction
-from venue.domain.values import Side
+from venue.domain.values import OrdType, Side
 from venue.kernel import Kernel
 from venue.marketdata.book import (
     CHANGE,
@@ -23,6 +23,7 @@ from venue.marketdata.book import (
     NEW,
     OPEN,
     VOLUME,
+    Level,
     LevelEntry,
     MarketDataBook,
     Snapshot,
@@ -200,3 +201,35 @@ def test_restart_sequence_is_above_anything_given_before():
             seeded.seed_order(o.snapshot())
         for side in (Side.BUY, Side.SELL):
             assert seeded.levels(s, side) == md.levels(s, side)
+
+
+def test_an_iceberg_shows_only_its_peak_and_a_stop_nothing_until_it_triggers():
+    k, md = kernel(), MarketDataBook(SYMBOLS)
+
+    def run(command):
+        return [e for ev in k.handle(command, 1) for e in md.apply(ev)]
+
+    (peak,) = run(dataclasses.replace(new("ice", "S", 100, "101.00", "C2"), max_floor=10))
+    assert (peak.action, peak.qty, peak.orders) == (NEW, 10, 1)  # 90 hidden
+    stop = dataclasses.replace(
+        new("stop", "S", 7, None), ord_type=OrdType.STOP, stop_px=px("99.00")
+    )
+    assert run(stop) == []  # parked: nothing shows
+    stop_limit = dataclasses.replace(
+        new("stl", "S", 3, "98.00"), ord_type=OrdType.STOP_LIMIT, stop_px=px("99.50")
+    )
+    assert run(stop_limit) == []
+    assert md.levels("AAPL", Side.SELL) == (Level(px("101.00"), 10, 1),)
+    # a trade takes 10 of the iceberg: its next peak shows, still 10 of the 90 left
+    took = run(new("b", "B", 10, "101.00"))
+    trade = next(e for e in took if isinstance(e, TradeEntry))
+    assert (trade.price, trade.qty) == (px("101.00"), 10)
+    assert md.levels("AAPL", Side.SELL) == (Level(px("101.00"), 10, 1),)
+    # a trade at 99.50 triggers the stop-limit: it rests at 98.00 only now
+    run(new("b2", "B", 1, "99.50", "C3"))
+    run(new("s2", "S", 1, "99.50", "C2"))
+    shown = (Level(px("98.00"), 3, 1), Level(px("101.00"), 10, 1))  # the stop at 99: not yet
+    assert md.levels("AAPL", Side.SELL) == shown
+    assert [(lv.price, lv.qty, lv.orders) for lv in md.levels("AAPL", Side.SELL)] == kernel_book(
+        k, "AAPL", Side.SELL
+    )

@@ -240,12 +240,6 @@ def test_right_credentials_log_on(locked_venue):
     assert logon(locked_venue, "CLIENT1", "pw-CLIENT1", "FIX.4.4")["35"] == "A"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QuickFIX's stock FIX42.xml has no Username(553)/Password(554): it rejects the "
-    "Logon the gatekeeper let through (Invalid tag number:553) and says nothing; the venue's "
-    "own FIX 4.2 dictionary (issue 10) must define them on the Logon",
-)
 def test_right_credentials_log_on_fix42(locked_venue):
     assert logon(locked_venue, "CLIENT3", "pw-CLIENT3", "FIX.4.2")["35"] == "A"
 

@@ -29,7 +29,7 @@ from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
 from venue.domain.commands import Command, ExpireDayOrders, ExpireOrders, SessionDisconnected
-from venue.domain.events import CancelRejected, Event, OrderRejected, report_session
+from venue.domain.events import CancelRejected, Event, OrderFilled, OrderRejected, report_session
 from venue.domain.reference import Role
 from venue.fix.application import FixGateway, render_settings
 from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
@@ -125,6 +125,8 @@ class Venue:
             message_log=settings.fix_message_log,
             listen=(settings.host, settings.port),
             market_data=self.marketdata.request,
+            hop=settings.fix_hop,
+            send_buffer=settings.fix_send_buffer_mb << 20,
         )
         self.control: ControlServer | None = None
         self._threads: list[threading.Thread] = []
@@ -142,6 +144,7 @@ class Venue:
         self.clock: Callable[[], int] = now_us  # the timestamp of each command, in µs
         self.metrics = VenueMetrics()
         self._logged_on_now: set[str] = set()
+        self._fills_sent: dict[int, int] = {}  # trade id -> its last fill report handed over
         self._sent_counters: dict[str, Any] = {}
         self._reject_counters: dict[Any, Any] = {}
         # Inbound-to-report: perf_counter when QuickFIX's thread handed the command over,
@@ -478,6 +481,11 @@ class Venue:
                 if arrived is not None and events:
                     stamps.append((len(produced), arrived))
                 produced.extend(events)
+                if type(command) is ExpireDayOrders:  # market data: the day's statistics end
+                    if not self._commit(records, produced):
+                        return False
+                    records, produced = [], []
+                    self.marketdata.day_ended(ts)
             if type(item) is _Waiter:
                 item.events = events
                 waiters.append(item)
@@ -509,7 +517,8 @@ class Venue:
         metrics.journal_fsync.observe(self.journal.last_times[1])
         metrics.queue_depth.labels("kernel").set(self.inbox.qsize())
         self._release(events, stamps)
-        self.marketdata.publish(events)  # after the reports: the feed never runs ahead
+        self.marketdata.publish(events, self._fills_sent)  # after the reports: never ahead
+        self._fills_sent = {}
         self._released.write(self._last_record)
         for name, live in self._copy_live.items():
             if live:
@@ -546,6 +555,8 @@ class Venue:
                         arrived = None
                     if isinstance(event, _REJECTS):
                         self._reject_counter(event.code).inc()
+                    if type(event) is OrderFilled:  # market data times its X from here
+                        self._fills_sent[event.trade_id] = time.perf_counter_ns()
                 if self.drop_copies and type(event) in COPIED_EVENTS:
                     self._copy(event, session)
             except Exception:  # a bug: the event is journaled, the report is in the log

@@ -179,6 +179,18 @@ def resume(ctx: click.Context, symbol: str) -> None:
 
 
 @ctl.command()
+@click.argument("symbol")
+@click.argument(
+    "phase", type=click.Choice(["closed", "pre-open", "auction", "continuous", "pre-close"])
+)
+@click.pass_context
+def phase(ctx: click.Context, symbol: str, phase: str) -> None:
+    """Move an instrument to a trading phase now. `auction` uncrosses the current call and
+    moves on (continuous after the opening, closed after the closing auction)."""
+    _send(ctx, {"action": "phase", "scope": "instrument", "key": symbol, "value": phase})
+
+
+@ctl.command()
 @_scope_options
 @click.pass_context
 def kill(ctx: click.Context, session: str, firm: str, symbol: str, whole_venue: bool) -> None:
@@ -212,7 +224,9 @@ def set_limit(ctx: click.Context, scope: str, key: str, field: str, value: str) 
     """Change a limit now, e.g. `set-limit instrument AAPL collar_pct 5` (value `none` clears).
 
     \b
-    instrument: reference_price, collar_pct, max_order_qty, max_order_notional, restricted
+    instrument: reference_price, collar_pct, max_order_qty, max_order_notional, restricted,
+                dynamic_band_pct, static_band_pct, interruption_secs, resume_call_secs,
+                extension_pct, extension_secs
     firm:       credit_limit, stp_mode (R, A, B, D)
     session:    max_orders_per_second, cancel_on_disconnect, cancel_gtc_on_disconnect
     """

@@ -11,6 +11,7 @@ import tomllib
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,17 @@ class VenueSettings(BaseSettings):
     fix_message_log: bool = Field(
         True, description="log every FIX message (passwords blanked) and session event, fix/log"
     )
+    fix_hop: bool = Field(
+        True,
+        description="relay FIX connections through the gatekeeper, which frames every inbound "
+        "message and drops garbled ones at once (off: the client's socket is handed to QuickFIX)",
+    )
+    fix_send_buffer_mb: int = Field(
+        16,
+        ge=1,
+        description="with fix_hop: bytes held for a client that does not read; past them the "
+        "connection is closed as a slow consumer",
+    )
     metrics_port: int | None = Field(
         None, description="serve Prometheus /metrics of the order path on 127.0.0.1:PORT"
     )
@@ -76,6 +88,44 @@ class VenueSettings(BaseSettings):
 
 def _money(value: object) -> int:
     return price_from_decimal(Decimal(str(value)))
+
+
+# Schedule keys of an instrument in venue.toml (UTC "HH:MM") and the step each begins.
+_SCHEDULE_STEPS = {
+    "pre_open": "pre-open", "open_auction": "open-auction", "pre_close": "pre-close",
+    "close_auction": "close-auction", "closed": "closed",
+}  # fmt: skip
+
+
+def _bps(value: object) -> int:
+    return int(Decimal(str(value)) * 100)
+
+
+def _phase_settings(symbol: str, spec: dict) -> dict[str, Any]:
+    """Bands, call lengths, extension and the schedule of one instrument (all optional)."""
+    out: dict[str, Any] = {}
+    bands = (
+        ("dynamic_band_pct", "dynamic_band_bps"),
+        ("static_band_pct", "static_band_bps"),
+        ("extension_pct", "extension_bps"),
+    )
+    for key, attr in bands:
+        if key in spec:
+            out[attr] = _bps(spec[key])
+    for key in ("interruption_secs", "resume_call_secs", "extension_secs"):
+        if key in spec:
+            out[key] = int(spec[key])
+    steps = []
+    for key, step in _SCHEDULE_STEPS.items():
+        if key in spec:
+            at = time.fromisoformat(str(spec[key]))
+            steps.append((at.hour * 3600 + at.minute * 60 + at.second, step))
+    if steps:
+        if [t for t, _ in steps] != sorted({t for t, _ in steps}):
+            order = ", ".join(k for k in _SCHEDULE_STEPS if k in spec)
+            raise ValueError(f"{symbol}: schedule times must rise in the order {order}")
+        out["schedule"] = tuple(steps)
+    return out
 
 
 def load_reference(path: Path) -> Reference:
@@ -98,6 +148,7 @@ def load_reference(path: Path) -> Reference:
             else None,
             restricted=bool(spec.get("restricted", False)),
             post_only_slide=bool(spec.get("post_only_slide", False)),
+            **_phase_settings(symbol, spec),
         )
     firms = {
         name: Firm(

@@ -8,6 +8,8 @@ Stages, in this order, for every order command (written down here and nowhere el
                duplicate ClOrdID)
   3. risk      throttle, kill switch, halt, restrictions and instrument limits, price collar,
                firm credit (venue.risk)
+  3b. phase    the instrument's trading phase: closed rejects, a call accepts what may
+               rest for its auction (spec/auctions.md)
   4. match     the symbol's engine (venue.matching), self-trade prevention included
   5. release   exposure, last trade prices and ClOrdID indexes follow the events
 The same commands with the same timestamps always give the same events and ids: journal
@@ -44,6 +46,7 @@ from venue.domain.events import (
     ORDER_EVENTS,
     CancelRejected,
     Event,
+    IndicativeChanged,
     MassCancelReported,
     OperatorActionApplied,
     OrderAccepted,
@@ -53,12 +56,21 @@ from venue.domain.events import (
     OrderSnapshot,
     OrderStatusReported,
     OrderTradeCanceled,
+    PhaseChanged,
     TradeBusted,
     TradeExecuted,
 )
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce, format_price, utc_date
+from venue.domain.values import (
+    OrdStatus,
+    OrdType,
+    Phase,
+    Side,
+    TimeInForce,
+    format_price,
+    utc_date,
+)
 from venue.matching import Counters, MatchingEngine
 from venue.risk import check_collar, check_credit, check_instrument_limits, check_throttle
 from venue.risk.limits import changed
@@ -113,6 +125,9 @@ class Kernel:
         # immutable tuples (replaced, never changed).
         self.trades: dict[int, tuple[Any, ...]] = {}
         self._trade_fifo: deque[int] = deque()
+        # Per symbol, (open, high, low, volume) of today's standing trades no longer in
+        # `trades` (retention): what market data needs to rebuild the day's statistics.
+        self.day_base: dict[str, tuple[int, int, int, int]] = {}
         self.last_ts = 0
         self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
         # Risk state.
@@ -125,6 +140,16 @@ class Kernel:
         self._recent: dict[str, deque[int]] = {}  # throttle windows per session
         # GTD by ExpireTime: (expire_ts, order_id), stale entries skipped when popped.
         self._gtd: list[tuple[int, int]] = []
+        # Trading phases (spec/auctions.md): per symbol; timed calls end at call_end with
+        # their auction (extended at most once); static_ref is the last auction price.
+        self.phase: dict[str, Phase] = dict.fromkeys(reference.instruments, Phase.CONTINUOUS)
+        self.call_end: dict[str, int] = {}
+        self.extended: set[str] = set()
+        self.static_ref: dict[str, int] = {}
+        self.indicative: dict[str, tuple[int | None, int, int, str | None]] = {}
+        # The schedule's next step per scheduled symbol: (due ts, phase value or "auction").
+        self.next_step: dict[str, tuple[int, str]] = {}
+        self._auction_trades: dict[int, list[int]] = {}  # during one command: order -> trades
 
     # -- entry point --------------------------------------------------------------------
 
@@ -134,20 +159,317 @@ class Kernel:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
-        if self._gtd and self._gtd[0][0] <= ts:  # GTD orders due expire before anything else
-            expired: list[Event] = []
-            self._expire_gtd(ts, expired)
-            self._release(expired)
+        due = (self._gtd and self._gtd[0][0] <= ts) or self._phase_due(ts)
+        if due:  # GTD orders due expire, and due calls end, before anything else
+            before: list[Event] = []
+            if self._gtd and self._gtd[0][0] <= ts:
+                self._expire_gtd(ts, before)
+            if self._phase_due(ts):
+                self._run_phase_timers(ts, before)
+            self._after(ts, before)
+            self._release(before)
+            self._auction_trades.clear()
             handler(self, command, ts, out)
+            self._after(ts, out)
             self._release(out)
-            return expired + out
+            self._auction_trades.clear()
+            return before + out
         handler(self, command, ts, out)
+        self._after(ts, out)
         self._release(out)
+        if self._auction_trades:
+            self._auction_trades.clear()
         return out
 
     def next_expiry(self) -> int | None:
-        """When the next GTD order expires by its ExpireTime (µs UTC), for the scheduler."""
-        return self._gtd[0][0] if self._gtd else None
+        """When the next GTD order expires by its ExpireTime (µs UTC), or the next timed
+        call ends or scheduled phase begins, for the scheduler."""
+        times = [t for t in (self._gtd[0][0] if self._gtd else None, self.next_phase_due())
+                 if t is not None]  # fmt: skip
+        return min(times) if times else None
+
+    def next_phase_due(self) -> int | None:
+        times = list(self.call_end.values()) + [t for t, _ in self.next_step.values()]
+        return min(times) if times else None
+
+    def _phase_due(self, ts: int) -> bool:
+        if self.call_end and min(self.call_end.values()) <= ts:
+            return True
+        if self.next_step and min(t for t, _ in self.next_step.values()) <= ts:
+            return True
+        return bool(self._unscheduled)
+
+    # -- phases and auctions --------------------------------------------------------------
+
+    @property
+    def _unscheduled(self) -> list[str]:
+        """Scheduled symbols whose schedule has not been started yet (first command)."""
+        return [s for s, i in self.instruments.items() if i.schedule and s not in self.next_step]
+
+    def _run_phase_timers(self, ts: int, out: list[Event]) -> None:
+        """Scheduled phases that have begun and timed calls that have ended, in time order."""
+        for symbol in self._unscheduled:  # the schedule starts: the phase it says for now
+            schedule = self.instruments[symbol].schedule
+            target, due = _schedule_at(schedule, ts)
+            phase = _AFTER_STEP.get(target) or Phase(target)
+            if phase is not self.phase[symbol]:
+                self._change_phase(symbol, phase, "schedule", ts, out, initial=True)
+            self.next_step[symbol] = (due, _schedule_at(schedule, due)[0])
+        while True:
+            steps = [(t, 0, s) for s, t in self.call_end.items() if t <= ts]
+            steps += [(t, 1, s) for s, (t, _) in self.next_step.items() if t <= ts]
+            if not steps:
+                return
+            due, kind, symbol = min(steps)
+            if kind == 0:
+                self._end_call(symbol, due, ts, out)
+            else:
+                self._schedule_step(symbol, due, ts, out)
+
+    def _schedule_step(self, symbol: str, due: int, ts: int, out: list[Event]) -> None:
+        schedule = self.instruments[symbol].schedule
+        _, target = self.next_step[symbol]
+        following = _next_after(schedule, due)
+        self.next_step[symbol] = (following, _schedule_at(schedule, following)[0])
+        phase = self.phase[symbol]
+        if symbol in self.halted:
+            return  # a halted instrument waits for the operator
+        if target in _AFTER_STEP:  # the call's end: its auction (perhaps extended)
+            if phase.is_call:
+                self._end_call(symbol, due, ts, out, actor="schedule")
+            return
+        target_phase = Phase(target)
+        if target_phase is phase:
+            return
+        self._change_phase(symbol, target_phase, "schedule", ts, out)
+
+    def _end_call(
+        self, symbol: str, due: int | None, ts: int, out: list[Event], actor: str = "schedule"
+    ) -> None:
+        """A call's time is up: extended once if the indicative price is too far from the
+        reference, else its auction runs now."""
+        self.call_end.pop(symbol, None)
+        if symbol in self.halted or not self.phase[symbol].is_call:
+            return
+        instrument = self.instruments[symbol]
+        if instrument.extension_bps is not None and symbol not in self.extended:
+            reference = self._auction_reference(symbol)
+            result = self.engines[symbol].indicative(reference, self._participates(symbol))
+            if (
+                reference is not None
+                and result.price is not None
+                and abs(result.price - reference) * 10_000 > instrument.extension_bps * reference
+            ):
+                self.extended.add(symbol)
+                end = (due or ts) + instrument.extension_secs * 1_000_000
+                self.call_end[symbol] = end
+                phase = self.phase[symbol]
+                out.append(
+                    PhaseChanged(
+                        self.counters.next_seq(), ts, symbol, phase, phase, actor,
+                        f"{symbol} call extended by {instrument.extension_secs}s: indicative "
+                        f"price {format_price(result.price)} is more than "
+                        f"{instrument.extension_bps / 100:g}% from the reference "
+                        f"{format_price(reference)}",
+                        end,
+                    )
+                )  # fmt: skip
+                return
+        self._auction(symbol, actor, ts, out)
+
+    def _auction_reference(self, symbol: str) -> int | None:
+        """The uncross's last tie-break: the last trade, else the instrument's reference."""
+        return self.last_trade_px.get(
+            symbol, self.static_ref.get(symbol, self.instruments[symbol].reference_price)
+        )
+
+    def _participates(self, symbol: str) -> Any:
+        """Which live orders take part in the auction of the symbol's current call."""
+        phase = self.phase[symbol]
+        if phase is Phase.PRE_OPEN or phase is Phase.CLOSED:
+            return lambda o: o.tif is not TimeInForce.AT_CLOSE
+        if phase is Phase.PRE_CLOSE:
+            return lambda o: o.tif is not TimeInForce.AT_OPEN
+        return lambda o: o.tif is not TimeInForce.AT_OPEN and o.tif is not TimeInForce.AT_CLOSE
+
+    def _auction(
+        self, symbol: str, actor: str, ts: int, out: list[Event], then: Phase | None = None
+    ) -> str:
+        """Uncross the symbol's call now and move to the phase after it (continuous after
+        an opening or intraday auction, closed after the closing one, or `then`)."""
+        phase = self.phase[symbol]
+        kind = {Phase.PRE_CLOSE: "closing", Phase.CALL: "intraday"}.get(phase, "opening")
+        after = then or (Phase.CLOSED if kind == "closing" else Phase.CONTINUOUS)
+        engine = self.engines[symbol]
+        result, trades = engine.uncross(
+            ts, self._auction_reference(symbol), self._participates(symbol), out
+        )
+        self._auction_trades.update(trades)
+        if result.price is not None and trades:
+            self.static_ref[symbol] = result.price
+            text = f"{symbol} {kind} auction: {result.volume} at {format_price(result.price)}"
+        else:
+            text = f"{symbol} {kind} auction: nothing to execute"
+        ended = TimeInForce.AT_OPEN if kind == "opening" else TimeInForce.AT_CLOSE
+        if kind == "intraday":
+            ended = None  # type: ignore[assignment]
+        self._cancel_leftovers(
+            symbol, ended, CancelReason.AUCTION_REMAINDER, f"not executed in the {kind} auction",
+            ts, out,
+        )  # fmt: skip
+        self._move(symbol, after, actor, ts, out, text)
+        engine.after_auction(ts, out, continuous=after is Phase.CONTINUOUS)
+        return text
+
+    def _cancel_leftovers(
+        self,
+        symbol: str,
+        tif: TimeInForce | None,
+        reason: CancelReason,
+        why: str,
+        ts: int,
+        out: list[Event],
+    ) -> None:
+        """A call ends: its market orders, and the orders of `tif` (at the opening or at
+        the close), are canceled; in order-id order."""
+        engine = self.engines[symbol]
+        chosen = list(engine.call_market.values())
+        if tif is not None:
+            chosen += [o for o in engine.book.orders.values() if o.tif is tif]
+        for order in sorted(chosen, key=lambda o: o.order_id):
+            kind = "market order" if order.price is None else _TIF_TEXT.get(order.tif, "order")
+            engine.cancel_resting(order, ts, reason, f"{kind} {why}", out)
+
+    def _move(
+        self,
+        symbol: str,
+        phase: Phase,
+        actor: str,
+        ts: int,
+        out: list[Event],
+        text: str,
+        call_end: int | None = None,
+        initial: bool = False,
+    ) -> None:
+        previous = self.phase[symbol]
+        self.phase[symbol] = phase
+        self.engines[symbol].in_call = not phase.matches
+        self.extended.discard(symbol)
+        if call_end is None:
+            self.call_end.pop(symbol, None)
+        else:
+            self.call_end[symbol] = call_end
+        if not phase.is_call:
+            self.indicative.pop(symbol, None)
+        out.append(
+            PhaseChanged(
+                self.counters.next_seq(),
+                ts,
+                symbol,
+                phase,
+                previous,
+                actor,
+                text,
+                call_end,
+                initial,
+            )
+        )
+
+    def _change_phase(
+        self,
+        symbol: str,
+        target: Phase,
+        actor: str,
+        ts: int,
+        out: list[Event],
+        initial: bool = False,
+    ) -> str:
+        """Move an instrument to `target` (operator or schedule). Leaving a phase in which
+        nothing matched for continuous trading always goes through an auction (the book
+        may be crossed); leaving a call otherwise cancels its market orders and the
+        orders of its auction."""
+        phase = self.phase[symbol]
+        if target is phase:
+            raise ValueError(f"{symbol} is already {phase.value}")
+        if target is Phase.CONTINUOUS and not initial:
+            return self._auction(symbol, actor, ts, out, then=Phase.CONTINUOUS)
+        if phase.is_call:
+            ended = {Phase.PRE_OPEN: TimeInForce.AT_OPEN, Phase.PRE_CLOSE: TimeInForce.AT_CLOSE}
+            self._cancel_leftovers(
+                symbol, ended.get(phase), CancelReason.PHASE_ENDED,
+                f"canceled: the {phase.value} call ended without an auction", ts, out,
+            )  # fmt: skip
+        texts = {
+            Phase.CLOSED: f"{symbol} closed: new orders rejected, resting orders stay",
+            Phase.PRE_OPEN: f"{symbol} pre-open: orders collected for the opening auction",
+            Phase.PRE_CLOSE: f"{symbol} pre-close: orders collected for the closing auction",
+        }
+        text = texts.get(target, f"{symbol} {target.value}")
+        if initial:
+            text += " (the schedule starts)"
+        self._move(symbol, target, actor, ts, out, text, initial=initial)
+        return text
+
+    def _after(self, ts: int, out: list[Event]) -> None:
+        """After a command: an engine that went into a call on its own (a volatility
+        interruption) moves its instrument into a call; the indicative price of every
+        instrument in a call that this command changed is published if it changed."""
+        touched: set[str] = set()
+        phase = self.phase
+        for event in out:
+            snap = getattr(event, "order", None)
+            if snap is not None and snap.symbol in phase:
+                touched.add(snap.symbol)
+            elif type(event) is PhaseChanged:
+                touched.add(event.symbol)  # type: ignore[union-attr]
+        for symbol in sorted(touched):
+            engine = self.engines[symbol]
+            if engine.in_call and phase[symbol] is Phase.CONTINUOUS:
+                self._interrupt(symbol, ts, out)
+            if phase[symbol].is_call:
+                result = engine.indicative(
+                    self._auction_reference(symbol), self._participates(symbol)
+                )
+                side = None if result.surplus_side is None else result.surplus_side.value
+                key = (result.price, result.volume, result.surplus, side)
+                if self.indicative.get(symbol) != key:
+                    self.indicative[symbol] = key
+                    out.append(
+                        IndicativeChanged(
+                            self.counters.next_seq(), ts, symbol, result.price, result.volume,
+                            result.surplus, result.surplus_side,
+                        )
+                    )  # fmt: skip
+
+    def _interrupt(self, symbol: str, ts: int, out: list[Event]) -> None:
+        instrument = self.instruments[symbol]
+        engine = self.engines[symbol]
+        band = engine.band or (None, None)
+        where = "-".join("" if p is None else format_price(p) for p in band)
+        end = ts + instrument.interruption_secs * 1_000_000
+        text = (
+            f"{symbol} volatility interruption: a trade at "
+            f"{format_price(engine.breach or 0)} would print outside the band {where}; "
+            f"call for {instrument.interruption_secs}s, then an auction"
+        )
+        self._move(symbol, Phase.CALL, "volatility", ts, out, text, end)
+
+    def _band(self, symbol: str) -> tuple[int | None, int | None] | None:
+        """The prices a trade may print at now: the dynamic band around the last trade and
+        the static band around the last auction price (else the reference price)."""
+        instrument = self.instruments[symbol]
+        low: int | None = None
+        high: int | None = None
+        last = self.last_trade_px.get(symbol)
+        if instrument.dynamic_band_bps is not None and last is not None:
+            width = last * instrument.dynamic_band_bps // 10_000
+            low, high = last - width, last + width
+        static = self.static_ref.get(symbol, instrument.reference_price)
+        if instrument.static_band_bps is not None and static is not None:
+            width = static * instrument.static_band_bps // 10_000
+            low = static - width if low is None else max(low, static - width)
+            high = static + width if high is None else min(high, static + width)
+        return None if low is None and high is None else (low, high)
 
     def _expire_gtd(self, ts: int, out: list[Event]) -> None:
         """Expire GTD orders whose ExpireTime has come, earliest first. O(k log n)."""
@@ -188,7 +510,8 @@ class Kernel:
             cmd.max_floor,
         )  # fmt: skip
         problem = (
-            limit_problem
+            self._check_phase(cmd)
+            or limit_problem
             or self._check_new(cmd)
             or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
             or self._check_risk(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0)
@@ -205,7 +528,9 @@ class Kernel:
         out.append(OrderAccepted(self.counters.next_seq(), ts, order.snapshot()))
         if order.expire_ts is not None:
             heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
-        self.engines[cmd.symbol].submit(order, ts, out)
+        engine = self.engines[cmd.symbol]
+        engine.band = self._band(cmd.symbol)
+        engine.submit(order, ts, out)
 
     def _cancel(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
         order, problem = self._find(cmd.session, cmd.orig_cl_ord_id, cmd.order_id)
@@ -225,6 +550,7 @@ class Kernel:
                 self._check_same_order(cmd, order)
                 or self._check_new_cl_ord_id(cmd)
                 or self._check_replace_terms(cmd, order)
+                or self._check_replace_phase(order)
                 or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
                 or self._check_risk(
                     cmd.session, order.symbol, cmd.qty - order.cum_qty, cmd.price, ts,
@@ -247,6 +573,7 @@ class Kernel:
         if order.expire_ts is not None:
             heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[order.symbol]
+        engine.band = self._band(order.symbol)
         stop_px = cmd.stop_px if order.is_parked else order.stop_px
         engine.replace(
             order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px, cmd.max_floor
@@ -347,6 +674,7 @@ class Kernel:
         self.firm_executed.clear()
         self.trades.clear()
         self._trade_fifo.clear()
+        self.day_base.clear()
         self._index_done([r for r in self._done.values() if r[_PRIORITY_TS] >= cmd.cutoff])
 
     def _bust(self, cmd: BustTrade, ts: int, out: list[Event]) -> None:
@@ -430,8 +758,18 @@ class Kernel:
             if action == "halt":
                 self.halted.add(key)
                 return f"{key} halted: new orders and replaces rejected, resting orders stay"
+            was_halted = key in self.halted
             self.halted.discard(key)
+            secs = self.instruments[key].resume_call_secs
+            if secs and was_halted and self.phase[key] is Phase.CONTINUOUS:
+                text = f"{key} resumed: call for {secs}s, then an auction"
+                self._move(key, Phase.CALL, cmd.operator, ts, out, text, ts + secs * 1_000_000)
+                return text
             return f"{key} resumed"
+        if action == "phase":
+            if scope != "instrument":
+                raise ValueError("phase applies to an instrument")
+            return self._operator_phase(key, cmd.value or "", cmd.operator, ts, out)
         where = "the venue" if scope == "venue" else f"{scope} {key}"
         if action == "kill":
             if scope == "instrument":
@@ -456,6 +794,24 @@ class Kernel:
         if action == "set_limit":
             return self._set_limit(cmd)
         raise ValueError(f"unknown action {action}")
+
+    def _operator_phase(
+        self, symbol: str, target: str, operator: str, ts: int, out: list[Event]
+    ) -> str:
+        if symbol in self.halted:
+            raise ValueError(f"{symbol} is halted: resume it first")
+        phase = self.phase[symbol]
+        if target == "auction":
+            if not phase.is_call:
+                raise ValueError(
+                    f"{symbol} is {phase.value}: an auction ends a call (pre-open, pre-close "
+                    "or a call)"
+                )
+            return self._auction(symbol, operator, ts, out)
+        allowed = ("closed", "pre-open", "continuous", "pre-close")
+        if target not in allowed:
+            raise ValueError(f"unknown phase {target!r} (allowed: {', '.join(allowed)}, auction)")
+        return self._change_phase(symbol, Phase(target), operator, ts, out)
 
     def _set_limit(self, cmd: OperatorAction) -> str:
         scope, key = cmd.scope, cmd.key
@@ -505,6 +861,42 @@ class Kernel:
             or self._check_min_qty(instrument, cmd)
             or self._check_iceberg(instrument, cmd.ord_type, cmd.tif, cmd.qty, cmd.max_floor)
         )
+
+    def _check_phase(self, cmd: NewOrder) -> Problem | None:
+        """What the instrument's phase allows: nothing when closed; in a call only orders
+        that can wait for the auction; at-the-opening and at-the-close orders only in the
+        call of their auction."""
+        phase = self.phase.get(cmd.symbol)
+        if phase is None:
+            return None  # unknown symbol: its own check says so
+        us = RejectCode.UNSUPPORTED_CHARACTERISTIC
+        if phase is Phase.CLOSED:
+            return RejectCode.MARKET_CLOSED, f"{cmd.symbol} is closed: no new orders"
+        tif = cmd.tif
+        for wanted, call in ((TimeInForce.AT_OPEN, Phase.PRE_OPEN),
+                             (TimeInForce.AT_CLOSE, Phase.PRE_CLOSE)):  # fmt: skip
+            if tif is wanted and phase is not call:
+                return us, (
+                    f"TimeInForce(59)={tif.value} ({_TIF_TEXT[tif]}) is accepted during the "
+                    f"{call.value} call only: {cmd.symbol} is {_PHASE_TEXT[phase]}"
+                )
+        if tif in (TimeInForce.AT_OPEN, TimeInForce.AT_CLOSE) and cmd.ord_type.is_stop:
+            return us, f"a stop order cannot be {_TIF_TEXT[tif]}"
+        if not phase.is_call:
+            return None
+        why = f"during a call: {cmd.symbol} is {_PHASE_TEXT[phase]}, orders rest for the auction"
+        if tif is TimeInForce.IOC or tif is TimeInForce.FOK:
+            return us, f"TimeInForce(59)={tif.value} is not accepted {why}"
+        if cmd.ord_type is OrdType.MARKET_TO_LIMIT:
+            return us, f"market-to-limit (40=K) is not accepted {why}"
+        if cmd.post_only:
+            return us, f"post-only (18=6) is not accepted {why}"
+        return None
+
+    def _check_replace_phase(self, order: Order) -> Problem | None:
+        if self.phase[order.symbol] is Phase.CLOSED:
+            return RejectCode.MARKET_CLOSED, f"{order.symbol} is closed: no replaces"
+        return None
 
     @staticmethod
     def _check_iceberg(
@@ -771,7 +1163,13 @@ class Kernel:
             )
             if problem is not None:
                 return problem
-        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+        auction_only = (TimeInForce.AT_OPEN, TimeInForce.AT_CLOSE)
+        if (cmd.tif in auction_only or order.tif in auction_only) and cmd.tif is not order.tif:
+            return RejectCode.CHANGE_NOT_ALLOWED, (
+                "TimeInForce cannot be changed to or from 2 (at the opening) or 7 (at the "
+                "close) by a replace"
+            )
+        if cmd.tif not in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD, *auction_only):
             return RejectCode.CHANGE_NOT_ALLOWED, (
                 f"TimeInForce {cmd.tif.value} is not allowed on a replace: "
                 "use 0 Day, 1 GTC or 6 GTD"
@@ -861,7 +1259,7 @@ class Kernel:
                 )  # fmt: skip
                 self._trade_fifo.append(t.trade_id)
                 if len(self._trade_fifo) > self.retention.trades:
-                    self.trades.pop(self._trade_fifo.popleft(), None)
+                    self._forget_trade(self._trade_fifo.popleft())
                 continue
             if kind not in ORDER_EVENTS:
                 continue
@@ -870,13 +1268,14 @@ class Kernel:
                 fill: OrderFilled = event  # type: ignore[assignment]
                 executed = fill.last_qty * fill.last_px
                 self.firm_executed[snap.firm] = self.firm_executed.get(snap.firm, 0) + executed
-                trade = self.trades.get(fill.trade_id)
-                if trade is not None:
-                    self.trades[fill.trade_id] = (
-                        (*trade[:5], fill.seq, *trade[6:])
-                        if snap.side is Side.BUY
-                        else (*trade[:6], fill.seq, trade[7])
-                    )
+                for trade_id in self._auction_trades.get(snap.order_id) or (fill.trade_id,):
+                    trade = self.trades.get(trade_id)
+                    if trade is not None:
+                        self.trades[trade_id] = (
+                            (*trade[:5], fill.seq, *trade[6:])
+                            if snap.side is Side.BUY
+                            else (*trade[:6], fill.seq, trade[7])
+                        )
             oid = snap.order_id
             open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
             open_before = self._open_by_order.get(oid, 0)
@@ -933,7 +1332,18 @@ class Kernel:
         while len(self._done_fifo) > retention.done_orders:
             self._forget(self._done_fifo.popleft())
         while len(self._trade_fifo) > retention.trades:
-            self.trades.pop(self._trade_fifo.popleft(), None)
+            self._forget_trade(self._trade_fifo.popleft())
+
+    def _forget_trade(self, trade_id: int) -> None:
+        trade = self.trades.pop(trade_id, None)
+        if trade is not None and not trade[7]:  # a standing trade: into day_base
+            symbol, price, qty = trade[0], trade[1], trade[2]
+            b = self.day_base.get(symbol)
+            self.day_base[symbol] = (
+                (price, price, price, qty)
+                if b is None
+                else (b[0], max(b[1], price), min(b[2], price), b[3] + qty)
+            )
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -956,6 +1366,9 @@ class Kernel:
             for order in level.orders.values()
         ]
         stops = [_order_to_plain(o) for e in self.engines.values() for o in e.parked.values()]
+        call_market = [
+            _order_to_plain(o) for e in self.engines.values() for o in e.call_market.values()
+        ]
         c = self.counters
         return {
             "format": 2,
@@ -976,6 +1389,14 @@ class Kernel:
             "recent": {s: list(d) for s, d in self._recent.items()},
             "trade_ids": list(self.trades),
             "trades": list(self.trades.values()),
+            "phases": {s: p.value for s, p in self.phase.items() if p is not Phase.CONTINUOUS},
+            "call_market": call_market,  # market orders waiting for an auction
+            "call_end": dict(self.call_end),
+            "extended": sorted(self.extended),
+            "static_ref": dict(self.static_ref),
+            "indicative": {s: list(v) for s, v in self.indicative.items()},
+            "next_step": {s: list(v) for s, v in self.next_step.items()},
+            "day_base": {s: list(b) for s, b in self.day_base.items()},
         }
 
     @classmethod
@@ -989,7 +1410,25 @@ class Kernel:
         c.seq, c.order_id, c.trade_id = state["counters"]
         kernel.last_ts = state["last_ts"]
         kernel.expired_through = state["expired_through"]
-        kernel.instruments = {d["symbol"]: Instrument(**d) for d in state["instruments"]}
+        kernel.instruments = {
+            d["symbol"]: Instrument(
+                **{**d, "schedule": tuple(tuple(step) for step in d.get("schedule", ()))}
+            )
+            for d in state["instruments"]
+        }
+        for symbol, value in state.get("phases", {}).items():
+            kernel.phase[symbol] = Phase(value)
+            kernel.engines[symbol].in_call = not Phase(value).matches
+        kernel.call_end = dict(state.get("call_end", {}))
+        kernel.extended = set(state.get("extended", ()))
+        kernel.static_ref = dict(state.get("static_ref", {}))
+        kernel.indicative = {s: tuple(v) for s, v in state.get("indicative", {}).items()}  # type: ignore[misc]
+        kernel.next_step = {s: (v[0], v[1]) for s, v in state.get("next_step", {}).items()}
+        for plain in state.get("call_market", ()):
+            order = _order_from_plain(plain)
+            kernel.engines[order.symbol].call_market[order.order_id] = order
+            kernel.live[order.order_id] = order
+            kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
         kernel.firms = {
             d["firm"]: Firm(**{**d, "stp_mode": StpMode(d["stp_mode"])}) for d in state["firms"]
         }
@@ -1031,6 +1470,7 @@ class Kernel:
                 (session, cl): plain[0] for plain, keys in state["done"] for session, cl in keys
             }
             trades = ((t[0], t[1:]) for t in state["trades"])
+        kernel.day_base = {s: tuple(b) for s, b in state.get("day_base", {}).items()}  # type: ignore[misc]
         for trade_id, trade in trades:
             kernel.trades[trade_id] = tuple(trade)
             kernel._trade_fifo.append(trade_id)
@@ -1044,9 +1484,11 @@ class Kernel:
 
     def check_invariants(self) -> None:
         in_books = 0
-        for engine in self.engines.values():
-            engine.book.check_invariants()
-            in_books += len(engine.book.orders) + len(engine.parked)
+        for symbol, engine in self.engines.items():
+            engine.book.check_invariants(crossed_ok=engine.in_call)
+            assert engine.in_call == (not self.phase[symbol].matches), f"{symbol} phase"
+            assert not engine.call_market or engine.in_call, "market orders rest only in a call"
+            in_books += len(engine.book.orders) + len(engine.parked) + len(engine.call_market)
             for order in engine.parked.values():
                 assert order.is_parked and order.order_id not in engine.book.orders
         assert in_books == len(self.live), "an order is live but not in a book, or the reverse"
@@ -1064,6 +1506,39 @@ class Kernel:
         assert {f: v for f, v in self.firm_open.items() if v} == {
             f: v for f, v in open_by_firm.items() if v
         }, "firm open notional drifted from the live orders"
+
+
+_TIF_TEXT = {TimeInForce.AT_OPEN: "at the opening", TimeInForce.AT_CLOSE: "at the close"}
+_PHASE_TEXT = {
+    Phase.CLOSED: "closed", Phase.PRE_OPEN: "in the pre-open call",
+    Phase.CONTINUOUS: "in continuous trading", Phase.PRE_CLOSE: "in the pre-close call",
+    Phase.CALL: "in an intraday call",
+}  # fmt: skip
+
+
+# Schedule steps that end a call with its auction, and the phase that follows them.
+_AFTER_STEP = {"open-auction": Phase.CONTINUOUS, "close-auction": Phase.CLOSED}
+
+
+def _schedule_at(schedule: tuple[tuple[int, str], ...], ts: int) -> tuple[str, int]:
+    """The scheduled step in force at ts (the last one begun, today or before) and when
+    the next step begins (µs UTC)."""
+    now = ts % 86_400_000_000 // 1_000_000
+    current = schedule[-1][1]  # before the first step of the day: yesterday's last
+    for begins, what in schedule:
+        if begins <= now:
+            current = what
+    return current, _next_after(schedule, ts)
+
+
+def _next_after(schedule: tuple[tuple[int, str], ...], ts: int) -> int:
+    """When the first step after ts begins (µs UTC)."""
+    day, secs = divmod(ts, 86_400_000_000)
+    for begins, _ in schedule:
+        at = day * 86_400_000_000 + begins * 1_000_000
+        if at > ts:
+            return at
+    return (day + 1) * 86_400_000_000 + schedule[0][0] * 1_000_000
 
 
 # OrdTypes that rest with a Price(44): the name a missing-price reject uses.

@@ -34,6 +34,7 @@ def kernel_status(kernel: Kernel, depth: int = 20) -> dict[str, Any]:
             **sides,
             "last_px": _px(kernel.last_trade_px.get(symbol)),
             "halted": symbol in kernel.halted,
+            "phase": kernel.phase[symbol].value,
         }
     return {
         "seq": kernel.counters.seq,

@@ -31,6 +31,7 @@ class RejectCode(IntEnum):
     RESTRICTED = 2007
     BLOCKED = 2008  # kill switch engaged for the session, its firm or the venue
     NOT_AUTHORIZED = 2009
+    MARKET_CLOSED = 2010  # the instrument's phase is closed
     # 3xxx: order state and matching
     UNKNOWN_ORDER = 3001
     TOO_LATE = 3002
@@ -52,3 +53,5 @@ class CancelReason(IntEnum):
     KILL_SWITCH = 8
     OPERATOR = 9
     MIN_QTY_NOT_MET = 10  # IOC with MinQty(110): less than MinQty could fill at once
+    AUCTION_REMAINDER = 11  # market, at-the-opening or at-the-close: left after its auction
+    PHASE_ENDED = 12  # market or OPG/ATC order of a call that ended without an auction

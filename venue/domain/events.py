@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from venue.domain.codes import CancelReason, RejectCode
-from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
+from venue.domain.values import OrdStatus, OrdType, Phase, Side, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class TradeExecuted:
     sell_session: str
     buy_account: str = ""
     sell_account: str = ""
+    auction: bool = False  # printed by an auction's uncross (no aggressor really)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,38 @@ class OrderTradeCanceled:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    """An instrument's trading phase changed (or its call was extended: phase == previous).
+
+    actor: the operator's name, "schedule", "volatility" or "halt" (resume into a call).
+    call_end: when a timed call ends with its auction (µs UTC), None if it has no end."""
+
+    seq: int
+    ts: int
+    symbol: str
+    phase: Phase
+    previous: Phase
+    actor: str
+    text: str
+    call_end: int | None = None
+    initial: bool = False  # the schedule's start sets the phase (not announced in a f)
+
+
+@dataclass(frozen=True, slots=True)
+class IndicativeChanged:
+    """During a call: the price the auction would uncross at now, its volume and the
+    surplus left (price None: nothing would execute). Published in market data."""
+
+    seq: int
+    ts: int
+    symbol: str
+    price: int | None
+    volume: int
+    surplus: int
+    surplus_side: Side | None
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -246,6 +279,8 @@ Event = (
     | OperatorActionApplied
     | TradeBusted
     | OrderTradeCanceled
+    | PhaseChanged
+    | IndicativeChanged
 )
 
 ORDER_EVENTS = (
@@ -263,7 +298,10 @@ ORDER_EVENTS = (
 
 def report_session(event: Event) -> str | None:
     """The session that must receive a report for this event, or None (trades)."""
-    if isinstance(event, TradeExecuted | OperatorActionApplied | TradeBusted):
+    if isinstance(
+        event,
+        TradeExecuted | OperatorActionApplied | TradeBusted | PhaseChanged | IndicativeChanged,
+    ):
         return None
     if isinstance(event, OrderStatusReported | CancelRejected | MassCancelReported):
         return event.session

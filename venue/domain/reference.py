@@ -46,6 +46,16 @@ class Instrument:
     # Post-only (ExecInst 6) that would take liquidity: rejected (False) or slid to one
     # tick behind the opposite best (True).
     post_only_slide: bool = False
+    # Phases and auctions (spec/auctions.md). Bands in basis points; None: no band.
+    dynamic_band_bps: int | None = None  # around the last trade
+    static_band_bps: int | None = None  # around the last auction price, else the reference
+    interruption_secs: int = 120  # volatility interruption: call length before its auction
+    resume_call_secs: int = 0  # resume after a halt: a call this long, then an auction
+    extension_bps: int | None = None  # a call's end: indicative this far from the reference
+    extension_secs: int = 0  # ... extends the call once by this long
+    # UTC seconds of the day at which the scheduled phases begin; () = continuous all day.
+    # ((secs, phase value), ...) in time order; "auction" uncrosses the current call.
+    schedule: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.tick <= 0 or self.lot <= 0:

@@ -66,7 +66,31 @@ class TimeInForce(StrEnum):
     GTC = "1"
     IOC = "3"
     FOK = "4"
+    AT_OPEN = "2"  # at the opening: the opening auction only (entered in pre-open)
     GTD = "6"  # with ExpireTime(126) or ExpireDate(432)
+    AT_CLOSE = "7"  # at the close (FIX 4.4 on): the closing auction only (entered in pre-close)
+
+
+class Phase(StrEnum):
+    """An instrument's trading phase (spec/auctions.md). Calls collect orders without
+    matching; an auction (the uncross) ends each call and is an instant, not a phase.
+
+    Without a schedule an instrument is CONTINUOUS all day, as before phases existed."""
+
+    CLOSED = "closed"  # new orders rejected (OrdRejReason 2); resting GTC/GTD stay
+    PRE_OPEN = "pre-open"  # opening call: ends with the opening auction, then CONTINUOUS
+    CONTINUOUS = "continuous"
+    PRE_CLOSE = "pre-close"  # closing call: ends with the closing auction, then CLOSED
+    CALL = "call"  # intraday call (volatility interruption, resume after a halt)
+
+    @property
+    def is_call(self) -> bool:
+        return self in (Phase.PRE_OPEN, Phase.PRE_CLOSE, Phase.CALL)
+
+    @property
+    def matches(self) -> bool:
+        """Whether orders match on arrival (continuous trading only)."""
+        return self is Phase.CONTINUOUS
 
 
 class OrdStatus(StrEnum):

@@ -107,6 +107,8 @@ class FixGateway:
         *,
         listen: tuple[str, int],
         market_data: Callable[[str, str], None] | None = None,
+        hop: bool = True,
+        send_buffer: int = 16 << 20,
     ) -> None:
         self._submit = submit
         self._market_data = market_data  # (session, raw) for V/x/c/e of market_data sessions
@@ -167,6 +169,8 @@ class FixGateway:
             check=self.check_first_message,
             logon_timeout=defaults.getInt("LogonTimeout") if defaults.has("LogonTimeout") else 10,
             comp_id=self._sender,
+            hop=hop,  # relay and frame every message (see gatekeeper.py), or dup2
+            send_buffer=send_buffer,
         )
         self._started = False
         self._stopped = False
@@ -203,12 +207,16 @@ class FixGateway:
         """
         self._gatekeeper.stop()
         if not self._started or self._acceptor is None:
+            self._gatekeeper.close()
             return
         self._started = False
         self._stopped = True
-        if not force:
-            self._logout_all(timeout)
-        self._stop_acceptor(self._acceptor)
+        try:
+            if not force:
+                self._logout_all(timeout)  # through the hop, which still relays
+            self._stop_acceptor(self._acceptor)
+        finally:
+            self._gatekeeper.close()
 
     def close(self) -> None:
         """stop(force=True) and free QuickFIX's objects now; send() then drops messages."""

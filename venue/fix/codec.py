@@ -35,6 +35,7 @@ from venue.domain.commands import (
 from venue.domain.events import (
     CancelRejected,
     Event,
+    IndicativeChanged,
     MassCancelReported,
     OperatorActionApplied,
     OrderAccepted,
@@ -48,6 +49,7 @@ from venue.domain.events import (
     OrderStatusReported,
     OrderTradeCanceled,
     OrderTriggered,
+    PhaseChanged,
     TradeBusted,
     TradeExecuted,
 )
@@ -88,8 +90,9 @@ _ORD_TYPES = {
     "K": OrdType.MARKET_TO_LIMIT,  # FIX 4.4: QuickFIX's 4.2 dictionary refuses K itself
 }  # fmt: skip
 _TIFS = {
-    "0": TimeInForce.DAY, "1": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK,
-    "6": TimeInForce.GTD,
+    "0": TimeInForce.DAY, "1": TimeInForce.GTC, "2": TimeInForce.AT_OPEN,
+    "3": TimeInForce.IOC, "4": TimeInForce.FOK, "6": TimeInForce.GTD,
+    "7": TimeInForce.AT_CLOSE,  # FIX 4.4 on: QuickFIX's 4.2 dictionary refuses 59=7 itself
 }  # fmt: skip
 
 _SIDE_NAMES = {
@@ -164,7 +167,8 @@ def _tif(fields: dict[str, str]) -> TimeInForce:
         raise _Reject(
             _US,
             f"TimeInForce(59)={_named(text, _TIF_NAMES)} is not supported: "
-            "use 0 (day), 1 (GTC), 3 (IOC), 4 (FOK) or 6 (GTD)",
+            "use 0 (day), 1 (GTC), 2 (at the opening), 3 (IOC), 4 (FOK), 6 (GTD) or "
+            "7 (at the close)",
         )
     return tif
 
@@ -430,6 +434,7 @@ ORD_REJ_REASONS_44 = {
     "MISSING_FIELD": "99",
     "INVALID_EXPIRY": "99",  # Text says what is wrong
     "HALTED": "2",
+    "MARKET_CLOSED": "2",
     "PRICE_OUTSIDE_COLLAR": "99",  # FIX 5.0: 16 price exceeds current price band
     "EXCEEDS_MAX_QTY": "3",
     "EXCEEDS_MAX_NOTIONAL": "3",
@@ -449,6 +454,7 @@ CXL_REJ_REASONS_44 = {
     "TOO_LATE": "0",
     "DUPLICATE_CL_ORD_ID": "6",
     "HALTED": "2",
+    "MARKET_CLOSED": "2",
     "THROTTLED": "2",
     "RESTRICTED": "2",
     "BLOCKED": "2",
@@ -724,7 +730,7 @@ _ENCODERS: dict[type, Callable[[object, str], str | None]] = {
 }
 
 
-_NOT_REPORTS = (TradeExecuted, OperatorActionApplied, TradeBusted)
+_NOT_REPORTS = (TradeExecuted, OperatorActionApplied, TradeBusted, PhaseChanged, IndicativeChanged)
 
 
 def encode(event: Event, begin_string: str, digits: int | None = None) -> str | None:

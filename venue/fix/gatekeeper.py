@@ -20,6 +20,20 @@ ever reaches QuickFIX.
 What the gatekeeper reads is only ever the first message, cut at its declared BodyLength
 and checked as QuickFIX would check it (BeginString, BodyLength, MsgType third, CheckSum);
 a first message that fails is garbled and the connection is closed without an answer.
+
+The hop (setting `fix_hop`, on by default): instead of the dup2, the gatekeeper keeps the
+client's socket and the Unix-socket connection it opened to QuickFIX, and one thread (Hop)
+relays both ways for every connection. Inbound it frames the stream as QuickFIX would
+(8=, 9=, 10=) and drops, with a log line saying why, what QuickFIX would take as garbled
+or write into its message log as a forged line: a message whose declared body runs into
+the next `8=FIX` (QuickFIX would wait for the declared bytes and swallow the next message
+with it), a BodyLength that does not end where CheckSum(10) starts, a wrong CheckSum,
+MsgType not third, a raw CR or LF. The next message goes on at once; QuickFIX then sees a
+sequence gap and asks for a resend, the standard recovery. Outbound it copies bytes as
+they come and holds what the client does not read, up to `send_buffer` bytes per
+connection: past that the client is a slow consumer and is disconnected (both sides
+closed: QuickFIX sees the disconnect). The cost is one more copy of every message, on one
+Python thread: see the README's figures.
 """
 
 from __future__ import annotations
@@ -94,6 +108,63 @@ def first_message(data: bytes) -> bytes | None:
     return data[:end]
 
 
+MAX_RELAYED_BYTES = 8 << 20  # a declared BodyLength past this is garbled, not waited for
+_NEXT = b"\x018=FIX"  # where the next message starts (after its predecessor's SOH)
+
+
+def next_message(data: bytes | bytearray, pos: int = 0) -> tuple[int, str | None] | None:
+    """Frame the inbound stream at data[pos:]: (end, None) for a sound message
+    data[pos:end]; (end, why) for bytes to drop (a garbled message, or junk before the next
+    `8=FIX`); None when more bytes are needed to tell. What QuickFIX's parser would accept
+    passes; what it would drop as garbled, or what would forge a line in its message log,
+    does not."""
+    size = len(data)
+    if not data.startswith(b"8=", pos):
+        start = data.find(b"8=FIX", pos)
+        if start == -1:  # keep a tail that may be the start of "8=FIX"
+            start = max(pos, size - 4)
+            while start < size and not b"8=FIX".startswith(bytes(data[start:size])):
+                start += 1
+            if start == pos:
+                return None
+        return start, "not FIX: bytes before BeginString(8)"
+    match = _HEADER.match(data, pos)
+    if match is None:
+        if _HEADER_START.fullmatch(data, pos) is not None:
+            return None
+        following = data.find(_NEXT, pos)
+        return (following + 1 if following != -1 else pos + 2), "garbled: no BodyLength(9)"
+    body_start = match.end()
+    declared = int(match.group(2))
+    if declared > MAX_RELAYED_BYTES:
+        return body_start, f"garbled: BodyLength(9)={declared} is past {MAX_RELAYED_BYTES}"
+    body_end = body_start + declared
+    end = body_end + 7  # "10=nnn\x01"
+    # The next message starting before this one's declared end: the length is wrong, and
+    # QuickFIX would read the next message as part of this one.
+    following = data.find(_NEXT, body_start - 1, min(size, end + 4))
+    if following != -1:
+        return following + 1, (
+            f"garbled: BodyLength(9)={declared} runs into the next message "
+            f"({following + 1 - body_start} bytes of body)"
+        )
+    if size < end:
+        return None
+    if (
+        _TRAILER.fullmatch(data, body_end, end) is None
+        or body_end == body_start
+        or data[body_end - 1] != 1
+    ):
+        return end, "garbled: BodyLength(9) does not end where CheckSum(10) starts"
+    if not data.startswith(b"35=", body_start):
+        return end, "garbled: MsgType(35) is not the third field"
+    if int(data[end - 4 : end - 1]) != sum(memoryview(data)[pos:body_end]) % 256:
+        return end, "garbled: wrong CheckSum(10)"
+    if data.find(b"\n", pos, end) != -1 or data.find(b"\r", pos, end) != -1:
+        return end, "a raw CR or LF in the message (it would forge a line in the message log)"
+    return end, None
+
+
 def logout(begin_string: str, sender: str, target: str, text: str) -> bytes:
     """A Logout from `sender` (the venue) to `target` (MsgSeqNum 1: there is no session)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
@@ -127,8 +198,13 @@ class Gatekeeper:
         settle: float = 1.0,
         *,
         comp_id: str = "VENUE",
+        hop: bool = True,
+        send_buffer: int = 16 << 20,
     ) -> None:
         self._backend = backend
+        self._hop_on = hop
+        self._send_buffer = send_buffer
+        self._hop: Hop | None = None
         self._comp_id = comp_id
         self._check = check
         self._logon_timeout = logon_timeout
@@ -154,10 +230,24 @@ class Gatekeeper:
         self._listener.setblocking(False)
         self.address = self._listener.getsockname()[:2]
         self._selector.register(self._listener, selectors.EVENT_READ)
+        if self._hop_on:
+            self._hop = Hop(self._send_buffer)
         self._thread.start()
 
+    @property
+    def relayed(self) -> int:
+        """Connections the hop relays now (0 without the hop)."""
+        return self._hop.connections if self._hop is not None else 0
+
+    def close(self) -> None:
+        """stop(), and close the connections the hop relays (QuickFIX sees them go)."""
+        self.stop()
+        if self._hop is not None:
+            self._hop.close()
+
     def stop(self) -> None:
-        """Stop listening; connections not yet handed over are closed. Idempotent."""
+        """Stop listening; connections not yet handed over are closed (the hop keeps
+        relaying those handed over until close()). Idempotent."""
         if self._stopping:
             return
         self._stopping = True
@@ -268,10 +358,20 @@ class Gatekeeper:
         # QuickFIX's own log shows no useful peer for it (it accepted a Unix socket)
         log.info("logon of %s from %s handed to QuickFIX", fields.get("49"), _peer(connection))
         try:
-            self._hand_over(connection)
+            if self._hop is not None:
+                self._relay(connection, f"{fields.get('49')} from {_peer(connection)}")
+            else:
+                self._hand_over(connection)
         except OSError as exc:
             log.error("could not hand a connection from %s to QuickFIX: %s", _peer(connection), exc)
             connection.close()
+
+    def _relay(self, client: socket.socket, name: str) -> None:
+        """Keep the client's socket, and relay it to a connection of ours to QuickFIX."""
+        assert self._hop is not None
+        backend = connect_backend(self._backend)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._hop.add(client, backend, name)
 
     def _hand_over(self, client: socket.socket) -> None:
         """Make QuickFIX's accepted socket for a connection of ours be the client's."""
@@ -314,6 +414,231 @@ class Gatekeeper:
         with contextlib.suppress(OSError):
             connection.recv(MAX_LOGON_BYTES)  # what it sent, so closing sends FIN, not RST
         connection.close()
+
+
+class _Relay:
+    """One client connection and its connection to QuickFIX, as the hop holds them."""
+
+    __slots__ = ("client", "backend", "name", "inbound", "to_quickfix", "to_client",
+                 "watching", "closing_until")  # fmt: skip
+
+    def __init__(self, client: socket.socket, backend: socket.socket, name: str) -> None:
+        self.client = client
+        self.backend = backend
+        self.name = name  # "CLIENT1 from 127.0.0.1:50312", for the log
+        self.inbound = bytearray()  # from the client, not framed yet
+        self.to_quickfix = bytearray()  # framed, not yet taken by QuickFIX
+        self.to_client = bytearray()  # from QuickFIX, not yet taken by the client
+        self.watching: dict[socket.socket, int] = {}  # socket -> selector events
+        self.closing_until = 0.0  # QuickFIX has closed: deliver to_client until then
+
+
+DRAIN_SECONDS = 2.0  # after QuickFIX closes, how long its last messages may take to leave
+_CHUNK = 262144
+
+
+class Hop:
+    """Relays every handed-over connection on one thread (see the module's docstring).
+
+    send_buffer: bytes from QuickFIX held for a client that does not read them; past it
+    the connection is closed as a slow consumer.
+    """
+
+    def __init__(self, send_buffer: int = 16 << 20) -> None:
+        self._send_buffer = send_buffer
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._added: list[_Relay] = []  # handed over by the gatekeeper's thread
+        self._lock = threading.Lock()
+        self._relays: set[_Relay] = set()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="fix-hop", daemon=True)
+        self._thread.start()
+
+    @property
+    def connections(self) -> int:
+        return len(self._relays)
+
+    def add(self, client: socket.socket, backend: socket.socket, name: str) -> None:
+        """Relay between client (its Logon still unread) and backend (to QuickFIX)."""
+        client.setblocking(False)
+        backend.setblocking(False)
+        with self._lock:
+            self._added.append(_Relay(client, backend, name))
+        self._wake()
+
+    def close(self) -> None:
+        """Close every relayed connection and stop. Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        for relay in list(self._relays):
+            self._close(relay)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    # -- the loop (hop thread) ------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closing:
+            draining = any(r.closing_until for r in self._relays)
+            for key, events in self._selector.select(0.1 if draining else 1.0):
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                    continue
+                relay: _Relay = key.data
+                if relay not in self._relays:
+                    continue  # closed by an earlier event of this round
+                if key.fileobj is relay.client:
+                    self._client_event(relay, events)
+                else:
+                    self._backend_event(relay, events)
+            with self._lock:
+                added, self._added = self._added, []
+            for relay in added:
+                self._relays.add(relay)
+                self._watch(relay)
+            if draining:
+                now = time.monotonic()
+                for relay in [r for r in self._relays if 0 < r.closing_until < now]:
+                    self._close(relay)
+
+    def _client_event(self, relay: _Relay, events: int) -> None:
+        if events & selectors.EVENT_WRITE and not self._send_client(relay):
+            return
+        if events & selectors.EVENT_READ and not relay.closing_until:
+            try:
+                data = relay.client.recv(_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # the client went: QuickFIX sees the disconnect
+                self._close(relay)
+                return
+            relay.inbound += data
+            self._frame(relay)
+            self._send_quickfix(relay)
+        self._watch(relay)
+
+    def _backend_event(self, relay: _Relay, events: int) -> None:
+        if events & selectors.EVENT_WRITE and not self._send_quickfix(relay):
+            return
+        if events & selectors.EVENT_READ:
+            try:
+                data = relay.backend.recv(_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # QuickFIX closed (after a Logout, say): deliver what is left
+                if not relay.to_client:
+                    self._close(relay)
+                    return
+                relay.closing_until = time.monotonic() + DRAIN_SECONDS
+                relay.to_quickfix.clear()
+                if relay.watching.pop(relay.backend, 0):
+                    self._selector.unregister(relay.backend)
+                relay.backend.close()
+            else:
+                relay.to_client += data
+            if not self._send_client(relay):
+                return
+            if len(relay.to_client) > self._send_buffer:
+                log.warning(
+                    "slow consumer %s: %d bytes unread, past fix_send_buffer_mb; disconnected",
+                    relay.name,
+                    len(relay.to_client),
+                )
+                self._close(relay)
+                return
+        self._watch(relay)
+
+    def _frame(self, relay: _Relay) -> None:
+        data, pos = relay.inbound, 0
+        while (cut := next_message(data, pos)) is not None:
+            end, why = cut
+            if why is None:
+                relay.to_quickfix += memoryview(data)[pos:end]
+            else:
+                log.warning(
+                    "dropped %d bytes from %s: %s: %r", end - pos, relay.name, why,
+                    bytes(data[pos : min(end, pos + 120)]),
+                )  # fmt: skip
+            pos = end
+        del data[:pos]
+
+    def _send_quickfix(self, relay: _Relay) -> bool:
+        """Pass framed messages on; False if the relay had to be closed."""
+        if relay.to_quickfix:
+            try:
+                sent = relay.backend.send(relay.to_quickfix)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                self._close(relay)
+                return False
+            del relay.to_quickfix[:sent]
+        return True
+
+    def _send_client(self, relay: _Relay) -> bool:
+        if relay.to_client:
+            try:
+                sent = relay.client.send(relay.to_client)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                self._close(relay)
+                return False
+            del relay.to_client[:sent]
+        if relay.closing_until and not relay.to_client:
+            self._close(relay)
+            return False
+        return True
+
+    def _watch(self, relay: _Relay) -> None:
+        """Select what each side can use now: the client is read only while QuickFIX keeps
+        up with what it sent (else it would be held here), written while bytes wait."""
+        client = selectors.EVENT_WRITE if relay.to_client else 0
+        backend = selectors.EVENT_WRITE if relay.to_quickfix else 0
+        if not relay.to_quickfix and not relay.closing_until:
+            client |= selectors.EVENT_READ
+        if not relay.closing_until:
+            backend |= selectors.EVENT_READ
+        for sock, events in ((relay.client, client), (relay.backend, backend)):
+            now = relay.watching.get(sock, 0)
+            if events == now:
+                continue
+            if not events:
+                self._selector.unregister(sock)
+                del relay.watching[sock]
+            elif not now:
+                self._selector.register(sock, events, relay)
+                relay.watching[sock] = events
+            else:
+                self._selector.modify(sock, events, relay)
+                relay.watching[sock] = events
+
+    def _close(self, relay: _Relay) -> None:
+        self._relays.discard(relay)
+        for sock in (relay.client, relay.backend):
+            if sock in relay.watching:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._selector.unregister(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+        relay.watching.clear()
 
 
 def _answer(connection: socket.socket, answer: bytes) -> None:

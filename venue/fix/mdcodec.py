@@ -25,8 +25,10 @@ from venue.domain.reference import Instrument
 from venue.domain.values import Side, format_price
 from venue.fix.codec import FIX42, FIXT11, SOH, transact_time
 from venue.marketdata.book import (
+    DELETE,
     OPEN,
     VOLUME,
+    IndicativeEntry,
     Level,
     LevelEntry,
     Snapshot,
@@ -55,10 +57,20 @@ UNSUPPORTED_ENTRY_TYPE = "8"
 # Entry types served: bids, offers, trades and the session statistics (opening price,
 # high, low; trade volume "B" exists from FIX 4.4 on: on 4.2 the volume is
 # TotalVolumeTraded(387) on the W).
-_SERVED = {FIX42: frozenset("012478"), "FIX.4.4": frozenset("012478B"),
-           FIXT11: frozenset("012478B")}  # fmt: skip
+# During a call the indicative auction figures: 4.4 imbalance A; 5.0 SP2 auction clearing
+# price Q and imbalance A; 4.2 has neither (spec/auctions.md, "Market data").
+_SERVED = {FIX42: frozenset("012478"), "FIX.4.4": frozenset("012478AB"),
+           FIXT11: frozenset("012478ABQ")}  # fmt: skip
+AUCTION_TYPES = frozenset("AQ")
 RPT_SEQ = 83  # RptSeq: the same sequence on FIX 5.0 SP2 (FIXT.1.1), where it is standard
 _TRADING, _HALTED, _RESUMED = "17", "2", "3"  # SecurityTradingStatus(326)
+_NOT_AVAILABLE = "18"  # closed
+# In a call: 21 pre-open from FIX 4.4 on; 4.2 has no 21: 1 (opening delay).
+_IN_CALL = {FIX42: "1", "FIX.4.4": "21", FIXT11: "21"}
+# TradingSessionSubID(625): free text in 4.4, an enum in 5.0 SP2 (2 opening auction,
+# 3 continuous, 4 closing auction, 9 unscheduled intraday auction); 4.2's f has no 625.
+_SUB_ID_50 = {"pre-open": "2", "continuous": "3", "pre-close": "4", "call": "9"}
+_CALLS = ("pre-open", "pre-close", "call")
 _HALT_REASON = "M"  # HaltReasonChar(327) "Additional information" (an operator's halt)
 
 _FIELD = re.compile("([^=\x01]*)=([^\x01]*)\x01")
@@ -157,6 +169,8 @@ def snapshot(
             entries.append(f"269={kind}\x01270={format_price(snap.stats[kind])}\x01")
     if VOLUME in entry_types and VOLUME in snap.stats:
         entries.append(f"269=B\x01271={snap.stats[VOLUME]}\x01")
+    if snap.indicative is not None and entry_types & AUCTION_TYPES and begin_string != FIX42:
+        entries += _auction_entries(snap.indicative, begin_string, entry_types, full=True)
     if fixt:
         entries = [f"{e}{RPT_SEQ}={seq}\x01" for e in entries] or [f"269=J\x01{RPT_SEQ}={seq}\x01"]
         req = f"262={req_id}\x01" if req_id else ""
@@ -180,7 +194,38 @@ def snapshot(
     )
 
 
-def entry_type(entry: LevelEntry | TradeEntry | StatEntry) -> str:
+def _auction_entries(
+    entry: IndicativeEntry, begin_string: str, types: frozenset[str], full: bool = False
+) -> list[str]:
+    """The indicative figures as entries: 4.4 one A (price, surplus size, TradeCondition P
+    more buyers / Q more sellers, the volume in Text); 5.0 SP2 a Q (price, volume) and an A
+    (price, surplus, 277). In an X (full False) each starts with its MDUpdateAction and
+    Symbol; a DELETE has no price or size."""
+    out: list[str] = []
+    fixt = begin_string == FIXT11
+    side = {"1": "P", "2": "Q"}.get(entry.surplus_side.value if entry.surplus_side else "", "")
+    cond = f"277={side}\x01" if side else ""
+    for kind in ("Q", "A") if fixt else ("A",):
+        if kind not in types and not (not fixt and types & AUCTION_TYPES):
+            continue
+        head = "" if full else f"279={entry.action}\x01"
+        head += f"269={kind}\x01" + ("" if full else f"55={entry.symbol}\x01")
+        if entry.action == DELETE or entry.price is None:
+            out.append(head)
+            continue
+        px = f"270={format_price(entry.price)}\x01"
+        if kind == "Q":
+            out.append(f"{head}{px}271={entry.volume}\x01")
+        elif fixt:
+            out.append(f"{head}{px}271={entry.surplus}\x01{cond}")
+        else:
+            out.append(f"{head}{px}271={entry.surplus}\x01{cond}58=volume {entry.volume}\x01")
+    return out
+
+
+def entry_type(entry: LevelEntry | TradeEntry | StatEntry | IndicativeEntry) -> str:
+    if type(entry) is IndicativeEntry:
+        return "A"
     if type(entry) is LevelEntry:
         return BID if entry.side is Side.BUY else OFFER
     if type(entry) is TradeEntry:
@@ -196,24 +241,38 @@ def _x_entry(entry: LevelEntry | TradeEntry | StatEntry, seq_tag: int = MD_SEQ) 
         return (f"279={entry.action}\x01269={kind}\x0155={entry.symbol}\x01"
                 f"270={format_price(entry.price)}\x01{size}{seq_tag}={seq}\x01")  # fmt: skip
     if type(entry) is TradeEntry:
-        aggressor = f"2446={entry.aggressor_side.value}\x01" if seq_tag == RPT_SEQ else ""
+        aggressor = ""
+        if seq_tag == RPT_SEQ and entry.aggressor_side is not None:
+            aggressor = f"2446={entry.aggressor_side.value}\x01"
         return (f"279=0\x01269=2\x0155={entry.symbol}\x01270={format_price(entry.price)}\x01"
                 f"271={entry.qty}\x01{_date_time(entry.ts)}{aggressor}"
                 f"{seq_tag}={seq}\x01")  # fmt: skip
     stat: StatEntry = entry  # type: ignore[assignment]
+    if stat.deleted:  # the trading day ended
+        return f"279=2\x01269={kind}\x0155={stat.symbol}\x01{seq_tag}={seq}\x01"
     value = f"271={stat.value}\x01" if kind == VOLUME else f"270={format_price(stat.value)}\x01"
     action = "0" if kind == OPEN else "1"
     return f"279={action}\x01269={kind}\x0155={stat.symbol}\x01{value}{seq_tag}={seq}\x01"
 
 
 def incremental(
-    begin_string: str, req_id: str, entries: Sequence[LevelEntry | TradeEntry | StatEntry]
+    begin_string: str,
+    req_id: str,
+    entries: Sequence[LevelEntry | TradeEntry | StatEntry | IndicativeEntry],
+    types: frozenset[str] = AUCTION_TYPES,
 ) -> str:
-    """A MarketDataIncrementalRefresh: one entry per changed level, trade or statistic."""
+    """A MarketDataIncrementalRefresh: one entry per changed level, trade or statistic
+    (an indicative change: one or two, `types` says which were asked for)."""
     seq_tag = RPT_SEQ if begin_string == FIXT11 else MD_SEQ
-    body = "".join(_x_entry(e, seq_tag) for e in entries)
+    parts: list[str] = []
+    for e in entries:
+        if type(e) is IndicativeEntry:
+            parts += [f"{x}{seq_tag}={e.seq}\x01"
+                      for x in _auction_entries(e, begin_string, types)]  # fmt: skip
+        else:
+            parts.append(_x_entry(e, seq_tag))  # type: ignore[arg-type]
     req = f"262={req_id}\x01" if req_id else ""
-    return f"8={begin_string}\x019=0\x0135=X\x01{req}268={len(entries)}\x01{body}10=000\x01"
+    return f"8={begin_string}\x019=0\x0135=X\x01{req}268={len(parts)}\x01{''.join(parts)}10=000\x01"
 
 
 def md_reject(begin_string: str, reject: MDReject) -> str:
@@ -289,17 +348,32 @@ def security_status(
     change: bool = False,
     text: str = "",
     ts: int | None = None,
+    phase: str = "continuous",
 ) -> str:
     """SecurityStatus (f). Answer to a request (req_id; 326 17 ready to trade or 2 halted)
     or unsolicited on a halt (2) or resume (3, change=True). The halt reason is
-    HaltReasonChar(327) M on both versions and Text(58) on 4.4 (4.2's f has no Text)."""
-    status = _HALTED if halted else (_RESUMED if change else _TRADING)
+    HaltReasonChar(327) M on both versions and Text(58) on 4.4 (4.2's f has no Text).
+    Trading phases (spec/auctions.md): closed 18, a call 21 (4.2: 1), continuous 17, with
+    TradingSessionSubID(625) naming the phase on 4.4 (text) and 5.0 SP2 (its enum)."""
+    if halted:
+        status = _HALTED
+    elif phase == "closed":
+        status = _NOT_AVAILABLE
+    elif phase in _CALLS:
+        status = _IN_CALL.get(begin_string, "21")
+    else:
+        status = _RESUMED if change else _TRADING
+    sub_id = ""
+    if begin_string == FIXT11 and phase in _SUB_ID_50:
+        sub_id = f"625={_SUB_ID_50[phase]}\x01"
+    elif begin_string != FIX42 and begin_string != FIXT11 and phase != "continuous":
+        sub_id = f"625={phase}\x01"
     req = f"324={req_id}\x01" if req_id else ""
     unsolicited = "N" if req_id else "Y"
     reason = f"327={'3' if begin_string == FIXT11 else _HALT_REASON}\x01" if halted else ""
     when = transact_time(ts if ts is not None else time.time_ns() // 1000)
     tail = f"58={text}\x01" if text and begin_string != FIX42 else ""
     return (
-        f"8={begin_string}\x019=0\x0135=f\x01{req}55={symbol}\x01325={unsolicited}\x01"
+        f"8={begin_string}\x019=0\x0135=f\x01{req}55={symbol}\x01{sub_id}325={unsolicited}\x01"
         f"326={status}\x01{reason}60={when}\x01{tail}10=000\x01"
     )

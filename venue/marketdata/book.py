@@ -20,13 +20,15 @@ FOK and market orders never rest.
 
 Sequence: every level change and every trade takes the symbol's next number, so a
 full-depth consumer of bids, offers and trades sees them without gaps; a statistic carries
-the number of the trade (or bust) that changed it. A book
+the number of the trade (or bust, or day end) that changed it. Statistics and the last
+trade are the trading day's: end_day() clears them. A book
 started after a restart begins every symbol at `start_seq`, which the caller makes larger
 than any number given before (MarketDataBook.restart_seq).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +36,7 @@ from sortedcontainers import SortedDict
 
 from venue.domain.events import (
     Event,
+    IndicativeChanged,
     OperatorActionApplied,
     OrderAccepted,
     OrderCanceled,
@@ -44,6 +47,7 @@ from venue.domain.events import (
     OrderSnapshot,
     OrderTradeCanceled,
     OrderTriggered,
+    PhaseChanged,
     TradeBusted,
     TradeExecuted,
 )
@@ -52,6 +56,7 @@ from venue.domain.values import Side, TimeInForce
 NEW, CHANGE, DELETE = "0", "1", "2"  # MDUpdateAction(279)
 # Statistics the venue keeps, by the MDEntryType(269) that carries them.
 OPEN, HIGH, LOW, VOLUME = "4", "7", "8", "B"
+_CALLS = ("pre-open", "pre-close", "call")
 # At most this many sequence numbers come from one event (a replace: two levels). Used by
 # restart_seq.
 MAX_ENTRIES_PER_EVENT = 2
@@ -78,32 +83,53 @@ class TradeEntry:
     ts: int
     price: int
     qty: int
-    aggressor_side: Side
+    aggressor_side: Side | None  # None: an auction's print
     trade_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class StatEntry:
-    """A session statistic changed: OPEN, HIGH, LOW (a price) or VOLUME (a quantity)."""
+    """A session statistic changed: OPEN, HIGH, LOW (a price) or VOLUME (a quantity); or,
+    deleted, it ended with the trading day (value 0)."""
 
     symbol: str
     seq: int
     ts: int
     kind: str
     value: int
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class StatusEntry:
-    """The symbol was halted or resumed (no sequence number: it is not book data)."""
+    """The symbol was halted or resumed, or its trading phase changed (no sequence
+    number: it is not book data). resumed: the end of a halt."""
 
     symbol: str
     ts: int
     halted: bool
     text: str
+    phase: str = "continuous"
+    resumed: bool = False
 
 
-Entry = LevelEntry | TradeEntry | StatEntry | StatusEntry
+@dataclass(frozen=True, slots=True)
+class IndicativeEntry:
+    """During a call: the indicative auction price, volume and surplus (price None: no
+    longer shown, the call ended or nothing would execute). Like a statistic it carries the
+    symbol's current sequence number and takes none of its own."""
+
+    symbol: str
+    seq: int
+    ts: int
+    action: str  # NEW, CHANGE or DELETE
+    price: int | None
+    volume: int
+    surplus: int
+    surplus_side: Side | None
+
+
+Entry = LevelEntry | TradeEntry | StatEntry | StatusEntry | IndicativeEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +149,8 @@ class Snapshot:
     last_trade: tuple[int, int, int] | None  # price, qty, ts
     stats: dict[str, int]  # OPEN/HIGH/LOW/VOLUME -> value, only those known
     halted: bool
+    phase: str = "continuous"
+    indicative: IndicativeEntry | None = None  # in a call, when it has a price
 
 
 @dataclass(slots=True)
@@ -135,8 +163,12 @@ class _Symbol:
     )  # key (-price for bids) -> [price, qty, orders]
     last_trade: tuple[int, int, int] | None = None
     trades: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> (price, qty)
+    base: tuple[int, int, int, int] | None = None  # open, high, low, volume of older trades
     stats: dict[str, int] = field(default_factory=dict)
     halted: bool = False
+    halt_text: str = ""  # why, while halted
+    phase: str = "continuous"  # anything else: nothing matches, the book may be crossed
+    indicative: IndicativeEntry | None = None
 
 
 def _key(side: Side, price: int) -> int:
@@ -162,8 +194,14 @@ def visible_qty(o: OrderSnapshot) -> int:
 
 
 class MarketDataBook:
-    def __init__(self, symbols: Iterable[str], start_seq: int = 0) -> None:
+    def __init__(
+        self, symbols: Iterable[str], start_seq: int = 0, keep_trades: int = 100_000
+    ) -> None:
         self._symbols = {s: _Symbol(s, start_seq) for s in symbols}
+        # The day's trades kept for busts, as many as the kernel keeps (Retention.trades):
+        # older ones only count in their symbol's `base`, as the kernel's day_base.
+        self._keep_trades = keep_trades
+        self._trade_fifo: deque[tuple[int, _Symbol]] = deque()
         self._resting: dict[int, tuple[str, Side, int, int]] = {}  # id -> symbol, side, px, qty
         self._pending: dict[int, OrderSnapshot] = {}  # accepted or repriced, still matching
 
@@ -186,6 +224,10 @@ class MarketDataBook:
     def halted(self, symbol: str) -> bool:
         return self._symbols[symbol].halted
 
+    def halt_text(self, symbol: str) -> str:
+        """The operator's Text of the halt in force ("" when trading)."""
+        return self._symbols[symbol].halt_text
+
     # -- seeding (a venue restart: the kernel's resting orders and today's trades) ---------
 
     def seed_order(self, o: OrderSnapshot) -> None:
@@ -197,9 +239,41 @@ class MarketDataBook:
         if symbol in self._symbols:
             self._trade_stats(self._symbols[symbol], trade_id, price, qty, ts, [], emit=False)
 
+    def seed_base(self, symbol: str, base: tuple[int, int, int, int]) -> None:
+        """The statistics of the day's trades the kernel no longer keeps (its day_base);
+        before seed_trade."""
+        if symbol in self._symbols:
+            book = self._symbols[symbol]
+            book.base = tuple(base)  # type: ignore[assignment]
+            book.stats = dict(zip((OPEN, HIGH, LOW, VOLUME), base, strict=True))
+
     def seed_halted(self, symbol: str) -> None:
         if symbol in self._symbols:
             self._symbols[symbol].halted = True
+            self._symbols[symbol].halt_text = f"{symbol} halted"  # the reason is not kept
+
+    def seed_phase(
+        self, symbol: str, phase: str, indicative: tuple[int | None, int, int, str | None] | None
+    ) -> None:
+        book = self._symbols.get(symbol)
+        if book is None:
+            return
+        book.phase = phase
+        if indicative is not None and indicative[0] is not None:
+            price, volume, surplus, side = indicative
+            book.indicative = IndicativeEntry(
+                symbol,
+                book.seq,
+                0,
+                NEW,
+                price,
+                volume,
+                surplus,
+                None if side is None else Side(side),
+            )
+
+    def phase(self, symbol: str) -> str:
+        return self._symbols[symbol].phase
 
     # -- events -------------------------------------------------------------------------
 
@@ -214,7 +288,8 @@ class MarketDataBook:
                 book.ts = t.ts
                 book.seq += 1
                 out.append(TradeEntry(t.symbol, book.seq, t.ts, t.price, t.qty,
-                                      t.aggressor_side, t.trade_id))  # fmt: skip
+                                      None if t.auction else t.aggressor_side,
+                                      t.trade_id))  # fmt: skip
                 book.last_trade = (t.price, t.qty, t.ts)
                 self._trade_stats(book, t.trade_id, t.price, t.qty, t.ts, out)
             return out
@@ -229,7 +304,28 @@ class MarketDataBook:
             book = self._symbols.get(a.key)
             if a.ok and a.action in ("halt", "resume") and book is not None:
                 book.halted = a.action == "halt"
-                out.append(StatusEntry(a.key, a.ts, book.halted, a.text))
+                book.halt_text = a.text if book.halted else ""
+                out.append(StatusEntry(a.key, a.ts, book.halted, a.text, book.phase,
+                                       resumed=not book.halted))  # fmt: skip
+            return out
+        if kind is PhaseChanged:
+            p: PhaseChanged = event  # type: ignore[assignment]
+            book = self._symbols.get(p.symbol)
+            if book is not None:
+                book.phase = p.phase.value
+                book.ts = p.ts
+                if book.indicative is not None and p.phase.value not in _CALLS:
+                    out.append(self._indicative(book, p.ts, None, 0, 0, None))
+                if not book.halted and not p.initial:
+                    out.append(StatusEntry(p.symbol, p.ts, False, p.text, book.phase))
+                self._settle(book, out, p.ts)
+            return out
+        if kind is IndicativeChanged:
+            i: IndicativeChanged = event  # type: ignore[assignment]
+            book = self._symbols.get(i.symbol)
+            if book is not None and (i.price is not None or book.indicative is not None):
+                out.append(self._indicative(book, i.ts, i.price, i.volume, i.surplus,
+                                            i.surplus_side))  # fmt: skip
             return out
         if kind in (OrderAccepted, OrderFilled, OrderCanceled, OrderReplaced, OrderExpired,
                     OrderRestated, OrderTradeCanceled, OrderTriggered):  # fmt: skip
@@ -269,6 +365,21 @@ class MarketDataBook:
             self._settle(book, out, ts)
         return out
 
+    def end_day(self, ts: int) -> list[Entry]:
+        """The trading day ended (the kernel's ExpireDayOrders): every symbol's statistics
+        and last trade go; a deleted StatEntry per statistic it had."""
+        out: list[Entry] = []
+        for book in self._symbols.values():
+            for kind in (OPEN, HIGH, LOW, VOLUME):
+                if kind in book.stats:
+                    out.append(StatEntry(book.symbol, book.seq, ts, kind, 0, deleted=True))
+            book.stats = {}
+            book.trades = {}
+            book.base = None
+            book.last_trade = None
+        self._trade_fifo.clear()
+        return out
+
     # -- reading ------------------------------------------------------------------------
 
     def levels(self, symbol: str, side: Side, depth: int = 0) -> tuple[Level, ...]:
@@ -282,20 +393,31 @@ class MarketDataBook:
         return Snapshot(
             symbol, book.seq, book.ts,
             self.levels(symbol, Side.BUY, depth), self.levels(symbol, Side.SELL, depth),
-            book.last_trade, dict(book.stats), book.halted,
+            book.last_trade, dict(book.stats), book.halted, book.phase, book.indicative,
         )  # fmt: skip
 
     # -- internals ----------------------------------------------------------------------
 
+    def _indicative(
+        self, book: _Symbol, ts: int, price: int | None, volume: int, surplus: int,
+        side: Side | None,
+    ) -> IndicativeEntry:  # fmt: skip
+        action = DELETE if price is None else NEW if book.indicative is None else CHANGE
+        entry = IndicativeEntry(book.symbol, book.seq, ts, action, price, volume, surplus, side)
+        book.indicative = None if price is None else entry
+        return entry
+
     def _settle(self, book: _Symbol, out: list[Entry], ts: int) -> None:
-        """Rest every pending order of this symbol that no longer crosses."""
+        """Rest every pending order of this symbol that no longer crosses (outside
+        continuous trading nothing matches: every one)."""
         if not self._pending:
             return
+        in_call = book.phase != "continuous"
         for oid, o in list(self._pending.items()):
             if o.symbol != book.symbol:
                 continue
             opposite = book.sides[o.side.opposite]
-            if opposite:
+            if opposite and not in_call:
                 best = opposite.values()[0][0]
                 assert o.price is not None
                 if (o.side is Side.BUY and best <= o.price) or (
@@ -360,6 +482,17 @@ class MarketDataBook:
     def _trade_stats(self, book: _Symbol, trade_id: int, price: int, qty: int, ts: int,
                      out: list[Entry], emit: bool = True) -> None:  # fmt: skip
         book.trades[trade_id] = (price, qty)
+        fifo = self._trade_fifo
+        fifo.append((trade_id, book))
+        if len(fifo) > self._keep_trades:  # the kernel forgets it too: it can't be busted
+            old_id, old_book = fifo.popleft()
+            kept = old_book.trades.pop(old_id, None)
+            if kept is not None:
+                p, q = kept
+                b = old_book.base
+                old_book.base = (
+                    (p, p, p, q) if b is None else (b[0], max(b[1], p), min(b[2], p), b[3] + q)
+                )
         stats = book.stats
         changed: list[tuple[str, int]] = []
         if OPEN not in stats:
@@ -379,6 +512,8 @@ class MarketDataBook:
     def _recompute_stats(self, book: _Symbol, ts: int, out: list[Entry]) -> None:
         """After a bust: the statistics over the trades that stand."""
         stats: dict[str, int] = {}
+        if book.base is not None:
+            stats = dict(zip((OPEN, HIGH, LOW, VOLUME), book.base, strict=True))
         for price, qty in book.trades.values():  # in trade order
             stats.setdefault(OPEN, price)
             stats[HIGH] = max(stats.get(HIGH, price), price)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +31,7 @@ from venue.domain.reference import Reference, Role
 from venue.domain.values import Side
 from venue.fix.codec import business_reject, parse
 from venue.fix.mdcodec import (
+    AUCTION_TYPES,
     BID,
     OFFER,
     SNAPSHOT,
@@ -55,10 +58,12 @@ from venue.marketdata.book import (
     DELETE,
     NEW,
     Entry,
+    IndicativeEntry,
     Level,
     LevelEntry,
     MarketDataBook,
     StatusEntry,
+    TradeEntry,
 )
 
 log = logging.getLogger("venue.marketdata")
@@ -66,6 +71,7 @@ log = logging.getLogger("venue.marketdata")
 QUEUE_BOUND = 10_000  # entries waiting for one subscription before it is resynchronised
 ENTRIES_PER_X = 100  # an X carries at most this many entries
 DEFAULT_MAX_SUBSCRIPTIONS = 100  # per session: one MDReqID for one symbol counts as one
+LATENCY_SAMPLES = 100_000  # the latest trade-to-X hand-over times kept (trade_latencies)
 _STOP = object()
 
 
@@ -94,6 +100,23 @@ class _Ended:
     session: str
 
 
+@dataclass(frozen=True, slots=True)
+class _DayEnded:
+    ts: int
+
+
+class _Batch:
+    """A batch's events, when publish() got them (its last report handed to QuickFIX) and,
+    per trade id, when the trade's last fill report was (perf_counter_ns)."""
+
+    __slots__ = ("events", "released", "fills_sent")
+
+    def __init__(self, events: list[Event], released: int, fills_sent: dict[int, int]) -> None:
+        self.events = events
+        self.released = released
+        self.fills_sent = fills_sent
+
+
 class MarketDataService:
     def __init__(
         self,
@@ -114,6 +137,9 @@ class MarketDataService:
         self._subs: dict[str, dict[str, _Subscription]] = {}  # session -> MDReqID -> sub
         self._by_symbol: dict[str, list[_Subscription]] = {s: [] for s in reference.instruments}
         self.resyncs = 0  # subscriptions resynchronised because their queue was full
+        # Trade to X: per X hand-over of a trade entry, the ns from its batch's release.
+        self._latencies: deque[int] = deque(maxlen=LATENCY_SAMPLES)
+        self._released: dict[tuple[str, int], int] = {}  # trade entry -> batch released
 
     # -- any thread ---------------------------------------------------------------------
 
@@ -122,8 +148,12 @@ class MarketDataService:
         halts) and start the thread. Sequences start above any given before the restart."""
         if kernel is not None:
             book = MarketDataBook(
-                self.reference.instruments, MarketDataBook.restart_seq(kernel.counters.seq)
+                self.reference.instruments,
+                MarketDataBook.restart_seq(kernel.counters.seq),
+                keep_trades=kernel.retention.trades,
             )
+            for symbol, base in kernel.day_base.items():
+                book.seed_base(symbol, base)
             for engine in kernel.engines.values():
                 for order in engine.book.orders.values():
                     book.seed_order(order.snapshot())
@@ -132,15 +162,38 @@ class MarketDataService:
                     book.seed_trade(symbol, trade_id, price, qty, kernel.last_ts)
             for symbol in kernel.halted:
                 book.seed_halted(symbol)
+            for symbol, phase in kernel.phase.items():
+                book.seed_phase(symbol, phase.value, kernel.indicative.get(symbol))
             self.book = book
         self._gateway = gateway
         self._thread = threading.Thread(target=self._run, name="marketdata", daemon=True)
         self._thread.start()
 
-    def publish(self, events: list[Event]) -> None:
-        """Kernel thread, after the events are durable and their reports handed over."""
+    def publish(self, events: list[Event], fills_sent: dict[int, int] | None = None) -> None:
+        """Kernel thread, after the events are durable and their reports handed over;
+        fills_sent: trade id -> when its last fill report was handed over."""
         if self._thread is not None and events:
-            self._inbox.put(events)
+            self._inbox.put(_Batch(events, time.perf_counter_ns(), fills_sent or {}))
+
+    def trade_latencies(self, timeout: float = 10.0) -> list[int]:
+        """The latest LATENCY_SAMPLES times, in ns, from a trade's reports handed to
+        QuickFIX (the later of its two fills, Venue._release; else the end of its batch's
+        release) to an X carrying the trade handed to QuickFIX, one per subscription it
+        went to. Taken on the market-data thread, which then forgets them."""
+        taken: list[int] = []
+
+        def take() -> None:
+            taken.extend(self._latencies)
+            self._latencies.clear()
+
+        self._call(take, timeout)
+        return taken
+
+    def day_ended(self, ts: int) -> None:
+        """Kernel thread, once the ExpireDayOrders ending the trading day is durable and
+        released: the session statistics start again."""
+        if self._thread is not None:
+            self._inbox.put(_DayEnded(ts))
 
     def request(self, session: str, raw: str) -> None:
         """Acceptor thread: a V, x, c or e from a market_data session."""
@@ -159,8 +212,15 @@ class MarketDataService:
 
     def sync(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far has been handled (for tests and benchmarks)."""
+        self._call(lambda: None, timeout)
+
+    def _call(self, what: Callable[[], None], timeout: float) -> None:
+        """Run `what` on the market-data thread after everything queued so far."""
         done = threading.Event()
-        self._inbox.put(done)
+        if self._thread is None:
+            what()
+            return
+        self._inbox.put((what, done))
         if not done.wait(timeout):
             raise TimeoutError("market-data thread did not catch up")
 
@@ -180,14 +240,20 @@ class MarketDataService:
                     if item is _STOP:
                         self._flush()
                         return
-                    if type(item) is list:
-                        self._apply(item)
+                    if type(item) is _Batch:
+                        self._apply(item.events, item.released, item.fills_sent)
+                    elif type(item) is tuple and type(item[1]) is threading.Event:
+                        self._flush()
+                        item[0]()
+                        item[1].set()
                     elif type(item) is tuple:
                         self._flush()  # what came before the request goes out first
                         self._handle(*item)
                     elif type(item) is _Ended:
                         self._drop_session(item.session)
-                    elif isinstance(item, threading.Event):
+                    elif type(item) is _DayEnded:
+                        self._route(self.book.end_day(item.ts), 0)
+                    elif isinstance(item, threading.Event):  # a bare Event: a sync
                         self._flush()
                         item.set()
                 except Exception:  # a bug: keep serving the others
@@ -204,25 +270,42 @@ class MarketDataService:
         except Exception:
             log.exception("market data: could not send to %s", session)
 
-    def _apply(self, events: list[Event]) -> None:
+    def _apply(
+        self, events: list[Event], released: int = 0, fills_sent: dict[int, int] | None = None
+    ) -> None:
         book = self.book
         for event in events:
-            for entry in book.apply(event):
-                if type(entry) is StatusEntry:
-                    self._flush()
-                    self._status_to_all(entry)
+            entries = book.apply(event)
+            if entries:
+                self._route(entries, released, fills_sent)
+
+    def _route(
+        self, entries: list[Entry], released: int, fills_sent: dict[int, int] | None = None
+    ) -> None:
+        """Each entry to the subscriptions that want it."""
+        for entry in entries:
+            if type(entry) is StatusEntry:
+                self._flush()
+                self._status_to_all(entry)
+                continue
+            auction = type(entry) is IndicativeEntry
+            for sub in self._by_symbol[entry.symbol]:
+                if auction:
+                    if not sub.types & AUCTION_TYPES:
+                        continue
+                elif entry_type(entry) not in sub.types:  # type: ignore[arg-type]
                     continue
-                for sub in self._by_symbol[entry.symbol]:
-                    if entry_type(entry) not in sub.types:  # type: ignore[arg-type]
-                        continue
-                    if entry.symbol in sub.resync:
-                        continue
-                    if sub.depth and type(entry) is LevelEntry:
-                        sub.dirty.add(entry.symbol)
-                        continue
-                    sub.pending.append(entry)
-                    if len(sub.pending) >= self.queue_bound:
-                        self._overflow(sub)
+                if entry.symbol in sub.resync:
+                    continue
+                if sub.depth and type(entry) is LevelEntry:
+                    sub.dirty.add(entry.symbol)
+                    continue
+                sub.pending.append(entry)
+                if type(entry) is TradeEntry:
+                    at = fills_sent.get(entry.trade_id, released) if fills_sent else released
+                    self._released[(entry.symbol, entry.seq)] = at
+                if len(sub.pending) >= self.queue_bound:
+                    self._overflow(sub)
 
     def _overflow(self, sub: _Subscription) -> None:
         self.resyncs += 1
@@ -236,6 +319,7 @@ class MarketDataService:
             for sub in subs.values():
                 if sub.pending or sub.dirty or sub.resync:
                     self._flush_one(sub)
+        self._released.clear()
 
     def _flush_one(self, sub: _Subscription) -> None:
         entries = [e for e in sub.pending if e.symbol not in sub.resync]
@@ -245,10 +329,22 @@ class MarketDataService:
         sub.dirty.clear()
         for i in range(0, len(entries), ENTRIES_PER_X):
             chunk = entries[i : i + ENTRIES_PER_X]
-            self._send(sub.session, incremental(sub.begin, sub.req_id, chunk))  # type: ignore[arg-type]
+            self._send(sub.session, incremental(sub.begin, sub.req_id, chunk, sub.types))  # type: ignore[arg-type]
+            if self._released:
+                self._sample(chunk)
         for symbol in sorted(sub.resync):
             self._send_snapshot(sub, symbol)
         sub.resync.clear()
+
+    def _sample(self, chunk: list[Entry]) -> None:
+        """An X was handed over: the time since each of its trades' reports were."""
+        now = time.perf_counter_ns()
+        released = self._released
+        for e in chunk:
+            if type(e) is TradeEntry:
+                at = released.get((e.symbol, e.seq))
+                if at:
+                    self._latencies.append(now - at)
 
     def _diff(self, sub: _Subscription, symbol: str) -> list[Entry]:
         """A depth-limited subscription: what changed in its top `depth` levels."""
@@ -284,7 +380,13 @@ class MarketDataService:
             if self._gateway.logged_on(session):
                 begin = self._gateway.begin_string(session)
                 text = security_status(
-                    begin, entry.symbol, entry.halted, change=True, text=entry.text, ts=entry.ts
+                    begin,
+                    entry.symbol,
+                    entry.halted,
+                    change=entry.resumed,
+                    text=entry.text,
+                    ts=entry.ts,
+                    phase=entry.phase,
                 )
                 self._send(session, text)
 
@@ -318,7 +420,9 @@ class MarketDataService:
                 self._send(session, business_reject(begin, fields.get("34", ""), "e", req_id,
                                                     "2", f"unknown symbol {symbol}"))  # fmt: skip
                 return
-            self._send(session, security_status(begin, symbol, self.book.halted(symbol), req_id))
+            halted, why = self.book.halted(symbol), self.book.halt_text(symbol)
+            self._send(session, security_status(begin, symbol, halted, req_id, text=why,
+                                                phase=self.book.phase(symbol)))  # fmt: skip
 
     def _market_data_request(self, session: str, begin: str, raw: str) -> None:
         request = decode_md_request(raw, begin, self.book.symbols)

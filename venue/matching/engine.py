@@ -4,11 +4,19 @@ Rules: the best price trades first, then the earliest order at that price; a tra
 at the resting order's price; a market order or an IOC remainder is canceled, never rests;
 a FOK order trades in full at once or not at all, an IOC with MinQty at least MinQty or
 nothing; both decide from the same walk of the book the match then makes (`_plan`).
+
+Calls (spec/auctions.md): while `in_call` nothing matches; orders rest as they come (the
+book may be crossed), market orders wait in `call_market`, and `uncross` runs the auction
+(venue.matching.auction) at one price. `band` (set by the kernel before each order) is the
+volatility band: a trade that would print outside it is not executed; the engine goes
+into a call instead (`breach` says at which price) and the order's remainder rests for
+the auction (an IOC/FOK remainder is canceled as always).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from sortedcontainers import SortedList
 
@@ -26,6 +34,7 @@ from venue.domain.events import (
 from venue.domain.order import Order
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, Side, TimeInForce, format_price
+from venue.matching.auction import AuctionOrder, Indicative, indicative, uncross
 
 
 class Counters:
@@ -72,6 +81,13 @@ class MatchingEngine:
         # Highest and lowest trade price printed since the last trigger check.
         self._hi: int | None = None
         self._lo: int | None = None
+        # Calls: nothing matches; market orders wait here for the auction (accept order).
+        self.in_call = False
+        self.call_market: dict[int, Order] = {}
+        # Volatility band (lowest, highest price a trade may print at; None: no bound),
+        # and the first price outside it that an order's walk reached.
+        self.band: tuple[int | None, int | None] | None = None
+        self.breach: int | None = None
 
     # -- entry points -------------------------------------------------------------------
 
@@ -122,7 +138,12 @@ class MatchingEngine:
                 self._submit(order, ts, out)
 
     def _submit(self, order: Order, ts: int, out: list[Event]) -> None:
+        if self.in_call:
+            self._rest(order)
+            return
         plan, fills = self._plan(order)
+        if self.breach is not None:
+            self.in_call = True  # the volatility interruption starts with this order
         if order.tif is TimeInForce.FOK and fills < order.leaves_qty:
             self._cancel(order, ts, CancelReason.FOK_NOT_FILLED, out)
             return
@@ -133,6 +154,9 @@ class MatchingEngine:
         self._execute(order, plan, ts, out)
         if order.leaves_qty == 0:  # filled, or canceled by self-trade prevention
             return
+        if self.in_call and order.tif is not TimeInForce.IOC and order.tif is not TimeInForce.FOK:
+            self._rest(order)  # interrupted: the remainder waits for the auction
+            return
         if order.is_market:
             self._cancel(order, ts, CancelReason.MARKET_REMAINDER, out)
         elif order.tif is TimeInForce.IOC or order.tif is TimeInForce.FOK:
@@ -141,7 +165,12 @@ class MatchingEngine:
             self._rest(order)
 
     def _rest(self, order: Order) -> None:
-        """Put an order in the book; an iceberg shows its first peak."""
+        """Put an order in the book; an iceberg shows its first peak. In a call a market
+        order waits for the auction beside the book."""
+        if order.price is None:
+            assert self.in_call, "market orders rest only in a call"
+            self.call_market[order.order_id] = order
+            return
         if order.max_floor is not None:
             order.display = min(order.max_floor, order.leaves_qty)
         self.book.add(order)
@@ -167,6 +196,8 @@ class MatchingEngine:
     def _take_out(self, order: Order) -> None:
         if order.order_id in self.parked:
             self._unpark(order)
+        elif order.order_id in self.call_market:
+            del self.call_market[order.order_id]
         else:
             self.book.remove(order)
 
@@ -200,6 +231,18 @@ class MatchingEngine:
             self.park(order)
             out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
             return
+        if order.order_id in self.call_market:  # a market order waiting for the auction
+            if qty <= order.cum_qty:
+                del self.call_market[order.order_id]
+                order.qty = order.cum_qty
+                order.transition(OrdStatus.FILLED)
+            else:
+                if qty > order.qty:
+                    order.priority_ts = ts
+                order.qty = qty
+                order.transition(order.status)
+            out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
+            return
         if qty <= order.cum_qty:
             self.book.remove(order, leaves_before)
             order.qty = order.cum_qty
@@ -227,10 +270,96 @@ class MatchingEngine:
         if max_floor is not None:
             order.display = min(max_floor, order.leaves_qty)
         out.append(OrderReplaced(self._ids.next_seq(), ts, order.snapshot()))
-        self._match(order, ts, out)
+        if not self.in_call:
+            self._match(order, ts, out)
+            if self.breach is not None:
+                self.in_call = True
         if order.leaves_qty:
             self._rest(order)
         self._trigger_stops(ts, out)
+
+    # -- auctions -----------------------------------------------------------------------
+
+    def _auction_orders(self, include: Callable[[Order], bool]) -> list[AuctionOrder]:
+        """The orders that take part in an auction now: market orders of the call and
+        the book's orders (an iceberg with all of its quantity), time priority by rank."""
+        chosen = [o for o in self.call_market.values() if include(o)]
+        chosen += [o for o in self.book.orders.values() if include(o)]
+        chosen.sort(key=lambda o: (o.priority_ts, o.order_id))
+        return [
+            AuctionOrder(o.order_id, o.side, o.price, o.leaves_qty, rank)
+            for rank, o in enumerate(chosen)
+        ]
+
+    def indicative(self, reference: int | None, include: Callable[[Order], bool]) -> Indicative:
+        """What the auction would do now: price, volume and surplus (nothing changes)."""
+        return indicative(self._auction_orders(include), reference)
+
+    def uncross(
+        self,
+        ts: int,
+        reference: int | None,
+        include: Callable[[Order], bool],
+        out: list[Event],
+    ) -> tuple[Indicative, dict[int, list[int]]]:
+        """Run the auction: every execution at one price, one TradeExecuted per pair and
+        one OrderFilled per order with its whole allocation. Returns the result and, per
+        order, the trade ids its fill covers. The book is left uncrossed."""
+        result, fills = uncross(self._auction_orders(include), reference)
+        if not fills:
+            return result, {}
+        price = result.price
+        assert price is not None
+        ids = self._ids
+        orders = {**self.book.orders, **self.call_market}
+        allocated: dict[int, int] = {}
+        trades: dict[int, list[int]] = {}
+        for fill in fills:
+            buy, sell = orders[fill.buy], orders[fill.sell]
+            trade_id = ids.next_trade_id()
+            out.append(
+                TradeExecuted(
+                    ids.next_seq(), ts, trade_id, self.symbol, price, fill.qty,
+                    result.surplus_side or Side.BUY, buy.order_id, sell.order_id, buy.firm,
+                    sell.firm, buy.session, sell.session, buy.account, sell.account,
+                    auction=True,
+                )
+            )  # fmt: skip
+            for order_id in (fill.buy, fill.sell):
+                allocated[order_id] = allocated.get(order_id, 0) + fill.qty
+                trades.setdefault(order_id, []).append(trade_id)
+        for order_id, qty in allocated.items():
+            order = orders[order_id]
+            if order_id in self.call_market:
+                order.fill(qty, price)
+                if not order.leaves_qty:
+                    del self.call_market[order_id]
+            else:
+                shown = order.visible
+                order.fill(qty, price)
+                if not order.leaves_qty:
+                    self.book.remove(order, shown)
+                else:
+                    if order.max_floor is not None:
+                        order.display = min(order.max_floor, order.leaves_qty)
+                    self.book.reduce(order, shown - order.visible)
+            out.append(
+                OrderFilled(
+                    ids.next_seq(), ts, order.snapshot(), trades[order_id][0], price, qty, False
+                )
+            )
+        self._hi = price if self._hi is None else max(self._hi, price)
+        self._lo = price if self._lo is None else min(self._lo, price)
+        return result, trades
+
+    def after_auction(self, ts: int, out: list[Event], continuous: bool) -> None:
+        """The call is over: stops the auction's price reached trigger if trading goes on
+        continuously (else the auction's prints trigger nothing)."""
+        self.in_call = not continuous
+        if continuous:
+            self._trigger_stops(ts, out)
+        else:
+            self._hi = self._lo = None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -254,8 +383,16 @@ class MatchingEngine:
         remaining = order.leaves_qty
         fills = 0
         firm = order.firm
+        band = self.band
+        self.breach = None
         for level in self.book.levels(order.side.opposite):
             if not remaining or not self._crosses(order, level.price):
+                break
+            if band is not None and (
+                (band[0] is not None and level.price < band[0])
+                or (band[1] is not None and level.price > band[1])
+            ):
+                self.breach = level.price  # would print outside the band: not executed
                 break
             # icebergs whose peak this walk uses up show a new one at the back of the level:
             # (order, leaves after the peak), in the order their peaks ran out

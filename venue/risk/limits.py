@@ -38,6 +38,13 @@ FIELDS: dict[str, dict[str, Any]] = {
         "max_order_qty": int,
         "max_order_notional": _notional,
         "restricted": _bool,
+        # phases and auctions (spec/auctions.md)
+        "dynamic_band_pct": _percent_to_bps,
+        "static_band_pct": _percent_to_bps,
+        "interruption_secs": int,
+        "resume_call_secs": int,
+        "extension_pct": _percent_to_bps,
+        "extension_secs": int,
     },
     "firm": {"credit_limit": _notional, "stp_mode": StpMode},
     "session": {
@@ -46,8 +53,14 @@ FIELDS: dict[str, dict[str, Any]] = {
         "cancel_gtc_on_disconnect": _bool,
     },
 }
-_ATTR = {"collar_pct": "collar_bps"}
-_REQUIRED = {"restricted", "stp_mode", "cancel_on_disconnect", "cancel_gtc_on_disconnect"}
+_ATTR = {
+    "collar_pct": "collar_bps", "dynamic_band_pct": "dynamic_band_bps",
+    "static_band_pct": "static_band_bps", "extension_pct": "extension_bps",
+}  # fmt: skip
+_REQUIRED = {
+    "restricted", "stp_mode", "cancel_on_disconnect", "cancel_gtc_on_disconnect",
+    "interruption_secs", "resume_call_secs", "extension_secs",
+}  # fmt: skip
 
 
 def changed(
