@@ -291,6 +291,11 @@ def test_books_page_draws_cumulative_depth_and_the_phase(
     book = client.get("/books").text.split('id="book-MSFT"', 1)[1].split('<div class="book"')[0]
     assert "phase <b>halted</b>" in book and "HALTED" in book
     assert "no orders" in client.get("/books").text.split('id="book-IBM"', 1)[1]
+    one = client.get("/books/MSFT").text
+    assert 'id="book-MSFT"' in one and 'id="book-IBM"' not in one
+    assert 'sse-connect="/events/books?symbol=MSFT"' in one
+    assert client.get("/books/NOPE").status_code == 404
+    assert make_client().get("/books/MSFT").status_code == 303  # no login: to the login page
 
 
 def test_every_form_post_needs_the_sessions_csrf_token(make_client, venue_factory, sqlite_url):

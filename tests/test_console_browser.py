@@ -158,6 +158,21 @@ def test_console_in_a_browser(browser, console_url, fix_client_factory, tmp_path
     if os.environ.get("VENUE_UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=REPO / "docs" / "console-book.png", full_page=True)
 
+    # One book's page: only that book, and pushed only when it changed.
+    page.goto(console_url + "/books/AAPL")
+    aapl.locator("tr.bid", has_text="189.30").wait_for(timeout=WAIT_MS)
+    assert page.locator(".book").count() == 1
+    page.evaluate(
+        "window.pushes = 0; document.body.addEventListener('htmx:sseMessage', () => pushes++)"
+    )
+    page.wait_for_timeout(2000)  # four refresh intervals with nothing new in the venue
+    assert page.evaluate("window.pushes") == 0
+    c1.new_order("b4", "AAPL", BUY, 70, "189.20")
+    c1.expect("8", ClOrdID="b4", ExecType="0")
+    aapl.locator("tr.bid", has_text="189.20").wait_for(timeout=WAIT_MS)
+    assert page.evaluate("window.pushes") >= 1
+    page.screenshot(path=shots / "book-AAPL.png", full_page=True)
+
     page.goto(console_url + "/trades")
     row = page.locator("#trades tr.active", has_text="AAPL")
     row.wait_for(timeout=WAIT_MS)  # the projector may need a moment; the page polls

@@ -6,11 +6,17 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
+from typing import cast
 
+import quickfix
 from fix_fixtures import ClientFactory, find_free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-from venue.app import Venue
+from venue.app import Venue, _Waiter
+from venue.domain.commands import ExpireDayOrders
+from venue.fix.application import FixGateway
+from venue.testing.harness import Harness
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -101,3 +107,29 @@ def test_metrics_time_reports_count_rejects_by_code_and_drop_copy_lag(
     assert got[lag["DROPCOPY1"]] == 4
     copy.drain(quiet=0.3)
     assert len({m.get(17) for m in copy.received if m.get(35) == "8"}) == 5
+
+
+def test_inbound_to_report_stays_with_its_command_across_a_commit_inside_the_batch(
+    tmp_path: Path,
+) -> None:
+    """One kernel batch: a FIX order, the day's end (which commits mid-batch for market
+    data), another FIX order. Each order is timed once, at its own first report."""
+    with Harness(tmp_path) as h:
+        h.gateway._submit = h.venue._inbound  # stamped as the live gateway's hand-over is
+        h.logon("CLIENT1")
+        timed = h.venue.metrics.inbound_to_report
+
+        def arrive(cl_ord_id: str) -> None:  # into the inbox, not yet run
+            text = h.text("CLIENT1", "D", [(11, cl_ord_id), (55, "AAPL"), (54, "1"),
+                                           (38, "100"), (40, "2"), (44, "189.00")])  # fmt: skip
+            session_id = quickfix.SessionID(h.begin_string("CLIENT1"), "VENUE", "CLIENT1")
+            FixGateway._from_app(cast(FixGateway, h.gateway), text, session_id)
+
+        arrive("before")
+        h.venue.inbox.put(_Waiter(ExpireDayOrders(h.clock() + 1)))
+        arrive("after")
+        h.pump()
+        assert [m[11] for m in h.received("CLIENT1") if m[35] == "8"][:1] == ["before"]
+        samples = {s.name: s.value for s in timed.collect()[0].samples if not s.labels}
+        assert samples["venue_inbound_to_report_seconds_count"] == 2
+        assert not h.venue._arrivals

@@ -489,9 +489,9 @@ class Venue:
                     stamps.append((len(produced), arrived))
                 produced.extend(events)
                 if type(command) is ExpireDayOrders:  # market data: the day's statistics end
-                    if not self._commit(records, produced):
+                    if not self._commit(records, produced, stamps):
                         return False
-                    records, produced = [], []
+                    records, produced, stamps = [], [], []
                     self.marketdata.day_ended(ts)
             if type(item) is _Waiter:
                 item.events = events

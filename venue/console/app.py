@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -145,7 +146,9 @@ class RequireLogin:
             await self.app(scope, receive, send)
             return
         response: Response
-        if scope["method"] == "GET" and scope["path"] in PAGES:
+        if scope["method"] == "GET" and (
+            scope["path"] in PAGES or scope["path"].startswith("/books/")
+        ):
             response = RedirectResponse("/login", status_code=303)
         else:
             response = PlainTextResponse("login required", status_code=401)
@@ -221,18 +224,34 @@ def create_app(
         return RedirectResponse("/books", status_code=303)
 
     async def books(request: Request) -> Response:
+        """All books, or one (/books/AAPL: its ladder and depth chart only)."""
         status, error = await status_or_error()
-        return page(request, "books.html", status=status, error=error)
+        only = request.path_params.get("symbol", "")
+        if only and status is not None and only not in status["books"]:
+            return page(request, "books.html", status=None, error=f"no instrument {only}",
+                        only=only, status_code=404)  # fmt: skip
+        return page(request, "books.html", status=status, error=error, only=only)
 
     async def books_events(request: Request) -> Response:
+        """SSE: the books fragment at most `refresh_per_second` times a second, and only
+        when it changed (a quiet book costs the browser nothing); a comment every 15 s
+        keeps proxies from closing the stream."""
+        only = request.query_params.get("symbol", "")
+        fragment = templates.get_template("books_fragment.html")
+
         async def stream() -> AsyncIterator[bytes]:
+            last, quiet_since = "", time.monotonic()
             while True:
                 status, error = await status_or_error()
-                html = templates.get_template("books_fragment.html").render(
-                    status=status, error=error
-                )
-                data = "".join(f"data: {line}\n" for line in html.splitlines())
-                yield f"event: books\n{data}\n".encode()
+                html = fragment.render(status=status, error=error, only=only)
+                if html != last:
+                    last, quiet_since = html, time.monotonic()
+                    data = "".join(f"data: {line}\n" for line in html.splitlines())
+                    metrics.pushes.inc()
+                    yield f"event: books\n{data}\n".encode()
+                elif time.monotonic() - quiet_since >= 15:
+                    quiet_since = time.monotonic()
+                    yield b": quiet\n\n"
                 await asyncio.sleep(live.interval)
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -369,6 +388,7 @@ def create_app(
         Route("/logout", logout, methods=["POST"]),
         Route("/", index),
         Route("/books", books),
+        Route("/books/{symbol}", books),
         Route("/events/books", books_events),
         Route("/trades", trades_page),
         Route("/sessions", sessions_page),

@@ -32,6 +32,10 @@ class ConsoleMetrics:
             "Round trip of a status query over the control channel",
             buckets=QUERY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.pushes = Counter(
+            "venue_console_book_pushes_total", "Books updates pushed over SSE (changed only)",
+            registry=r,
+        )  # fmt: skip
         self.up = Gauge("venue_up", "1 if the venue answers on its control channel", registry=r)
         self.seq = Gauge("venue_event_seq", "Seq of the venue's last event", registry=r)
         self.live = Gauge("venue_live_orders", "Orders live in the books", registry=r)
