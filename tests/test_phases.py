@@ -15,7 +15,7 @@ import pytest
 from fixclient import Message
 from harness_fixtures import HarnessClient
 
-from venue.domain.commands import ExpireOrders
+from venue.domain.commands import ExpireOrders, ScheduleTick
 from venue.domain.events import IndicativeChanged, PhaseChanged, TradeExecuted
 from venue.domain.values import PRICE_SCALE, Phase, Side
 from venue.testing.harness import Clock, Harness
@@ -369,7 +369,7 @@ def at(clock: Clock, day: str, hhmm: str) -> None:
 
 def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factory):
     """ACME (fix_config/venue.toml): pre-open 07:30, opening auction 08:00, pre-close
-    16:25, closing auction 16:30, closed 16:35 (UTC); the scheduler's tick is ExpireOrders."""
+    16:25, closing auction 16:30, closed 16:35 (UTC); the scheduler's tick is ScheduleTick."""
     clock = Clock()
     at(clock, "2026-12-02", "07:00")
     h = harness_factory(clock=clock)
@@ -380,14 +380,14 @@ def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factor
     assert fields(early, 150, 103, 58) == ("8", "2", "ACME is closed: no new orders")
     assert h.kernel.next_phase_due() == clock.now + 30 * 60 * 1_000_000
     at(clock, "2026-12-02", "07:30")
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert h.kernel.phase["ACME"] is Phase.PRE_OPEN
     c1.new_order("b", "ACME", BUY, 10, "101")
     c1.new_order("opg", "ACME", BUY, 5, None, ord_type=MARKET, tif="2")
     c2.new_order("s", "ACME", SELL, 20, "99")
     reports(c1), reports(c2)
     at(clock, "2026-12-02", "08:00")
-    h.execute(ExpireOrders())  # 15 at 99..101, sell surplus 5: the lowest, 99
+    h.execute(ScheduleTick())  # 15 at 99..101, sell surplus 5: the lowest, 99
     assert [fields(m, 11, 150, 31, 32) for m in reports(c1)] == [
         ("opg", "F", "99", "5"), ("b", "F", "99", "10")
     ]  # fmt: skip
@@ -395,17 +395,17 @@ def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factor
     c1.new_order("b2", "ACME", BUY, 5, "99")  # continuous: trades with the rest of s
     assert [fields(m, 150) for m in reports(c1)] == [("0",), ("F",)]
     at(clock, "2026-12-02", "16:25")
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert h.kernel.phase["ACME"] is Phase.PRE_CLOSE
     c1.new_order("atc", "ACME", BUY, 5, "100", tif="7")
     c2.new_order("s2", "ACME", SELL, 5, "100")
     reports(c1), reports(c2)
     at(clock, "2026-12-02", "16:30")
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert [fields(m, 11, 150, 31) for m in reports(c1)] == [("atc", "F", "100")]
     assert h.kernel.phase["ACME"] is Phase.CLOSED
     at(clock, "2026-12-03", "07:30")  # the next day: the schedule goes round
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert h.kernel.phase["ACME"] is Phase.PRE_OPEN
     changes = [(e.previous.value, e.phase.value, e.actor) for e in journaled(h, PhaseChanged)]
     assert changes == [

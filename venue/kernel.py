@@ -40,6 +40,7 @@ from venue.domain.commands import (
     QueryOrder,
     RejectMessage,
     ReplaceOrder,
+    ScheduleTick,
     SessionDisconnected,
 )
 from venue.domain.events import (
@@ -156,13 +157,14 @@ class Kernel:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
-        due = (self._gtd and self._gtd[0][0] <= ts) or self._phase_due(ts)
+        starting = self._starting(command) if self._pending_schedules else ()
+        due = (self._gtd and self._gtd[0][0] <= ts) or starting or self._phase_due(ts)
         if due:  # GTD orders due expire, and due calls end, before anything else
             before: list[Event] = []
             if self._gtd and self._gtd[0][0] <= ts:
                 self._expire_gtd(ts, before)
-            if self._phase_due(ts):
-                self._run_phase_timers(ts, before)
+            if starting or self._phase_due(ts):
+                self._run_phase_timers(ts, before, starting)
             self._after(ts, before)
             self._release(before)
             self._auction_trades.clear()
@@ -179,33 +181,41 @@ class Kernel:
         return out
 
     def next_expiry(self) -> int | None:
-        """When the next GTD order expires by its ExpireTime (µs UTC), or the next timed
-        call ends or scheduled phase begins, for the scheduler."""
-        times = [t for t in (self._gtd[0][0] if self._gtd else None, self.next_phase_due())
-                 if t is not None]  # fmt: skip
-        return min(times) if times else None
+        """When the next GTD order expires by its ExpireTime (µs UTC), for the scheduler."""
+        return self._gtd[0][0] if self._gtd else None
 
     def next_phase_due(self) -> int | None:
+        """When the next timed call ends or scheduled phase begins (µs UTC), or None."""
         times = list(self.call_end.values()) + [t for t, _ in self.next_step.values()]
         return min(times) if times else None
 
     def _phase_due(self, ts: int) -> bool:
         if self.call_end and min(self.call_end.values()) <= ts:
             return True
-        if self.next_step and min(t for t, _ in self.next_step.values()) <= ts:
-            return True
-        return bool(self._unscheduled)
+        return bool(self.next_step) and min(t for t, _ in self.next_step.values()) <= ts
 
     # -- phases and auctions --------------------------------------------------------------
 
     @property
-    def _unscheduled(self) -> list[str]:
-        """Scheduled symbols whose schedule has not been started yet (first command)."""
+    def _pending_schedules(self) -> list[str]:
+        """Scheduled symbols whose schedule has not started yet: it starts with the first
+        command about the symbol or the scheduler's first tick at one of its steps."""
         return [s for s, i in self.instruments.items() if i.schedule and s not in self.next_step]
 
-    def _run_phase_timers(self, ts: int, out: list[Event]) -> None:
+    def pending_schedules(self) -> dict[str, tuple[tuple[int, str], ...]]:
+        """For the scheduler: the schedules not started yet (it ticks at their next step)."""
+        return {s: self.instruments[s].schedule for s in self._pending_schedules}
+
+    def _starting(self, command: Command) -> list[str]:
+        pending = self._pending_schedules
+        if type(command) is ScheduleTick:
+            return pending
+        symbol = getattr(command, "symbol", None) or getattr(command, "key", None)
+        return [symbol] if symbol in pending else []
+
+    def _run_phase_timers(self, ts: int, out: list[Event], starting: Sequence[str] = ()) -> None:
         """Scheduled phases that have begun and timed calls that have ended, in time order."""
-        for symbol in self._unscheduled:  # the schedule starts: the phase it says for now
+        for symbol in starting:  # the schedule starts: the phase it says for now
             schedule = self.instruments[symbol].schedule
             target, due = _schedule_at(schedule, ts)
             phase = _AFTER_STEP.get(target) or Phase(target)
@@ -1514,6 +1524,11 @@ def _schedule_at(schedule: tuple[tuple[int, str], ...], ts: int) -> tuple[str, i
     return current, _next_after(schedule, ts)
 
 
+def first_step_after(schedule: tuple[tuple[int, str], ...], ts: int) -> int:
+    """When the first step of a schedule after ts begins (µs UTC)."""
+    return _next_after(schedule, ts)
+
+
 def _next_after(schedule: tuple[tuple[int, str], ...], ts: int) -> int:
     """When the first step after ts begins (µs UTC)."""
     day, secs = divmod(ts, 86_400_000_000)
@@ -1539,6 +1554,7 @@ _HANDLERS: dict[type, Any] = {
     RejectMessage: Kernel._reject_message,
     ExpireDayOrders: Kernel._expire_day_orders,
     ExpireOrders: Kernel._expire_orders,
+    ScheduleTick: Kernel._expire_orders,  # nothing beyond what every command does first
     MassCancel: Kernel._mass_cancel,
     SessionDisconnected: Kernel._session_disconnected,
     OperatorAction: Kernel._operator,
