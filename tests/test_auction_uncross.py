@@ -20,6 +20,7 @@ from venue.matching.auction import (
     AuctionOrder,
     Fill,
     Indicative,
+    allocations,
     indicative,
     uncross,
 )
@@ -84,6 +85,7 @@ def allocated(fills: list[Fill]) -> dict[int, int]:
     for f in fills:
         out[f.buy] += f.qty
         out[f.sell] += f.qty
+    assert allocations(fills) == out
     return out
 
 
@@ -101,6 +103,14 @@ def test_highest_volume_wins_over_lower_surplus() -> None:
     # surplus 30. "Least surplus first" would take 11.
     orders = book((B, 10, 120), (B, 11, 80), (S, 10, 100), (S, 11, 10))
     assert indicative(orders, 11) == Indicative(10, 100, 100, B)
+
+
+def test_the_highest_price_level_can_be_the_price() -> None:
+    # CoinTossX's loop stops one level short of the last one.
+    orders = book((B, 12, 100), (S, 10, 50), (S, 12, 50))
+    assert indicative(orders, None) == Indicative(12, 100, 0, None)
+    orders = book((S, 10, 100), (B, 12, 50), (B, 10, 50))
+    assert indicative(orders, None) == Indicative(10, 100, 0, None)
 
 
 # ---------------------------------------------------------------- rule 2: surplus, its sign
@@ -152,6 +162,7 @@ def test_pressure_needs_the_same_side_at_every_candidate() -> None:
     orders = book((B, 11, 100), (B, 10, 50), (S, 10, 100), (S, 11, 50))
     assert indicative(orders, 0).price == 10  # reference below: the lower one
     assert indicative(orders, 100).price == 11  # reference above: the higher one
+    assert indicative(orders, None).price == 11  # none: equally near the middle, the higher
 
 
 # ---------------------------------------------------------------- rule 4: the reference

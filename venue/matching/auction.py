@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 from typing import NamedTuple
 
 from venue.domain.values import Side
@@ -79,34 +80,41 @@ class _Book:
     def __init__(self, orders: Iterable[AuctionOrder]) -> None:
         # Limit orders as (signed price, priority, key, qty): -price for buys, so that an
         # ascending sort is priority order on both sides. Market orders as (priority, key, qty).
-        self.buys: list[tuple[int, int, int, int]] = []
-        self.sells: list[tuple[int, int, int, int]] = []
-        self.market_buys: list[tuple[int, int, int]] = []
-        self.market_sells: list[tuple[int, int, int]] = []
-        self.buy_levels: dict[int, int] = {}  # price -> total qty of the limit orders
-        self.sell_levels: dict[int, int] = {}
+        buys: list[tuple[int, int, int, int]] = []
+        sells: list[tuple[int, int, int, int]] = []
+        market_buys: list[tuple[int, int, int]] = []
+        market_sells: list[tuple[int, int, int]] = []
+        buy_levels: dict[int, int] = {}  # price -> total qty of the limit orders
+        sell_levels: dict[int, int] = {}
         keys: set[int] = set()
+        buy, sell = Side.BUY, Side.SELL
         for o in orders:
-            if o.qty <= 0:
-                raise AuctionError(f"order {o.key}: qty {o.qty} is not positive")
-            if o.key in keys:
-                raise AuctionError(f"order {o.key} appears twice")
-            keys.add(o.key)
-            price = o.price
-            if o.side is Side.BUY:
+            key, side, price, qty = o.key, o.side, o.price, o.qty
+            if qty <= 0:
+                raise AuctionError(f"order {key}: qty {qty} is not positive")
+            if key in keys:
+                raise AuctionError(f"order {key} appears twice")
+            keys.add(key)
+            if side is buy:
                 if price is None:
-                    self.market_buys.append((o.priority, o.key, o.qty))
+                    market_buys.append((o.priority, key, qty))
                 else:
-                    self.buys.append((-price, o.priority, o.key, o.qty))
-                    self.buy_levels[price] = self.buy_levels.get(price, 0) + o.qty
-            elif o.side is Side.SELL:
+                    buys.append((-price, o.priority, key, qty))
+                    buy_levels[price] = buy_levels.get(price, 0) + qty
+            elif side is sell:
                 if price is None:
-                    self.market_sells.append((o.priority, o.key, o.qty))
+                    market_sells.append((o.priority, key, qty))
                 else:
-                    self.sells.append((price, o.priority, o.key, o.qty))
-                    self.sell_levels[price] = self.sell_levels.get(price, 0) + o.qty
+                    sells.append((price, o.priority, key, qty))
+                    sell_levels[price] = sell_levels.get(price, 0) + qty
             else:
-                raise AuctionError(f"order {o.key}: side {o.side.value} does not trade")
+                raise AuctionError(f"order {key}: side {side!r} does not trade")
+        self.buys = buys
+        self.sells = sells
+        self.market_buys = market_buys
+        self.market_sells = market_sells
+        self.buy_levels = buy_levels
+        self.sell_levels = sell_levels
 
 
 def _choose(book: _Book, reference: int | None) -> Indicative:
@@ -120,40 +128,27 @@ def _choose(book: _Book, reference: int | None) -> Indicative:
     if not prices:
         return NO_PRICE
     candidates = sorted(prices)
-    m = len(candidates)
-    # Cumulative curves: sell qty at or below each candidate, buy qty at or above it.
-    sell_at = [0] * m
-    total = market_sell
-    levels = book.sell_levels
-    for i, p in enumerate(candidates):
-        total += levels.get(p, 0)
-        sell_at[i] = total
-    buy_at = [0] * m
-    total = market_buy
-    levels = book.buy_levels
-    for i in range(m - 1, -1, -1):
-        total += levels.get(candidates[i], 0)
-        buy_at[i] = total
+    # Cumulative curves: sell qty at or below each candidate, buy qty at or above it
+    # (accumulate and map keep the per-level work in C).
+    sell_at = list(
+        accumulate(map(book.sell_levels.get, candidates, repeat(0)), initial=market_sell)
+    )
+    del sell_at[0]
+    buy_at = list(
+        accumulate(map(book.buy_levels.get, reversed(candidates), repeat(0)), initial=market_buy)
+    )
+    del buy_at[0]
+    buy_at.reverse()
 
-    # 1. highest volume, 2. lowest surplus: one pass keeping the indices that tie.
-    best_volume = 0
-    best_surplus = 0
-    tied: list[int] = []
-    for i in range(m):
-        b = buy_at[i]
-        s = sell_at[i]
-        volume = b if b < s else s
-        if volume < best_volume or volume == 0:
-            continue
-        surplus = b - s if b > s else s - b
-        if volume > best_volume or surplus < best_surplus:
-            best_volume = volume
-            best_surplus = surplus
-            tied = [i]
-        elif surplus == best_surplus:
-            tied.append(i)
-    if not tied:
+    # 1. highest volume, 2. lowest surplus.
+    volumes = list(map(min, buy_at, sell_at))
+    best_volume = max(volumes)
+    if best_volume == 0:
         return NO_PRICE
+    at_best = [i for i, v in enumerate(volumes) if v == best_volume]
+    surpluses = [abs(buy_at[i] - sell_at[i]) for i in at_best]
+    best_surplus = min(surpluses)
+    tied = [i for i, x in zip(at_best, surpluses, strict=True) if x == best_surplus]
 
     # 3. market pressure; 4. the reference, or the middle of the tied range.
     if best_surplus and all(buy_at[i] > sell_at[i] for i in tied):
@@ -176,7 +171,7 @@ def _choose(book: _Book, reference: int | None) -> Indicative:
 
 
 def _at(book: _Book, price: int, market_buy: int, market_sell: int) -> Indicative:
-    """The figures at a price that is not a limit in the book. O(m)."""
+    """The figures at any price (used for a reference between two candidates). O(m)."""
     b = market_buy + sum(q for p, q in book.buy_levels.items() if p >= price)
     s = market_sell + sum(q for p, q in book.sell_levels.items() if p <= price)
     return _indicative(price, b, s)
@@ -242,3 +237,12 @@ def uncross(orders: Iterable[AuctionOrder], reference: int | None) -> tuple[Indi
                 break
             sell_key, sell_left = sells[j]
     return result, fills
+
+
+def allocations(fills: Iterable[Fill]) -> dict[int, int]:
+    """Each order's one allocation from the auction: key -> total quantity over its fills."""
+    out: dict[int, int] = {}
+    for buy, sell, qty in fills:
+        out[buy] = out.get(buy, 0) + qty
+        out[sell] = out.get(sell, 0) + qty
+    return out
