@@ -17,7 +17,7 @@ from harness_fixtures import HarnessClient
 
 from venue.domain.commands import ExpireOrders, ScheduleTick
 from venue.domain.events import IndicativeChanged, PhaseChanged, TradeExecuted
-from venue.domain.values import PRICE_SCALE, Phase, Side
+from venue.domain.values import PRICE_SCALE, OrdType, Phase, Side, TimeInForce
 from venue.testing.harness import Clock, Harness
 
 BUY, SELL, MARKET = "1", "2", "1"
@@ -430,3 +430,104 @@ def test_indicative_price_is_journaled_on_each_change_during_a_call(day):
         (191 * PX, 8, 2, Side.BUY),
         (None, 0, 0, None),  # no buyers left
     ]
+
+
+def test_the_indicative_from_price_levels_equals_the_uncross_of_every_order():
+    """The call recomputes the indicative figures from one order per level (cheap); they
+    must be what the auction of the orders themselves gives."""
+    import random
+
+    from venue.domain.order import Order
+    from venue.matching import Counters, MatchingEngine
+    from venue.matching.auction import indicative
+
+    rng = random.Random(14)
+    for _ in range(200):
+        engine = MatchingEngine("X", Counters())
+        engine.in_call = True
+        for oid in range(1, rng.randint(1, 40)):
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            price = None if rng.random() < 0.1 else rng.randint(95, 105) * PX
+            kind = "1" if price is None else "2"
+            order = Order(oid, "S", "F", "", f"c{oid}", "X", side, OrdType(kind),
+                          TimeInForce.DAY, price, rng.randint(1, 50), oid)  # fmt: skip
+            engine.submit(order, oid, [])
+        reference = rng.choice([None, 100 * PX, 97 * PX])
+        every = lambda o: True  # noqa: E731
+        assert engine.indicative(reference, every) == indicative(
+            engine._auction_orders(every), reference
+        )
+
+
+# -- market data ------------------------------------------------------------------------------
+
+
+def test_market_data_shows_a_crossed_call_book_its_indicative_and_a_f_per_version():
+    """The L2 projection during a call (kernel events in, entries out) and the W, X and f
+    built from it, each valid in the venue's dictionary for its version."""
+    import quickfix as fix
+
+    from venue.config import FIX_CONFIG_DIR, load_reference
+    from venue.domain.commands import NewOrder, OperatorAction
+    from venue.domain.values import OrdType, TimeInForce
+    from venue.fix.application import dictionary_dir
+    from venue.fix.mdcodec import incremental, security_status, snapshot
+    from venue.kernel import Kernel
+    from venue.marketdata.book import IndicativeEntry, MarketDataBook, StatusEntry
+
+    reference = load_reference(FIX_CONFIG_DIR / "venue.toml")
+    kernel = Kernel(reference)
+    md = MarketDataBook(reference.instruments)
+    entries: list = []
+
+    def run(command, ts):
+        for event in kernel.handle(command, ts):
+            entries.extend(md.apply(event))
+
+    ts = 1_800_000_000_000_000
+    run(OperatorAction("olga", "phase", "instrument", "AAPL", value="pre-open"), ts)
+    run(
+        NewOrder("CLIENT1", "b", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.DAY, 10, 191 * PX), ts
+    )
+    run(
+        NewOrder("CLIENT2", "s", "AAPL", Side.SELL, OrdType.LIMIT, TimeInForce.DAY, 4, 189 * PX), ts
+    )
+    snap = md.snapshot("AAPL")
+    assert [(lv.price, lv.qty) for lv in snap.bids] == [(191 * PX, 10)]  # crossed: shown
+    assert [(lv.price, lv.qty) for lv in snap.offers] == [(189 * PX, 4)]
+    assert snap.indicative is not None and snap.indicative.price == 191 * PX
+    assert snap.phase == "pre-open"
+    status = [e for e in entries if type(e) is StatusEntry]
+    assert [(s.phase, s.halted) for s in status] == [("pre-open", False)]
+    indicative = [e for e in entries if type(e) is IndicativeEntry]
+
+    def valid(text: str, version: str) -> None:
+        msg = fix.Message()
+        if version == "FIXT.1.1":
+            transport = fix.DataDictionary(str(dictionary_dir() / "FIXT11.xml"))
+            app = fix.DataDictionary(str(dictionary_dir() / "FIX50SP2.xml"))
+            msg.setString(text, False, transport, app)
+        else:
+            name = {"FIX.4.4": "FIX44MD.xml", "FIX.4.2": "FIX42MD.xml"}[version]
+            dd = fix.DataDictionary(str(dictionary_dir() / name))
+            msg.setString(text, False, dd)
+        for tag, value in ((49, "VENUE"), (56, "MD"), (34, "7"), (52, "20231114-22:13:20.123")):
+            msg.getHeader().setField(tag, value)
+        if version == "FIXT.1.1":
+            app.validate(fix.Message(msg.toString(), transport, app, True), True)
+        else:
+            dd.validate(fix.Message(msg.toString(), dd, True))
+
+    for version, types in (("FIX.4.4", "01A"), ("FIXT.1.1", "01QA"), ("FIX.4.2", "01")):
+        w = snapshot(version, "r1", snap, frozenset(types), 0)
+        valid(w, version)
+        assert ("269=Q" in w) == (version == "FIXT.1.1")
+        assert ("269=A" in w) == (version != "FIX.4.2")
+        if version != "FIX.4.2":
+            x = incremental(version, "r1", indicative, frozenset(types))
+            valid(x, version)
+            assert "277=P" in x  # more buyers
+        f = security_status(version, "AAPL", False, change=True, text="x", ts=ts,
+                            phase="pre-open")  # fmt: skip
+        valid(f, version)
+        assert f"326={'1' if version == 'FIX.4.2' else '21'}" in f
