@@ -1551,6 +1551,10 @@ class Kernel:
             assert order.session == session and order.cl_ord_id == cl
             assert self.live.get(order.order_id) is order
         assert len(self._live_by_cl) == len(self.live)
+        for symbol in self._calls:  # the call's quantities per price are the book's
+            kept = dict(self._call_qty[symbol])
+            self._rebuild_call(symbol)
+            assert self._call_qty[symbol] == kept, f"{symbol}: call quantities drifted"
         for order in self.live.values():
             assert order.expire_ts is None or order.expire_ts > self.last_ts, "GTD past expiry"
         open_by_firm: dict[str, int] = {}
