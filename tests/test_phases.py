@@ -110,8 +110,8 @@ def test_orders_that_cannot_wait_for_an_auction_are_rejected_in_a_call(day):
         "f": ("8", "11", f"TimeInForce(59)=4 is not accepted {why}"),
         "k": ("8", "11", f"market-to-limit (40=K) is not accepted {why}"),
         "p": ("8", "11", f"post-only (18=6) is not accepted {why}"),
-        "o": ("8", "11", "TimeInForce(59)=2 (at the opening) is accepted during the pre-open "
-                         "call only: AAPL is in the pre-close call"),
+        "o": ("8", "11", "TimeInForce(59)=2 (at the opening) is not accepted now: AAPL is in "
+                         "the pre-close call, it is taken in the pre-open call only"),
     }  # fmt: skip
     c1.new_order("st", "AAPL", BUY, 10, None, ord_type="3", StopPx="195")  # stops park
     assert [fields(m, 150, 39) for m in reports(c1)] == [("0", "0")]
@@ -189,10 +189,10 @@ def test_at_the_opening_and_at_the_close_orders_take_part_only_in_their_auction(
     c1.new_order("atc-early", "AAPL", BUY, 10, "190", tif="7")
     got = {m[11]: (m[150], m[103], m[58]) for m in reports(c1)}
     assert got == {
-        "opg-early": ("8", "11", "TimeInForce(59)=2 (at the opening) is accepted during the "
-                                 "pre-open call only: AAPL is in continuous trading"),
-        "atc-early": ("8", "11", "TimeInForce(59)=7 (at the close) is accepted during the "
-                                 "pre-close call only: AAPL is in continuous trading"),
+        "opg-early": ("8", "11", "TimeInForce(59)=2 (at the opening) is not accepted now: AAPL "
+                                 "is in continuous trading, it is taken in the pre-open call only"),
+        "atc-early": ("8", "11", "TimeInForce(59)=7 (at the close) is not accepted now: AAPL is "
+                                 "in continuous trading, it is taken in the pre-close call only"),
     }  # fmt: skip
     h.ctl("phase", "AAPL", "pre-open")
     c1.new_order("opg", "AAPL", BUY, 30, "190", tif="2")

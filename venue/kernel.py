@@ -940,8 +940,9 @@ class Kernel:
                              (TimeInForce.AT_CLOSE, Phase.PRE_CLOSE)):  # fmt: skip
             if tif is wanted and phase is not call:
                 return us, (
-                    f"TimeInForce(59)={tif.value} ({_TIF_TEXT[tif]}) is accepted during the "
-                    f"{call.value} call only: {cmd.symbol} is {_PHASE_TEXT[phase]}"
+                    f"TimeInForce(59)={tif.value} ({_TIF_TEXT[tif]}) is not accepted now: "
+                    f"{cmd.symbol} is {_PHASE_TEXT[phase]}, it is taken in the {call.value} "
+                    "call only"
                 )
         if tif in (TimeInForce.AT_OPEN, TimeInForce.AT_CLOSE) and cmd.ord_type.is_stop:
             return us, f"a stop order cannot be {_TIF_TEXT[tif]}"
