@@ -589,3 +589,27 @@ def test_random_days_of_phases_keep_every_invariant_and_replay_to_the_same_state
         replay = Kernel(reference)
         for cmd, ts, events in log:
             assert replay.handle(cmd, ts) == events
+
+
+def test_auction_fills_go_to_drop_copy_and_an_auction_trade_can_be_busted(day):
+    h, c1, c2 = day
+    dc = HarnessClient.logged_on_to(h, "DROPCOPY")
+    h.ctl("phase", "AAPL", "pre-open")
+    c1.new_order("b", "AAPL", BUY, 30, "190")
+    c2.new_order("s1", "AAPL", SELL, 10, "190")
+    c2.new_order("s2", "AAPL", SELL, 20, "190")
+    reports(c1), reports(c2), dc.drain()
+    h.ctl("phase", "AAPL", "auction")
+    (fill,) = reports(c1)  # one report for the whole allocation, two trades behind it
+    assert fields(fill, 150, 32, 31) == ("F", "30", "190")
+    copies = [m for m in dc.drain() if m.get(35) == "8"]
+    assert [(m[115], m[11], m[150], m[797]) for m in copies] == [
+        ("CLIENT1", "b", "F", "Y"), ("CLIENT2", "s1", "F", "Y"), ("CLIENT2", "s2", "F", "Y")
+    ]  # fmt: skip
+    trades = journaled(h, TradeExecuted)
+    assert [(t.qty, t.auction) for t in trades] == [(10, True), (20, True)]
+    h.ctl("bust", str(trades[1].trade_id), "--reason", "test")
+    (bust,) = reports(c1)
+    assert fields(bust, 150, 19, 32, 14) == ("H", fill[17], "20", "10")  # refers to the fill
+    (bust2,) = [m for m in reports(c2) if m[150] == "H"]
+    assert fields(bust2, 11, 32) == ("s2", "20")

@@ -94,6 +94,9 @@ def test_a_day_of_phases_driven_by_the_operator_with_market_data_on_every_versio
         ctl(venue, "phase", "AAPL", "pre-close")
         c1.new_order("atc", "AAPL", BUY, 5, "196.00", tif="7")
         c1.expect("8", ClOrdID="atc", ExecType="0", TimeInForce="7")
+        c3.new_order("atc42", "AAPL", BUY, 5, "196.00", tif="7")  # 4.2: no 59=7
+        reject = c3.expect("3")
+        assert (reject[371], reject[373]) == ("59", "5")  # value incorrect for this tag
         c2.new_order("s3", "AAPL", SELL, 5, "194.00")
         c2.expect("8", ClOrdID="s3", ExecType="0")
         # no surplus: the reference (the last trade, 195) lies between 194 and 196
@@ -123,6 +126,7 @@ def test_a_day_of_phases_driven_by_the_operator_with_market_data_on_every_versio
         q50 = [e for m in md.received("MDFEED5") if tag(m, 35) == "X" for e in entries(m)
                if e.get(269) == "Q"]  # fmt: skip
         assert any(e.get(270) == "191" and e.get(271) == "40" for e in q50)
+        venue.wait_until_projected()  # the new events reach SQL like every other
         assert not [m for m in md.received("MDFEED2") if tag(m, 35) == "X"
                     and any(e.get(269) in ("A", "Q") for e in entries(m))]  # fmt: skip
     finally:
