@@ -12,6 +12,13 @@ call; --market-pct of them (default 2) are market orders; quantities 1-1,000 in 
 time priority random. The uncross runs in this process on AuctionOrder values built
 beforehand (what the kernel hands over); the time is `uncross` alone, best of --rounds,
 and `indicative` (the figure a call recomputes on each change) is timed the same way.
+
+--kernel N adds the whole auction in the kernel (phases, issue 14): N orders of the same
+kind entered one by one during a pre-open call (each accepted, resting, and the indicative
+recomputed from the price levels after it, as the venue does), then `venue ctl phase ...
+auction`'s command: the uncross, every TradeExecuted and OrderFilled, the leftovers
+canceled, the phase change and the kernel's bookkeeping of all of it. No journal, FIX or
+SQL.
 """
 
 from __future__ import annotations
@@ -23,7 +30,10 @@ import random
 import time
 from collections.abc import Callable
 
-from venue.domain.values import PRICE_SCALE, Side
+from venue.domain.commands import NewOrder, OperatorAction
+from venue.domain.reference import Instrument, Reference, SessionInfo
+from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
+from venue.kernel import Kernel
 from venue.matching.auction import AuctionOrder, indicative, uncross
 
 REFERENCE = 100 * PRICE_SCALE
@@ -42,6 +52,36 @@ def book(n: int, market_pct: float, levels: int, seed: int = 14) -> list[Auction
     return out
 
 
+def kernel_auction(orders: list[AuctionOrder]) -> tuple[float, float, int]:
+    """Enter the orders in a pre-open call, then run the auction command. Returns the
+    milliseconds per order entered, the auction command's milliseconds and its events."""
+    sessions = {f"C{i}": SessionInfo(f"C{i}", f"FIRM{i}") for i in range(4)}
+    kernel = Kernel(
+        Reference({"X": Instrument("X", PRICE_SCALE // 100, reference_price=REFERENCE)}, sessions)
+    )
+    ts = 1_800_000_000_000_000
+    kernel.handle(OperatorAction("bench", "phase", "instrument", "X", value="pre-open"), ts)
+    commands = [
+        NewOrder(f"C{o.key % 4}", f"o{o.key}", "X", o.side,
+                 OrdType.MARKET if o.price is None else OrdType.LIMIT, TimeInForce.DAY, o.qty,
+                 o.price)
+        for o in orders
+    ]  # fmt: skip
+    gc.collect()
+    start = time.perf_counter()
+    for command in commands:
+        ts += 1
+        kernel.handle(command, ts)
+    entered = (time.perf_counter() - start) * 1000 / len(commands)
+    start = time.perf_counter()
+    events = kernel.handle(
+        OperatorAction("bench", "phase", "instrument", "X", value="auction"), ts + 1
+    )
+    auction = (time.perf_counter() - start) * 1000
+    kernel.check_invariants()
+    return entered, auction, len(events)
+
+
 def best_ms(fn: Callable[[], object], rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -58,6 +98,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--market-pct", type=float, default=2.0)
     parser.add_argument("--levels", type=int, default=1001, help="distinct limit prices")
+    parser.add_argument(
+        "--kernel", type=int, default=0, help="also the whole auction in the kernel, N orders"
+    )
     args = parser.parse_args()
 
     orders = book(args.orders, args.market_pct, args.levels)
@@ -77,6 +120,13 @@ def main() -> None:
         f"fills {len(fills):,}"
     )
     print(f"uncross {uncross_ms:.1f} ms, indicative {indicative_ms:.1f} ms (best of {args.rounds})")
+    if args.kernel:
+        entered, auction, events = kernel_auction(book(args.kernel, args.market_pct, args.levels))
+        print(
+            f"kernel: {args.kernel:,} orders entered in a call at {entered * 1000:.0f} us each "
+            f"(indicative included); the auction command {auction:.0f} ms, {events:,} events"
+        )
+        load = os.getloadavg()
     before = " ".join(f"{x:.2f}" for x in load_before)
     after = " ".join(f"{x:.2f}" for x in load)
     print(f"load average (1/5/15 min) before {before}, after {after}, cpus {os.cpu_count()}")

@@ -355,7 +355,8 @@ def test_bad_operator_requests_are_refused_recorded_and_change_nothing(
         (
             False,
             "unknown instrument limit 'colar_pct' (allowed: reference_price, collar_pct, "
-            "max_order_qty, max_order_notional, restricted)",
+            "max_order_qty, max_order_notional, restricted, dynamic_band_pct, static_band_pct, "
+            "interruption_secs, resume_call_secs, extension_pct, extension_secs)",
         ),
         (False, "max_order_qty must not be negative"),
         (False, "bad value 'Z' for stp_mode: 'Z' is not a valid StpMode"),

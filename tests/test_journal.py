@@ -41,6 +41,7 @@ from venue.domain.commands import (
     QueryOrder,
     RejectMessage,
     ReplaceOrder,
+    ScheduleTick,
     SessionDisconnected,
 )
 from venue.domain.events import Event, OrderCanceled, OrderFilled, OrderSnapshot
@@ -110,6 +111,7 @@ def realistic_records() -> list[tuple[int, Command, list[Event]]]:
         OperatorAction("ops", "phase", "instrument", "AAPL", value="auction"),
         OperatorAction("ops", "halt", "instrument", "AAPL"),
         ExpireOrders(),
+        ScheduleTick(),
         ExpireDayOrders(TS + 1_000_000),
     ]
     records = []

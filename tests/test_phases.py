@@ -15,9 +15,9 @@ import pytest
 from fixclient import Message
 from harness_fixtures import HarnessClient
 
-from venue.domain.commands import ExpireOrders
+from venue.domain.commands import ExpireOrders, ScheduleTick
 from venue.domain.events import IndicativeChanged, PhaseChanged, TradeExecuted
-from venue.domain.values import PRICE_SCALE, Phase, Side
+from venue.domain.values import PRICE_SCALE, OrdType, Phase, Side, TimeInForce
 from venue.testing.harness import Clock, Harness
 
 BUY, SELL, MARKET = "1", "2", "1"
@@ -110,8 +110,8 @@ def test_orders_that_cannot_wait_for_an_auction_are_rejected_in_a_call(day):
         "f": ("8", "11", f"TimeInForce(59)=4 is not accepted {why}"),
         "k": ("8", "11", f"market-to-limit (40=K) is not accepted {why}"),
         "p": ("8", "11", f"post-only (18=6) is not accepted {why}"),
-        "o": ("8", "11", "TimeInForce(59)=2 (at the opening) is accepted during the pre-open "
-                         "call only: AAPL is in the pre-close call"),
+        "o": ("8", "11", "TimeInForce(59)=2 (at the opening) is not accepted now: AAPL is in "
+                         "the pre-close call, it is taken in the pre-open call only"),
     }  # fmt: skip
     c1.new_order("st", "AAPL", BUY, 10, None, ord_type="3", StopPx="195")  # stops park
     assert [fields(m, 150, 39) for m in reports(c1)] == [("0", "0")]
@@ -189,10 +189,10 @@ def test_at_the_opening_and_at_the_close_orders_take_part_only_in_their_auction(
     c1.new_order("atc-early", "AAPL", BUY, 10, "190", tif="7")
     got = {m[11]: (m[150], m[103], m[58]) for m in reports(c1)}
     assert got == {
-        "opg-early": ("8", "11", "TimeInForce(59)=2 (at the opening) is accepted during the "
-                                 "pre-open call only: AAPL is in continuous trading"),
-        "atc-early": ("8", "11", "TimeInForce(59)=7 (at the close) is accepted during the "
-                                 "pre-close call only: AAPL is in continuous trading"),
+        "opg-early": ("8", "11", "TimeInForce(59)=2 (at the opening) is not accepted now: AAPL "
+                                 "is in continuous trading, it is taken in the pre-open call only"),
+        "atc-early": ("8", "11", "TimeInForce(59)=7 (at the close) is not accepted now: AAPL is "
+                                 "in continuous trading, it is taken in the pre-close call only"),
     }  # fmt: skip
     h.ctl("phase", "AAPL", "pre-open")
     c1.new_order("opg", "AAPL", BUY, 30, "190", tif="2")
@@ -369,7 +369,7 @@ def at(clock: Clock, day: str, hhmm: str) -> None:
 
 def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factory):
     """ACME (fix_config/venue.toml): pre-open 07:30, opening auction 08:00, pre-close
-    16:25, closing auction 16:30, closed 16:35 (UTC); the scheduler's tick is ExpireOrders."""
+    16:25, closing auction 16:30, closed 16:35 (UTC); the scheduler's tick is ScheduleTick."""
     clock = Clock()
     at(clock, "2026-12-02", "07:00")
     h = harness_factory(clock=clock)
@@ -380,14 +380,14 @@ def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factor
     assert fields(early, 150, 103, 58) == ("8", "2", "ACME is closed: no new orders")
     assert h.kernel.next_phase_due() == clock.now + 30 * 60 * 1_000_000
     at(clock, "2026-12-02", "07:30")
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert h.kernel.phase["ACME"] is Phase.PRE_OPEN
     c1.new_order("b", "ACME", BUY, 10, "101")
     c1.new_order("opg", "ACME", BUY, 5, None, ord_type=MARKET, tif="2")
     c2.new_order("s", "ACME", SELL, 20, "99")
     reports(c1), reports(c2)
     at(clock, "2026-12-02", "08:00")
-    h.execute(ExpireOrders())  # 15 at 99..101, sell surplus 5: the lowest, 99
+    h.execute(ScheduleTick())  # 15 at 99..101, sell surplus 5: the lowest, 99
     assert [fields(m, 11, 150, 31, 32) for m in reports(c1)] == [
         ("opg", "F", "99", "5"), ("b", "F", "99", "10")
     ]  # fmt: skip
@@ -395,17 +395,17 @@ def test_a_scheduled_day_runs_its_calls_and_auctions_on_the_clock(harness_factor
     c1.new_order("b2", "ACME", BUY, 5, "99")  # continuous: trades with the rest of s
     assert [fields(m, 150) for m in reports(c1)] == [("0",), ("F",)]
     at(clock, "2026-12-02", "16:25")
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert h.kernel.phase["ACME"] is Phase.PRE_CLOSE
     c1.new_order("atc", "ACME", BUY, 5, "100", tif="7")
     c2.new_order("s2", "ACME", SELL, 5, "100")
     reports(c1), reports(c2)
     at(clock, "2026-12-02", "16:30")
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert [fields(m, 11, 150, 31) for m in reports(c1)] == [("atc", "F", "100")]
     assert h.kernel.phase["ACME"] is Phase.CLOSED
     at(clock, "2026-12-03", "07:30")  # the next day: the schedule goes round
-    h.execute(ExpireOrders())
+    h.execute(ScheduleTick())
     assert h.kernel.phase["ACME"] is Phase.PRE_OPEN
     changes = [(e.previous.value, e.phase.value, e.actor) for e in journaled(h, PhaseChanged)]
     assert changes == [
@@ -430,3 +430,186 @@ def test_indicative_price_is_journaled_on_each_change_during_a_call(day):
         (191 * PX, 8, 2, Side.BUY),
         (None, 0, 0, None),  # no buyers left
     ]
+
+
+def test_the_indicative_from_price_levels_equals_the_uncross_of_every_order():
+    """The call recomputes the indicative figures from one order per level (cheap); they
+    must be what the auction of the orders themselves gives."""
+    import random
+
+    from venue.domain.order import Order
+    from venue.matching import Counters, MatchingEngine
+    from venue.matching.auction import indicative
+
+    rng = random.Random(14)
+    for _ in range(200):
+        engine = MatchingEngine("X", Counters())
+        engine.in_call = True
+        for oid in range(1, rng.randint(1, 40)):
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            price = None if rng.random() < 0.1 else rng.randint(95, 105) * PX
+            kind = "1" if price is None else "2"
+            order = Order(oid, "S", "F", "", f"c{oid}", "X", side, OrdType(kind),
+                          TimeInForce.DAY, price, rng.randint(1, 50), oid)  # fmt: skip
+            engine.submit(order, oid, [])
+        reference = rng.choice([None, 100 * PX, 97 * PX])
+        every = lambda o: True  # noqa: E731
+        assert engine.indicative(reference, every) == indicative(
+            engine._auction_orders(every), reference
+        )
+
+
+# -- market data ------------------------------------------------------------------------------
+
+
+def test_market_data_shows_a_crossed_call_book_its_indicative_and_a_f_per_version():
+    """The L2 projection during a call (kernel events in, entries out) and the W, X and f
+    built from it, each valid in the venue's dictionary for its version."""
+    import quickfix as fix
+
+    from venue.config import FIX_CONFIG_DIR, load_reference
+    from venue.domain.commands import NewOrder, OperatorAction
+    from venue.domain.values import OrdType, TimeInForce
+    from venue.fix.application import dictionary_dir
+    from venue.fix.mdcodec import incremental, security_status, snapshot
+    from venue.kernel import Kernel
+    from venue.marketdata.book import IndicativeEntry, MarketDataBook, StatusEntry
+
+    reference = load_reference(FIX_CONFIG_DIR / "venue.toml")
+    kernel = Kernel(reference)
+    md = MarketDataBook(reference.instruments)
+    entries: list = []
+
+    def run(command, ts):
+        for event in kernel.handle(command, ts):
+            entries.extend(md.apply(event))
+
+    ts = 1_800_000_000_000_000
+    run(OperatorAction("olga", "phase", "instrument", "AAPL", value="pre-open"), ts)
+    run(
+        NewOrder("CLIENT1", "b", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.DAY, 10, 191 * PX), ts
+    )
+    run(
+        NewOrder("CLIENT2", "s", "AAPL", Side.SELL, OrdType.LIMIT, TimeInForce.DAY, 4, 189 * PX), ts
+    )
+    snap = md.snapshot("AAPL")
+    assert [(lv.price, lv.qty) for lv in snap.bids] == [(191 * PX, 10)]  # crossed: shown
+    assert [(lv.price, lv.qty) for lv in snap.offers] == [(189 * PX, 4)]
+    assert snap.indicative is not None and snap.indicative.price == 191 * PX
+    assert snap.phase == "pre-open"
+    status = [e for e in entries if type(e) is StatusEntry]
+    assert [(s.phase, s.halted) for s in status] == [("pre-open", False)]
+    indicative = [e for e in entries if type(e) is IndicativeEntry]
+
+    def valid(text: str, version: str) -> None:
+        msg = fix.Message()
+        if version == "FIXT.1.1":
+            transport = fix.DataDictionary(str(dictionary_dir() / "FIXT11.xml"))
+            app = fix.DataDictionary(str(dictionary_dir() / "FIX50SP2.xml"))
+            msg.setString(text, False, transport, app)
+        else:
+            name = {"FIX.4.4": "FIX44MD.xml", "FIX.4.2": "FIX42MD.xml"}[version]
+            dd = fix.DataDictionary(str(dictionary_dir() / name))
+            msg.setString(text, False, dd)
+        for tag, value in ((49, "VENUE"), (56, "MD"), (34, "7"), (52, "20231114-22:13:20.123")):
+            msg.getHeader().setField(tag, value)
+        if version == "FIXT.1.1":
+            app.validate(fix.Message(msg.toString(), transport, app, True), True)
+        else:
+            dd.validate(fix.Message(msg.toString(), dd, True))
+
+    for version, types in (("FIX.4.4", "01A"), ("FIXT.1.1", "01QA"), ("FIX.4.2", "01")):
+        w = snapshot(version, "r1", snap, frozenset(types), 0)
+        valid(w, version)
+        assert ("269=Q" in w) == (version == "FIXT.1.1")
+        assert ("269=A" in w) == (version != "FIX.4.2")
+        if version != "FIX.4.2":
+            x = incremental(version, "r1", indicative, frozenset(types))
+            valid(x, version)
+            assert "277=P" in x  # more buyers
+        f = security_status(version, "AAPL", False, change=True, text="x", ts=ts,
+                            phase="pre-open")  # fmt: skip
+        valid(f, version)
+        assert f"326={'1' if version == 'FIX.4.2' else '21'}" in f
+
+
+def test_random_days_of_phases_keep_every_invariant_and_replay_to_the_same_state():
+    """Orders, cancels, replaces, phase changes and auctions at random on one instrument:
+    the kernel's invariants hold after every command (the book is crossed only in a
+    call, a call's quantities are the book's), a snapshot restores the same kernel, and
+    the same commands replayed give the same events."""
+    import random
+
+    from venue.config import FIX_CONFIG_DIR, load_reference
+    from venue.domain.commands import CancelOrder, NewOrder, OperatorAction, ReplaceOrder
+    from venue.kernel import Kernel
+
+    reference = load_reference(FIX_CONFIG_DIR / "venue.toml")
+    for seed in range(12):
+        rng = random.Random(seed)
+        kernel = Kernel(reference)
+        log = []
+        ts = 1_800_000_000_000_000
+        cls = []
+        for n in range(250):
+            ts += rng.randint(1, 3_000_000)
+            roll = rng.random()
+            if roll < 0.08:
+                target = rng.choice(["closed", "pre-open", "auction", "continuous", "pre-close"])
+                cmd = OperatorAction("olga", "phase", "instrument", "AAPL", value=target)
+            elif roll < 0.12:
+                field = rng.choice(["dynamic_band_pct", "static_band_pct"])
+                cmd = OperatorAction("olga", "set_limit", "instrument", "AAPL", field,
+                                     rng.choice(["1", "3", None]))  # fmt: skip
+            elif roll < 0.22 and cls:
+                session, cl, side = rng.choice(cls)
+                cmd = CancelOrder(session, f"x{n}", cl, "AAPL", side)
+            elif roll < 0.30 and cls:
+                session, cl, side = rng.choice(cls)
+                cmd = ReplaceOrder(session, f"r{n}", cl, "AAPL", side, OrdType.LIMIT,
+                                   TimeInForce.DAY, rng.randint(1, 30) * 10,
+                                   rng.randint(185, 195) * PX)  # fmt: skip
+                cls.append((session, f"r{n}", side))
+            else:
+                session = rng.choice(["CLIENT1", "CLIENT2"])
+                side = rng.choice([Side.BUY, Side.SELL])
+                market = rng.random() < 0.15
+                tif = rng.choice([TimeInForce.DAY, TimeInForce.GTC, TimeInForce.AT_OPEN,
+                                  TimeInForce.AT_CLOSE, TimeInForce.IOC])  # fmt: skip
+                cmd = NewOrder(session, f"o{n}", "AAPL", side,
+                               OrdType.MARKET if market else OrdType.LIMIT, tif,
+                               rng.randint(1, 30) * 10,
+                               None if market else rng.randint(185, 195) * PX)  # fmt: skip
+                cls.append((session, f"o{n}", side))
+            log.append((cmd, ts, kernel.handle(cmd, ts)))
+            kernel.check_invariants()
+        again = Kernel.restore(reference, kernel.export_state())
+        again.check_invariants()
+        assert again.export_state() == kernel.export_state()
+        replay = Kernel(reference)
+        for cmd, ts, events in log:
+            assert replay.handle(cmd, ts) == events
+
+
+def test_auction_fills_go_to_drop_copy_and_an_auction_trade_can_be_busted(day):
+    h, c1, c2 = day
+    dc = HarnessClient.logged_on_to(h, "DROPCOPY")
+    h.ctl("phase", "AAPL", "pre-open")
+    c1.new_order("b", "AAPL", BUY, 30, "190")
+    c2.new_order("s1", "AAPL", SELL, 10, "190")
+    c2.new_order("s2", "AAPL", SELL, 20, "190")
+    reports(c1), reports(c2), dc.drain()
+    h.ctl("phase", "AAPL", "auction")
+    (fill,) = reports(c1)  # one report for the whole allocation, two trades behind it
+    assert fields(fill, 150, 32, 31) == ("F", "30", "190")
+    copies = [m for m in dc.drain() if m.get(35) == "8"]
+    assert [(m[115], m[11], m[150], m[797]) for m in copies] == [
+        ("CLIENT1", "b", "F", "Y"), ("CLIENT2", "s1", "F", "Y"), ("CLIENT2", "s2", "F", "Y")
+    ]  # fmt: skip
+    trades = journaled(h, TradeExecuted)
+    assert [(t.qty, t.auction) for t in trades] == [(10, True), (20, True)]
+    h.ctl("bust", str(trades[1].trade_id), "--reason", "test")
+    (bust,) = reports(c1)
+    assert fields(bust, 150, 19, 32, 14) == ("H", fill[17], "20", "10")  # refers to the fill
+    (bust2,) = [m for m in reports(c2) if m[150] == "H"]
+    assert fields(bust2, 11, 32) == ("s2", "20")

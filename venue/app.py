@@ -28,7 +28,13 @@ import orjson
 from venue import datadir, heap
 from venue.config import VenueSettings, load_reference
 from venue.control import ControlServer
-from venue.domain.commands import Command, ExpireDayOrders, ExpireOrders, SessionDisconnected
+from venue.domain.commands import (
+    Command,
+    ExpireDayOrders,
+    ExpireOrders,
+    ScheduleTick,
+    SessionDisconnected,
+)
 from venue.domain.events import (
     CancelRejected,
     Event,
@@ -51,7 +57,7 @@ from venue.journal import (
     read_records,
 )
 from venue.journal.snapshot import SnapshotWriter, encode_state
-from venue.kernel import Kernel, Retention
+from venue.kernel import Kernel, Retention, first_step_after
 from venue.marketdata.service import MarketDataService, max_subscriptions_of
 from venue.metrics import VenueMetrics
 from venue.projection import ProjectionProcess
@@ -427,6 +433,14 @@ class Venue:
             due = self.kernel.next_expiry()
             if due is not None and now_us() >= due:
                 self.execute(ExpireOrders())
+            # timed calls that end and scheduled phases that begin (spec/auctions.md)
+            due = self.kernel.next_phase_due()
+            pending = self.kernel.pending_schedules()
+            if pending:  # schedules not started yet: a tick at the next step of one
+                first = min(first_step_after(s, now_us() - 1_000_000) for s in pending.values())
+                due = first if due is None else min(due, first)
+            if due is not None and now_us() >= due:
+                self.execute(ScheduleTick())
 
     # -- threads ------------------------------------------------------------------------
 

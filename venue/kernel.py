@@ -40,6 +40,7 @@ from venue.domain.commands import (
     QueryOrder,
     RejectMessage,
     ReplaceOrder,
+    ScheduleTick,
     SessionDisconnected,
 )
 from venue.domain.events import (
@@ -72,6 +73,7 @@ from venue.domain.values import (
     utc_date,
 )
 from venue.matching import Counters, MatchingEngine
+from venue.matching.auction import AuctionOrder, Indicative, indicative
 from venue.risk import check_collar, check_credit, check_instrument_limits, check_throttle
 from venue.risk.limits import changed
 
@@ -150,6 +152,11 @@ class Kernel:
         # The schedule's next step per scheduled symbol: (due ts, phase value or "auction").
         self.next_step: dict[str, tuple[int, str]] = {}
         self._auction_trades: dict[int, list[int]] = {}  # during one command: order -> trades
+        self._calls: set[str] = set()  # symbols in a call now
+        self._call_qty: dict[str, dict[tuple[Side, int | None], int]] = {}
+        self._call_contrib: dict[str, dict[int, tuple[tuple[Side, int | None], int]]] = {}
+        self._armed: str | None = None  # the symbol whose band the last order ran under
+        self._unstarted = {s for s, i in reference.instruments.items() if i.schedule}
 
     # -- entry point --------------------------------------------------------------------
 
@@ -159,13 +166,14 @@ class Kernel:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
-        due = (self._gtd and self._gtd[0][0] <= ts) or self._phase_due(ts)
+        starting = self._starting(command) if self._unstarted else ()
+        due = (self._gtd and self._gtd[0][0] <= ts) or starting or self._phase_due(ts)
         if due:  # GTD orders due expire, and due calls end, before anything else
             before: list[Event] = []
             if self._gtd and self._gtd[0][0] <= ts:
                 self._expire_gtd(ts, before)
-            if self._phase_due(ts):
-                self._run_phase_timers(ts, before)
+            if starting or self._phase_due(ts):
+                self._run_phase_timers(ts, before, starting)
             self._after(ts, before)
             self._release(before)
             self._auction_trades.clear()
@@ -182,33 +190,42 @@ class Kernel:
         return out
 
     def next_expiry(self) -> int | None:
-        """When the next GTD order expires by its ExpireTime (µs UTC), or the next timed
-        call ends or scheduled phase begins, for the scheduler."""
-        times = [t for t in (self._gtd[0][0] if self._gtd else None, self.next_phase_due())
-                 if t is not None]  # fmt: skip
-        return min(times) if times else None
+        """When the next GTD order expires by its ExpireTime (µs UTC), for the scheduler."""
+        return self._gtd[0][0] if self._gtd else None
 
     def next_phase_due(self) -> int | None:
+        """When the next timed call ends or scheduled phase begins (µs UTC), or None."""
         times = list(self.call_end.values()) + [t for t, _ in self.next_step.values()]
         return min(times) if times else None
 
     def _phase_due(self, ts: int) -> bool:
         if self.call_end and min(self.call_end.values()) <= ts:
             return True
-        if self.next_step and min(t for t, _ in self.next_step.values()) <= ts:
-            return True
-        return bool(self._unscheduled)
+        return bool(self.next_step) and min(t for t, _ in self.next_step.values()) <= ts
 
     # -- phases and auctions --------------------------------------------------------------
 
     @property
-    def _unscheduled(self) -> list[str]:
-        """Scheduled symbols whose schedule has not been started yet (first command)."""
-        return [s for s, i in self.instruments.items() if i.schedule and s not in self.next_step]
+    def _pending_schedules(self) -> list[str]:
+        """Scheduled symbols whose schedule has not started yet: it starts with the first
+        command about the symbol or the scheduler's first tick at one of its steps."""
+        return sorted(self._unstarted)
 
-    def _run_phase_timers(self, ts: int, out: list[Event]) -> None:
+    def pending_schedules(self) -> dict[str, tuple[tuple[int, str], ...]]:
+        """For the scheduler: the schedules not started yet (it ticks at their next step)."""
+        return {s: self.instruments[s].schedule for s in self._pending_schedules}
+
+    def _starting(self, command: Command) -> list[str]:
+        pending = self._pending_schedules
+        if type(command) is ScheduleTick:
+            return pending
+        symbol = getattr(command, "symbol", None) or getattr(command, "key", None)
+        return [symbol] if symbol in pending else []
+
+    def _run_phase_timers(self, ts: int, out: list[Event], starting: Sequence[str] = ()) -> None:
         """Scheduled phases that have begun and timed calls that have ended, in time order."""
-        for symbol in self._unscheduled:  # the schedule starts: the phase it says for now
+        for symbol in starting:  # the schedule starts: the phase it says for now
+            self._unstarted.discard(symbol)
             schedule = self.instruments[symbol].schedule
             target, due = _schedule_at(schedule, ts)
             phase = _AFTER_STEP.get(target) or Phase(target)
@@ -353,6 +370,13 @@ class Kernel:
     ) -> None:
         previous = self.phase[symbol]
         self.phase[symbol] = phase
+        if phase.is_call:
+            self._calls.add(symbol)
+            self._rebuild_call(symbol)
+        else:
+            self._calls.discard(symbol)
+            self._call_qty.pop(symbol, None)
+            self._call_contrib.pop(symbol, None)
         self.engines[symbol].in_call = not phase.matches
         self.extended.discard(symbol)
         if call_end is None:
@@ -414,22 +438,25 @@ class Kernel:
         """After a command: an engine that went into a call on its own (a volatility
         interruption) moves its instrument into a call; the indicative price of every
         instrument in a call that this command changed is published if it changed."""
-        touched: set[str] = set()
+        armed, self._armed = self._armed, None
         phase = self.phase
+        if armed is not None and self.engines[armed].in_call and phase[armed].matches:
+            self._interrupt(armed, ts, out)
+        calls = self._calls
+        if not calls:
+            return  # continuous trading everywhere: nothing more to do (the order path)
+        touched: set[str] = set()
         for event in out:
             snap = getattr(event, "order", None)
-            if snap is not None and snap.symbol in phase:
-                touched.add(snap.symbol)
-            elif type(event) is PhaseChanged:
+            if snap is not None:
+                if snap.symbol in calls:
+                    touched.add(snap.symbol)
+                    self._track(snap)
+            elif type(event) is PhaseChanged and event.symbol in calls:  # type: ignore[union-attr]
                 touched.add(event.symbol)  # type: ignore[union-attr]
         for symbol in sorted(touched):
-            engine = self.engines[symbol]
-            if engine.in_call and phase[symbol] is Phase.CONTINUOUS:
-                self._interrupt(symbol, ts, out)
             if phase[symbol].is_call:
-                result = engine.indicative(
-                    self._auction_reference(symbol), self._participates(symbol)
-                )
+                result = self._indicative_now(symbol)
                 side = None if result.surplus_side is None else result.surplus_side.value
                 key = (result.price, result.volume, result.surplus, side)
                 if self.indicative.get(symbol) != key:
@@ -440,6 +467,44 @@ class Kernel:
                             result.surplus, result.surplus_side,
                         )
                     )  # fmt: skip
+
+    # The quantity each price (and the market orders of each side) brings to the auction of
+    # a call, kept up to date from the order events, so that the indicative figures after a
+    # change cost O(levels log levels), not O(orders): symbol -> (side, price) -> qty, and
+    # what each order counts for. Rebuilt from the book when a call begins or is restored.
+
+    def _rebuild_call(self, symbol: str) -> None:
+        engine = self.engines[symbol]
+        self._call_qty[symbol] = {}
+        self._call_contrib[symbol] = {}
+        for order in (*engine.call_market.values(), *engine.book.orders.values()):
+            self._track(order)  # type: ignore[arg-type]
+
+    def _track(self, o: OrderSnapshot | Order) -> None:
+        """The order's latest state counts for its price in the call (replacing what it
+        counted for before: applying the same state twice changes nothing)."""
+        symbol = o.symbol
+        qty = self._call_qty[symbol]
+        old = self._call_contrib[symbol].pop(o.order_id, None)
+        if old is not None:
+            left = qty[old[0]] - old[1]
+            if left:
+                qty[old[0]] = left
+            else:
+                del qty[old[0]]
+        parked = o.stop_px is not None and not o.triggered
+        if o.status.is_done or o.leaves_qty <= 0 or parked or not self._participates(symbol)(o):
+            return
+        key = (o.side, o.price)
+        self._call_contrib[symbol][o.order_id] = (key, o.leaves_qty)
+        qty[key] = qty.get(key, 0) + o.leaves_qty
+
+    def _indicative_now(self, symbol: str) -> Indicative:
+        orders = [
+            AuctionOrder(i, side, price, qty, i)
+            for i, ((side, price), qty) in enumerate(self._call_qty[symbol].items(), 1)
+        ]
+        return indicative(orders, self._auction_reference(symbol))
 
     def _interrupt(self, symbol: str, ts: int, out: list[Event]) -> None:
         instrument = self.instruments[symbol]
@@ -530,6 +595,7 @@ class Kernel:
             heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[cmd.symbol]
         engine.band = self._band(cmd.symbol)
+        self._armed = cmd.symbol
         engine.submit(order, ts, out)
 
     def _cancel(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
@@ -574,6 +640,7 @@ class Kernel:
             heapq.heappush(self._gtd, (order.expire_ts, order.order_id))
         engine = self.engines[order.symbol]
         engine.band = self._band(order.symbol)
+        self._armed = order.symbol
         stop_px = cmd.stop_px if order.is_parked else order.stop_px
         engine.replace(
             order, cmd.cl_ord_id, cmd.qty, cmd.price, cmd.tif, ts, out, stop_px, cmd.max_floor
@@ -877,8 +944,9 @@ class Kernel:
                              (TimeInForce.AT_CLOSE, Phase.PRE_CLOSE)):  # fmt: skip
             if tif is wanted and phase is not call:
                 return us, (
-                    f"TimeInForce(59)={tif.value} ({_TIF_TEXT[tif]}) is accepted during the "
-                    f"{call.value} call only: {cmd.symbol} is {_PHASE_TEXT[phase]}"
+                    f"TimeInForce(59)={tif.value} ({_TIF_TEXT[tif]}) is not accepted now: "
+                    f"{cmd.symbol} is {_PHASE_TEXT[phase]}, it is taken in the {call.value} "
+                    "call only"
                 )
         if tif in (TimeInForce.AT_OPEN, TimeInForce.AT_CLOSE) and cmd.ord_type.is_stop:
             return us, f"a stop order cannot be {_TIF_TEXT[tif]}"
@@ -1419,11 +1487,14 @@ class Kernel:
         for symbol, value in state.get("phases", {}).items():
             kernel.phase[symbol] = Phase(value)
             kernel.engines[symbol].in_call = not Phase(value).matches
+            if Phase(value).is_call:
+                kernel._calls.add(symbol)
         kernel.call_end = dict(state.get("call_end", {}))
         kernel.extended = set(state.get("extended", ()))
         kernel.static_ref = dict(state.get("static_ref", {}))
         kernel.indicative = {s: tuple(v) for s, v in state.get("indicative", {}).items()}  # type: ignore[misc]
         kernel.next_step = {s: (v[0], v[1]) for s, v in state.get("next_step", {}).items()}
+        kernel._unstarted -= set(kernel.next_step)
         for plain in state.get("call_market", ()):
             order = _order_from_plain(plain)
             kernel.engines[order.symbol].call_market[order.order_id] = order
@@ -1478,6 +1549,8 @@ class Kernel:
         kernel._gtd = sorted(
             (o.expire_ts, o.order_id) for o in kernel.live.values() if o.expire_ts is not None
         )  # a sorted list is a heap
+        for symbol in kernel._calls:
+            kernel._rebuild_call(symbol)
         return kernel
 
     # -- views for tests ------------------------------------------------------------------
@@ -1496,6 +1569,10 @@ class Kernel:
             assert order.session == session and order.cl_ord_id == cl
             assert self.live.get(order.order_id) is order
         assert len(self._live_by_cl) == len(self.live)
+        for symbol in self._calls:  # the call's quantities per price are the book's
+            kept = dict(self._call_qty[symbol])
+            self._rebuild_call(symbol)
+            assert self._call_qty[symbol] == kept, f"{symbol}: call quantities drifted"
         for order in self.live.values():
             assert order.expire_ts is None or order.expire_ts > self.last_ts, "GTD past expiry"
         open_by_firm: dict[str, int] = {}
@@ -1531,6 +1608,11 @@ def _schedule_at(schedule: tuple[tuple[int, str], ...], ts: int) -> tuple[str, i
     return current, _next_after(schedule, ts)
 
 
+def first_step_after(schedule: tuple[tuple[int, str], ...], ts: int) -> int:
+    """When the first step of a schedule after ts begins (µs UTC)."""
+    return _next_after(schedule, ts)
+
+
 def _next_after(schedule: tuple[tuple[int, str], ...], ts: int) -> int:
     """When the first step after ts begins (µs UTC)."""
     day, secs = divmod(ts, 86_400_000_000)
@@ -1556,6 +1638,7 @@ _HANDLERS: dict[type, Any] = {
     RejectMessage: Kernel._reject_message,
     ExpireDayOrders: Kernel._expire_day_orders,
     ExpireOrders: Kernel._expire_orders,
+    ScheduleTick: Kernel._expire_orders,  # nothing beyond what every command does first
     MassCancel: Kernel._mass_cancel,
     SessionDisconnected: Kernel._session_disconnected,
     OperatorAction: Kernel._operator,

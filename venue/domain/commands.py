@@ -110,6 +110,13 @@ class ExpireOrders:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleTick:
+    """The venue's scheduler: a scheduled phase begins or a timed call ends now, and a
+    schedule not started yet starts (spec/auctions.md). Like ExpireOrders it has nothing
+    else to do: every command runs what is due first."""
+
+
+@dataclass(frozen=True, slots=True)
 class MassCancel:
     """OrderMassCancelRequest: cancel the session firm's orders, of one symbol or all."""
 
@@ -161,6 +168,7 @@ Command = (
     | RejectMessage
     | ExpireDayOrders
     | ExpireOrders
+    | ScheduleTick
     | MassCancel
     | SessionDisconnected
     | OperatorAction

@@ -292,8 +292,25 @@ class MatchingEngine:
         ]
 
     def indicative(self, reference: int | None, include: Callable[[Order], bool]) -> Indicative:
-        """What the auction would do now: price, volume and surplus (nothing changes)."""
-        return indicative(self._auction_orders(include), reference)
+        """What the auction would do now: price, volume and surplus (nothing changes). The
+        price depends only on the quantity at each price, so the auction sees one order per
+        price level (and per side for the market orders): O(orders) additions and
+        O(levels log levels) for the price, run after every change during a call."""
+        orders: list[AuctionOrder] = []
+        key = 0
+        for side in (Side.BUY, Side.SELL):
+            market = sum(
+                o.leaves_qty for o in self.call_market.values() if o.side is side and include(o)
+            )
+            if market:
+                key += 1
+                orders.append(AuctionOrder(key, side, None, market, key))
+            for level in self.book.levels(side):
+                qty = sum(o.leaves_qty for o in level.orders.values() if include(o))
+                if qty:
+                    key += 1
+                    orders.append(AuctionOrder(key, side, level.price, qty, key))
+        return indicative(orders, reference)
 
     def uncross(
         self,
