@@ -267,8 +267,17 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
     "--retention", default=None, type=int, help="VENUE_RETENTION__DONE_ORDERS and __TRADES"
 )
 @click.option("--no-fsync", is_flag=True, help="journal without fsync")
-def main(rate: float, minutes: float, book: int, retention: int | None, no_fsync: bool) -> None:
+@click.option(
+    "--env", "extra", multiple=True, help="KEY=VALUE for the venue (e.g. MALLOC_ARENA_MAX=2)"
+)
+def main(
+    rate: float, minutes: float, book: int, retention: int | None, no_fsync: bool,
+    extra: tuple[str, ...],
+) -> None:  # fmt: skip
     env = {"VENUE_REFERENCE_CONFIG": str(REFERENCE), "VENUE_FIX_MESSAGE_LOG": "true"}
+    for item in extra:
+        key, _, value = item.partition("=")
+        env[key] = value
     if retention is not None:
         env["VENUE_RETENTION__DONE_ORDERS"] = env["VENUE_RETENTION__TRADES"] = str(retention)
     if no_fsync:
@@ -277,7 +286,7 @@ def main(rate: float, minutes: float, book: int, retention: int | None, no_fsync
     echo = lambda text: print(text, flush=True)  # noqa: E731
     echo(
         f"soak: {rate:g} orders/s for {minutes:g} min, book ~{book}, retention "
-        f"{retention or 'default'}, fsync {'off' if no_fsync else 'on'}; "
+        f"{retention or 'default'}, fsync {'off' if no_fsync else 'on'}, env {list(extra)}; "
         f"{os.cpu_count()} CPUs (shared: other work on the box slows it)"
     )
     # keep=True: the data directory is restarted on below, then removed.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -376,6 +377,7 @@ def test_body_length_past_the_message_is_dropped_at_once(
     assert_untouched(c1, cl, order_id)
 
 
+@pytest.mark.live  # dup2_venue is not among conftest's LIVE_FIXTURES
 @pytest.mark.xfail(raises=FixTimeout, strict=True, reason="QuickFIX waits for the bytes")
 def test_body_length_past_the_message_wedges_without_the_hop(dup2_venue: Venue) -> None:
     factory = ClientFactory(dup2_venue.settings.port)
@@ -407,3 +409,30 @@ def test_raw_newline_is_dropped_before_the_message_log(
     assert logs
     text = logs[0].read_bytes()
     assert cl.encode() not in text and b"\n20990101" not in text
+
+
+def test_order_pipelined_behind_the_logon_is_answered(shared_venue: Venue) -> None:
+    """QuickFIX reads a message that came in the same read as the Logon only when more
+    bytes arrive; the hop holds it until QuickFIX has answered the Logon."""
+    pipelined(shared_venue)
+
+
+@pytest.mark.live  # dup2_venue is not among conftest's LIVE_FIXTURES
+@pytest.mark.xfail(raises=FixTimeout, strict=True, reason="read only when more bytes come")
+def test_order_pipelined_behind_the_logon_waits_without_the_hop(dup2_venue: Venue) -> None:
+    pipelined(dup2_venue)
+
+
+def pipelined(venue: Venue) -> None:
+    client = FixClient(venue.settings.port, "CLIENT2", "FIX.4.4", "VENUE", 30)
+    client._sock = socket.create_connection(("127.0.0.1", venue.settings.port), 10)
+    try:
+        logon = raw_message(client, "A", [(98, "0"), (108, "30"), (141, "Y")])
+        cl = fresh("piped")
+        client.send_raw(logon + raw_message(client, "D", order_fields(client, cl)))
+        client.wait_for(lambda m: m.get(35) == "A", 10, "Logon")
+        client.logged_on = True
+        got = answer(client, cl, timeout=3)
+        assert (got[35], got[150]) == ("8", "0"), describe(got)
+    finally:
+        client.logout()

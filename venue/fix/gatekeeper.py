@@ -420,7 +420,7 @@ class _Relay:
     """One client connection and its connection to QuickFIX, as the hop holds them."""
 
     __slots__ = ("client", "backend", "name", "inbound", "to_quickfix", "to_client",
-                 "watching", "closing_until")  # fmt: skip
+                 "watching", "closing_until", "logon_passed", "held")  # fmt: skip
 
     def __init__(self, client: socket.socket, backend: socket.socket, name: str) -> None:
         self.client = client
@@ -431,6 +431,10 @@ class _Relay:
         self.to_client = bytearray()  # from QuickFIX, not yet taken by the client
         self.watching: dict[socket.socket, int] = {}  # socket -> selector events
         self.closing_until = 0.0  # QuickFIX has closed: deliver to_client until then
+        # What follows the Logon waits in `held` until QuickFIX answers it: QuickFIX reads
+        # a message that came in the same read as the Logon only when more bytes arrive.
+        self.logon_passed = False
+        self.held: bytearray | None = None
 
 
 DRAIN_SECONDS = 2.0  # after QuickFIX closes, how long its last messages may take to leave
@@ -553,6 +557,11 @@ class Hop:
                 relay.backend.close()
             else:
                 relay.to_client += data
+                if relay.held is not None:  # QuickFIX answered the Logon
+                    relay.to_quickfix += relay.held
+                    relay.held = None
+                    if not self._send_quickfix(relay):
+                        return
             if not self._send_client(relay):
                 return
             if len(relay.to_client) > self._send_buffer:
@@ -569,8 +578,13 @@ class Hop:
         data, pos = relay.inbound, 0
         while (cut := next_message(data, pos)) is not None:
             end, why = cut
-            if why is None:
+            if why is None and relay.held is not None:
+                relay.held += memoryview(data)[pos:end]
+            elif why is None:
                 relay.to_quickfix += memoryview(data)[pos:end]
+                if not relay.logon_passed:
+                    relay.logon_passed = True
+                    relay.held = bytearray()
             else:
                 log.warning(
                     "dropped %d bytes from %s: %s: %r", end - pos, relay.name, why,
@@ -612,7 +626,8 @@ class Hop:
         up with what it sent (else it would be held here), written while bytes wait."""
         client = selectors.EVENT_WRITE if relay.to_client else 0
         backend = selectors.EVENT_WRITE if relay.to_quickfix else 0
-        if not relay.to_quickfix and not relay.closing_until:
+        held = len(relay.held) if relay.held is not None else 0
+        if not relay.to_quickfix and not relay.closing_until and held < _CHUNK:
             client |= selectors.EVENT_READ
         if not relay.closing_until:
             backend |= selectors.EVENT_READ
