@@ -15,6 +15,7 @@ and the load generator itself.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -170,7 +171,21 @@ def main(rounds: int, orders: int, in_flight: int, warmup: int, page: str) -> No
     toml.write_text(f'{demo}\n[console.operators]\nalice = "{hash_password("benchpw")}"\n')
     params = loadgen.Params(orders, in_flight, 0, 0.0, 0, warmup, 1.0, 15.0)
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores: {os.cpu_count()})")
-    ratios = []
+    ratios: list[float] = []
+    try:
+        run_rounds(rounds, params, page, toml, work, ratios)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ordered = sorted(ratios)
+    print(
+        f"ratios {', '.join(f'{r:.2f}' for r in ratios)}; median {ordered[len(ordered) // 2]:.2f}"
+    )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+def run_rounds(
+    rounds: int, params: loadgen.Params, page: str, toml: Path, work: Path, ratios: list[float]
+) -> None:
     for k in range(1, rounds + 1):
         alone = measure(False, params, page, toml, work)
         print(f"round {k} alone:        {alone}", flush=True)
@@ -178,11 +193,6 @@ def main(rounds: int, orders: int, in_flight: int, warmup: int, page: str) -> No
         print(f"round {k} with console: {both}", flush=True)
         ratios.append(both["orders_per_s"] / alone["orders_per_s"])
         print(f"round {k} ratio {ratios[-1]:.2f}", flush=True)
-    ordered = sorted(ratios)
-    print(
-        f"ratios {', '.join(f'{r:.2f}' for r in ratios)}; median {ordered[len(ordered) // 2]:.2f}"
-    )
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 def hammer(data_dir: Path, rate: float) -> None:
