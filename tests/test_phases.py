@@ -613,3 +613,20 @@ def test_auction_fills_go_to_drop_copy_and_an_auction_trade_can_be_busted(day):
     assert fields(bust, 150, 19, 32, 14) == ("H", fill[17], "20", "10")  # refers to the fill
     (bust2,) = [m for m in reports(c2) if m[150] == "H"]
     assert fields(bust2, 11, 32) == ("s2", "20")
+
+
+def test_a_call_whose_end_came_during_a_halt_ends_after_the_resume(day):
+    h, c1, c2 = day
+    h.ctl("set-limit", "instrument", "AAPL", "resume_call_secs", "10")
+    h.ctl("halt", "AAPL")
+    h.ctl("resume", "AAPL")  # a call of 10 s
+    c1.new_order("b", "AAPL", BUY, 10, "190")
+    c2.new_order("s", "AAPL", SELL, 10, "190")
+    h.ctl("halt", "AAPL")
+    h.clock.advance(10)
+    assert h.execute(ExpireOrders()) == []  # halted: no auction
+    assert h.ctl("resume", "AAPL") == "ok: AAPL resumed: the call ends in 10s with its auction\n"
+    h.clock.advance(10)
+    h.execute(ExpireOrders())
+    assert h.kernel.phase["AAPL"] is Phase.CONTINUOUS
+    assert [fields(m, 11, 150, 31) for m in reports(c1)] == [("b", "0", None), ("b", "F", "190")]

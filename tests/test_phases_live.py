@@ -7,12 +7,18 @@ FIX 5.0 SP2), which refuses any message not valid in its dictionary. The day is 
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 from click.testing import CliRunner
 from fixclient import FixClient, Message
 from test_marketdata import entries, feed, tag, wait_until  # noqa: F401 (feed: a fixture)
 
 from venue.cli import main as venue_cli
+from venue.config import FIX_CONFIG_DIR
+from venue.domain.events import PhaseChanged
 from venue.domain.values import Phase
+from venue.journal import decode_record, read_records
 
 BUY, SELL, MARKET = "1", "2", "1"
 __all__ = ["feed"]
@@ -159,3 +165,37 @@ def test_a_restart_in_the_middle_of_a_call_resumes_the_call_with_every_order(
     assert ctl(again, "phase", "AAPL", "auction") == "ok: AAPL opening auction: 20 at 190\n"
     c1.expect("8", ClOrdID="m", ExecType="F", OrdStatus="2", LastPx="190", LastQty="20")
     c2.expect("8", ClOrdID="s", ExecType="F", OrdStatus="1", LastQty="20", LeavesQty="10")
+
+
+def test_the_scheduler_runs_a_schedule_on_the_wall_clock(venue_factory, tmp_path):
+    """An instrument whose opening call begins 20 s from now and its auction 26 s from now
+    (UTC; the venue takes a few seconds to start): the venue's scheduler thread moves it,
+    journaled with the actor `schedule`."""
+    now = datetime.now(UTC)
+    if now.hour == 23 and now.minute >= 58:
+        now += timedelta(minutes=3)  # keep the steps within one UTC day
+        time_to_wait = (now - datetime.now(UTC)).total_seconds()
+    else:
+        time_to_wait = 0.0
+
+    def at(seconds: int) -> str:
+        return (now + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+
+    toml = tmp_path / "venue.toml"
+    toml.write_text(
+        (FIX_CONFIG_DIR / "venue.toml").read_text()
+        + f'\n[instruments.SCHED]\ntick = "0.01"\nreference_price = "10.00"\n'
+        f'pre_open = "{at(20)}"\nopen_auction = "{at(26)}"\npre_close = "{at(7200)}"\n'
+    )
+    time.sleep(time_to_wait)
+    venue = venue_factory(reference_config=toml)
+    assert venue.kernel.phase["SCHED"] is Phase.CONTINUOUS  # not started yet
+    wait_until(lambda: venue.kernel.phase["SCHED"] is Phase.PRE_OPEN, lambda: "pre-open", 40)
+    wait_until(lambda: venue.kernel.phase["SCHED"] is Phase.CONTINUOUS, lambda: "the auction", 20)
+    changes = [
+        (e.phase.value, e.actor)
+        for _, payload in read_records(venue.journal_dir)
+        for e in decode_record(payload)[2]
+        if type(e) is PhaseChanged and e.symbol == "SCHED"
+    ]
+    assert changes[-2:] == [("pre-open", "schedule"), ("continuous", "schedule")]

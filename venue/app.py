@@ -433,9 +433,13 @@ class Venue:
             due = self.kernel.next_expiry()
             if due is not None and now_us() >= due:
                 self.execute(ExpireOrders())
-            # timed calls that end and scheduled phases that begin (spec/auctions.md)
-            due = self.kernel.next_phase_due()
-            pending = self.kernel.pending_schedules()
+            # timed calls that end and scheduled phases that begin (spec/auctions.md); read
+            # while the kernel thread may change them: a changed dict is read again later
+            try:
+                due = self.kernel.next_phase_due()
+                pending = self.kernel.pending_schedules()
+            except RuntimeError:
+                continue
             if pending:  # schedules not started yet: a tick at the next step of one
                 first = min(first_step_after(s, now_us() - 1_000_000) for s in pending.values())
                 due = first if due is None else min(due, first)

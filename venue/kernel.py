@@ -335,6 +335,8 @@ class Kernel:
             ts, out,
         )  # fmt: skip
         self._move(symbol, after, actor, ts, out, text)
+        engine.band = self._band(symbol)  # stops the auction triggers run under the new band
+        self._armed = symbol
         engine.after_auction(ts, out, continuous=after is Phase.CONTINUOUS)
         return text
 
@@ -832,6 +834,10 @@ class Kernel:
                 text = f"{key} resumed: call for {secs}s, then an auction"
                 self._move(key, Phase.CALL, cmd.operator, ts, out, text, ts + secs * 1_000_000)
                 return text
+            if was_halted and self.phase[key] is Phase.CALL and key not in self.call_end:
+                # its end came during the halt: the auction follows after resume_call_secs
+                self.call_end[key] = ts + secs * 1_000_000
+                return f"{key} resumed: the call ends in {secs}s with its auction"
             return f"{key} resumed"
         if action == "phase":
             if scope != "instrument":
