@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,12 @@ def test_latency_page_charts_the_venues_histograms_and_sessions_show_drop_copy_l
     sessions = client.get("/sessions", headers={"HX-Request": "true"}).text
     row = sessions.split('id="session-DROPCOPY"', 1)[1].split("</tr>", 1)[0]
     assert '<td class="lag">2</td>' in row  # the ack and the reject, owed while logged off
+    mine = sessions.split('id="session-CLIENT1"', 1)[1].split("</tr>", 1)[0]
+    stamp = mine.split('<td class="l lastin">', 1)[1].split("</td>", 1)[0]
+    heard = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - heard).total_seconds()) < 30  # CLIENT1's last message
+    silent = sessions.split('id="session-CLIENT2"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="l lastin"></td>' in silent  # never connected
     venue.stop()
     gone = client.get("/latency", headers={"HX-Request": "true"}).text
     assert 'id="latency-error"' in gone and "not reachable" in gone

@@ -123,6 +123,7 @@ class FixGateway:
         self._dictionaries: dict[str, fix.DataDictionary] = {}  # for send_grouped
         self._timestamp_digits: dict[str, int] = {}  # CompID -> TimestampPrecision setting
         self._logon_answers: dict[str, int] = {}  # CompID -> MsgSeqNum of our Logon answer
+        self._last_in: dict[str, float] = {}  # CompID -> time.time() of its last message
         self._stored_unsent: set[str] = set()  # CompIDs with a report stored in that window
         self._accuracy_rejected: set[str] = set()  # last Reject sent was 373=10 (SendingTime)
         self._settings = settings
@@ -362,12 +363,14 @@ class FixGateway:
     def session_state(self, session: str) -> dict[str, object]:
         """Logged on or not and the next sequence numbers, for the operator console."""
         found = fix.Session.lookupSession(self._session_ids[session])
+        last_in = self._last_in.get(session)
         if found is None:
-            return {"logged_on": False, "next_in": None, "next_out": None}
+            return {"logged_on": False, "next_in": None, "next_out": None, "last_in": last_in}
         return {
             "logged_on": found.isLoggedOn(),
             "next_in": found.getExpectedTargetNum(),
             "next_out": found.getExpectedSenderNum(),
+            "last_in": last_in,  # epoch seconds of the last message received, or None
         }
 
     def send(self, session: str, text: str) -> None:
@@ -590,6 +593,7 @@ class _Application(fix.Application):
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         # credentials were checked by the gatekeeper, before QuickFIX read the Logon
+        self._gateway._last_in[session_id.getTargetCompID().getValue()] = time.time()
         _check_poss_dup(message.toString())
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
@@ -605,6 +609,7 @@ class _Application(fix.Application):
             log.exception("toApp %s", session_id)
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        self._gateway._last_in[session_id.getTargetCompID().getValue()] = time.time()
         unsupported = False
         text = message.toString()
         _check_poss_dup(text)
