@@ -483,3 +483,30 @@ def test_quickfix_port_is_shut_once_quickfix_has_bound_it(edge: Edge) -> None:
             socket.create_connection((address, edge.gateway.quickfix_port), timeout=2).close()
     edge.client().new_order("o1", "AAPL", "1", 100, price="190.01")
     assert [c.cl_ord_id for c in edge.wait_commands(1)] == ["o1"]  # type: ignore[attr-defined]
+
+
+def test_market_data_sessions_naming_one_dictionary_share_one_load(tmp_path: Path) -> None:
+    """send_grouped loads each data dictionary file once, whatever the number of sessions
+    that name it (a FIX50SP2.xml costs ~60 MB loaded)."""
+    import quickfix as fix
+
+    settings = render_settings(CONFIG, port=spare_port(), data_dir=tmp_path / "data")
+    feed1 = fix.SessionID("FIX.4.4", "VENUE", "MDFEED1")
+    extra = fix.Dictionary()
+    extra.setString("PersistMessages", "N")
+    extra.setString("DataDictionary", settings.get(feed1).getString("DataDictionary"))
+    settings.set(fix.SessionID("FIX.4.4", "VENUE", "MDFEED9"), extra)
+    roles = {**ROLES, "MDFEED9": Role.MARKET_DATA}
+    gateway = FixGateway(settings, lambda command: None, roles, listen=("127.0.0.1", spare_port()))
+    try:
+        snapshot = (
+            "8=FIX.4.4\x019=0\x0135=W\x0155=AAPL\x01268=2\x01269=0\x01270=1.5\x01271=10\x01"
+            "269=1\x01270=1.6\x01271=20\x0110=000\x01"
+        )
+        for session in ("MDFEED1", "MDFEED9", "MDFEED1", "MDFEED2"):
+            gateway.send_grouped(session, snapshot.replace("FIX.4.4", "FIX.4.2")
+                                 if session == "MDFEED2" else snapshot)  # fmt: skip
+        loaded = [Path(p).name for p in gateway.loaded_dictionaries]
+        assert sorted(loaded) == ["FIX42MD.xml", "FIX44MD.xml"]
+    finally:
+        gateway.close()

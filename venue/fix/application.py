@@ -120,7 +120,10 @@ class FixGateway:
         self._on_logout = on_logout
         self._session_ids: dict[str, fix.SessionID] = {}
         self._begin_strings: dict[str, str] = {}
-        self._dictionaries: dict[str, fix.DataDictionary] = {}  # for send_grouped
+        # For send_grouped: one DataDictionary per file, shared by the sessions that name it
+        # (FIX50SP2.xml costs ~60 MB loaded), and each session's pick of them.
+        self._dictionaries: dict[str, fix.DataDictionary] = {}  # path -> dictionary
+        self._session_dictionaries: dict[str, fix.DataDictionary] = {}  # CompID -> one above
         self._timestamp_digits: dict[str, int] = {}  # CompID -> TimestampPrecision setting
         self._logon_answers: dict[str, int] = {}  # CompID -> MsgSeqNum of our Logon answer
         self._last_in: dict[str, float] = {}  # CompID -> time.time() of its last message
@@ -386,6 +389,11 @@ class FixGateway:
             return
         self._send(session_id, text)
 
+    @property
+    def loaded_dictionaries(self) -> list[str]:
+        """The data dictionary files send_grouped has loaded (each once)."""
+        return list(self._dictionaries)
+
     def send_grouped(self, session: str, text: str) -> None:
         """send() for a message with repeating groups (market data): parsed with the
         session's data dictionary, without which QuickFIX sorts a group's fields by tag.
@@ -394,11 +402,14 @@ class FixGateway:
         if self._acceptor is None:
             log.error("gateway closed: message to %s dropped: %r", session, text)
             return
-        dictionary = self._dictionaries.get(session)
+        dictionary = self._session_dictionaries.get(session)
         if dictionary is None:
             found = self._settings.get(session_id)
             key = "AppDataDictionary" if found.has("AppDataDictionary") else "DataDictionary"
-            dictionary = self._dictionaries[session] = fix.DataDictionary(found.getString(key))
+            path = found.getString(key)
+            if path not in self._dictionaries:
+                self._dictionaries[path] = fix.DataDictionary(path)
+            dictionary = self._session_dictionaries[session] = self._dictionaries[path]
         message = fix.Message()
         message.setString(text, False, dictionary)
         fix.Session.sendToTarget(message, session_id)
