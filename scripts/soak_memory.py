@@ -15,12 +15,20 @@ snapshot the venue logged (records, bytes, time on the kernel thread, time to en
 write), the restart time on the data left behind, and the target: RSS after the last
 minute within 10% of RSS after minute 2.
 
+The floor (on by default, --no-floor to leave it out): in the same run, a bare QuickFIX
+acceptor (scripts/bare_acceptor.py: the venue's acceptor.cfg, FileStore and message log, one
+ExecutionReport per NewOrderSingle, nothing kept) gets one NewOrderSingle per report the
+venue sent, so its FileStore stores as many outbound messages each minute as the venue's.
+Its RSS growth is what QuickFIX's store and log cost for that traffic; each minute prints the
+venue's growth, the floor's, and the venue's minus the floor's (what the venue itself adds).
+
     .venv/bin/python scripts/soak_memory.py                       # 2,000/s for 10 minutes
     .venv/bin/python scripts/soak_memory.py --rate 1000 --minutes 3
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -36,6 +44,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import (  # noqa: E402
+    BARE,
     LISTENING,
     VENUE,
     Target,
@@ -185,7 +194,33 @@ class Client:
         return answered
 
 
-def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> list[float]:
+class Floor:
+    """The bare acceptor's client (CLIENT1 there): one NewOrderSingle per venue report, so
+    that the bare acceptor stores one ExecutionReport for each report the venue stored."""
+
+    def __init__(self, port: int, pid: int) -> None:
+        self.pid = pid
+        self.client = Client(port, "CLIENT1", b"1")
+        self.client.logon()
+        self.sent = 0
+
+    def keep_up(self, reports: int, now: float) -> None:
+        """Send what is owed: as many orders as the venue has sent reports (capped per call
+        so that the soak's own sends are not held up)."""
+        for _ in range(min(reports - self.sent, 200)):
+            self.client.new_order(3, now)
+            self.sent += 1
+
+    def drain(self, now: float) -> None:
+        self.client.receive(now)
+        self.client.sent_at.clear()  # its latencies are not measured
+        self.client.resting.clear()
+
+
+def soak(
+    port: int, pid: int, rate: float, seconds: float, book: int, echo, floor: Floor | None = None
+) -> tuple[list[float], list[float]]:
+    """Returns the venue's RSS after each minute and the floor's (empty without one)."""
     buyer, seller = Client(port, "CLIENT1", b"1"), Client(port, "CLIENT2", b"2")
     for c in (buyer, seller):
         c.logon()
@@ -201,6 +236,9 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
     last_report = start
     worst_gap = worst_latency = 0.0
     rss_by_minute: list[float] = []
+    floor_by_minute: list[float] = []
+    floor_start = rss_mb(floor.pid) if floor is not None else float("nan")
+    venue_start = rss_mb(pid)
     end = start + seconds
     while True:
         now = time.monotonic()
@@ -217,9 +255,15 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
             sent += 1
             next_send += interval
         outstanding = any(c.sent_at for c in clients)
+        if floor is not None:
+            floor.keep_up(buyer.reports + seller.reports, now)
         timeout = max(0.0, min(next_send, next_minute, end) - time.monotonic())
-        ready, _, _ = select.select(clients, [], [], timeout)
+        watched: list[Client] = clients if floor is None else [*clients, floor.client]
+        ready, _, _ = select.select(watched, [], [], timeout)
         now = time.monotonic()
+        if floor is not None and floor.client in ready:
+            floor.drain(now)
+            ready.remove(floor.client)
         if not ready and outstanding:
             worst_gap = max(worst_gap, now - last_report)
         for client in ready:
@@ -245,6 +289,17 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
                 f"rejects {buyer.rejects + seller.rejects}, worst report gap "
                 f"{worst_gap * 1000:.0f} ms, worst latency {worst_latency * 1000:.0f} ms"
             )
+            if floor is not None:
+                floor_rss = rss_mb(floor.pid)
+                floor_by_minute.append(floor_rss)
+                grew = rss - (rss_by_minute[-2] if minute > 1 else venue_start)
+                floor_grew = floor_rss - (floor_by_minute[-2] if minute > 1 else floor_start)
+                echo(
+                    f"           floor RSS {floor_rss:7.1f} MB ({floor.sent:,} orders, "
+                    f"{floor.client.reports:,} reports stored); this minute: venue "
+                    f"{grew:+.1f} MB, floor {floor_grew:+.1f} MB, venue minus floor "
+                    f"{grew - floor_grew:+.1f} MB"
+                )
             if buyer.texts or seller.texts:
                 echo(f"           last rejects: {list(buyer.texts) + list(seller.texts)}")
             worst_gap = worst_latency = 0.0
@@ -253,10 +308,10 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
         f"{buyer.fills + seller.fills:,} fills, rejects {buyer.rejects + seller.rejects} "
         f"{list(buyer.texts) + list(seller.texts)}"
     )
-    for client in clients:
+    for client in clients if floor is None else [*clients, floor.client]:
         client.send(b"5", b"")
         client.sock.close()
-    return rss_by_minute
+    return rss_by_minute, floor_by_minute
 
 
 @click.command()
@@ -268,11 +323,15 @@ def soak(port: int, pid: int, rate: float, seconds: float, book: int, echo) -> l
 )
 @click.option("--no-fsync", is_flag=True, help="journal without fsync")
 @click.option(
+    "--floor/--no-floor", default=True, show_default=True,
+    help="measure a bare QuickFIX acceptor storing as many reports, alongside",
+)  # fmt: skip
+@click.option(
     "--env", "extra", multiple=True, help="KEY=VALUE for the venue (e.g. MALLOC_ARENA_MAX=2)"
 )
 def main(
     rate: float, minutes: float, book: int, retention: int | None, no_fsync: bool,
-    extra: tuple[str, ...],
+    floor: bool, extra: tuple[str, ...],
 ) -> None:  # fmt: skip
     env = {"VENUE_REFERENCE_CONFIG": str(REFERENCE), "VENUE_FIX_MESSAGE_LOG": "true"}
     for item in extra:
@@ -289,11 +348,23 @@ def main(
         f"{retention or 'default'}, fsync {'off' if no_fsync else 'on'}, env {list(extra)}; "
         f"{os.cpu_count()} CPUs (shared: other work on the box slows it)"
     )
+    bare = Target((*BARE, "--port", "{port}", "--data-dir", "{data_dir}"), env=env)
     # keep=True: the data directory is restarted on below, then removed.
-    with running("soak", target, keep=True, start_timeout=60) as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(running("soak", target, keep=True, start_timeout=60))
         started_rss = rss_mb(server.proc.pid)
         echo(f"venue pid {server.proc.pid}, RSS at start {started_rss:.1f} MB")
-        rss = soak(server.port, server.proc.pid, rate, minutes * 60, book, echo)
+        floor_client = None
+        if floor:
+            floor_server = stack.enter_context(running("floor", bare, keep=False, start_timeout=60))
+            floor_client = Floor(floor_server.port, floor_server.proc.pid)
+            echo(
+                f"floor (bare QuickFIX acceptor) pid {floor_server.proc.pid}, RSS at start "
+                f"{rss_mb(floor_server.proc.pid):.1f} MB"
+            )
+        rss, floor_rss = soak(
+            server.port, server.proc.pid, rate, minutes * 60, book, echo, floor_client
+        )
         log = server.log.read_bytes()
         data_dir = server.workdir / "data"
     taken = {int(r): float(ms) for r, ms in SNAP_TAKEN.findall(log)}
@@ -319,6 +390,17 @@ def main(
             f"RSS after minute 2 {two:.1f} MB, after minute {len(rss)} {last:.1f} MB: "
             f"{change:+.1f}% (target within 10%: {verdict})"
         )
+        if len(floor_rss) == len(rss):
+            minutes_run = len(rss) - 2
+            floor_grew = floor_rss[-1] - floor_rss[1]
+            own = (last - two) - floor_grew
+            per_minute = f"{own / minutes_run:+.1f} MB a minute" if minutes_run else "-"
+            echo(
+                f"floor (QuickFIX store and log alone) after minute 2 {floor_rss[1]:.1f} MB, "
+                f"after minute {len(rss)} {floor_rss[-1]:.1f} MB: {floor_grew:+.1f} MB; venue "
+                f"minus floor from minute 2: {own:+.1f} MB ({per_minute}, "
+                f"{own / two * 100:+.1f}% of minute 2's RSS)"
+            )
 
 
 def restart(target: Target, data_dir: Path, env: dict[str, str]) -> tuple[float, str]:
