@@ -148,6 +148,7 @@ def measure(data_dir: Path, with_logon: bool, orders: int, backlog: int) -> dict
         caught_at = None  # order index when the reader had every backlog copy
         logon_at = None
         k = 0
+        began = time.monotonic()
         while True:
             if k == WARMUP and with_logon:
                 logon_at = k
@@ -159,6 +160,8 @@ def measure(data_dir: Path, with_logon: bool, orders: int, backlog: int) -> dict
                 break
             if not orders and caught_at is not None and k >= caught_at + AFTER:
                 break
+            if not orders and time.monotonic() - began > 600:
+                raise SystemExit("the drop copy did not catch up within 600 s")
             stamp = utc_stamp()
             client.begin()
             (i,) = client.orders(phase, 1, stamp, sum(stamp))

@@ -77,8 +77,8 @@ CATCH_UP_TAIL = 32
 CATCH_UP_SWITCH_S = 0.0002
 # And after each CATCH_UP_SLICE_S of work it sleeps CATCH_UP_REST_S: the CPU (two cores
 # here) goes to the order path, at the cost of a slower catch-up.
-CATCH_UP_SLICE_S = 0.002
-CATCH_UP_REST_S = 0.0002
+CATCH_UP_SLICE_S = 0.001
+CATCH_UP_REST_S = 0.001
 _STOP = object()
 _REJECTS = (OrderRejected, CancelRejected)
 
