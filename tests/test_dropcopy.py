@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import sqlalchemy as sa
 from fixclient import FixClient
 
-from venue.domain.commands import BustTrade
+from venue.app import Venue
+from venue.domain.commands import BustTrade, CancelOrder, Command, ExpireOrders, NewOrder
+from venue.domain.events import report_session
+from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
+from venue.fix.codec import encode_copy
+from venue.journal import decode_record, read_records
 
 
 def reports(client: FixClient, quiet: float = 0.5) -> list[dict[int, str]]:
@@ -117,3 +123,150 @@ def test_bust_reaches_both_sides_and_drop_copy_and_marks_the_trade_busted(
             sa.text("select count(*) from executions where exec_type = 'trade_cancel'")
         ).scalar_one()
     assert status == "busted" and busts == 2
+
+
+# -- catch-up off the kernel thread, joined to the live stream by a fence ------------------
+
+
+def missed_backlog(venue: Venue, pairs: int) -> None:
+    """Orders entered and canceled by CLIENT3 and CLIENT6 (logged off, so their reports are
+    only stored) while the drop copy is away: 2 copies a pair. Through the inbox, as the
+    gateway puts commands; the last one waits until all are durable."""
+    commands: list[Command] = []
+    for i in range(pairs):
+        session = ("CLIENT3", "CLIENT6")[i % 2]
+        commands.append(
+            NewOrder(
+                session,
+                f"bk{i}",
+                "MSFT",
+                Side.BUY,
+                OrdType.LIMIT,
+                TimeInForce.DAY,
+                1,
+                400 * PRICE_SCALE,
+            )  # fmt: skip
+        )
+        commands.append(CancelOrder(session, f"bkc{i}", f"bk{i}", "MSFT", Side.BUY))
+    for command in commands[:-1]:
+        venue.inbox.put(command)
+    venue.execute(commands[-1])
+
+
+def copies_owed(venue: Venue, after: int, session: str = "DROPCOPY") -> list[str]:
+    """ExecIDs of every copy the session is owed for journal records after `after`, in
+    journal order (every copied event here is an ExecutionReport: ExecID = its seq)."""
+    begin = venue.gateway.begin_string(session)
+    owed = []
+    for _, payload in read_records(venue.journal_dir, after=after):
+        for event in decode_record(payload)[2]:
+            origin = report_session(event)
+            if origin is not None and encode_copy(event, begin, origin) is not None:
+                owed.append(str(event.seq))
+    return owed
+
+
+def copies_by_seq(client: FixClient) -> list[str]:
+    """The ExecIDs of the copies on the session, in MsgSeqNum order, each number once
+    (a resend repeats a number with PossDupFlag=Y; it must carry the same copy)."""
+    by_seq: dict[int, str] = {}
+    for msg in client.received:
+        if msg.get(35) not in ("8", "9"):
+            continue
+        seq = int(msg[34])
+        assert msg[35] == "8", msg
+        assert by_seq.setdefault(seq, msg[17]) == msg[17], f"seq {seq} carried two copies"
+    return [by_seq[seq] for seq in sorted(by_seq)]
+
+
+def collect(client: FixClient, want: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(set(copies_by_seq(client))) < want:
+        client.drain(0.2)
+    client.drain(0.3)  # and anything that would come twice
+
+
+def synced_record(venue: Venue) -> int:
+    """The last released record, once everything queued before now has been handled."""
+    venue.execute(ExpireOrders())  # through the inbox: what came before it is done
+    return venue._released_record
+
+
+def test_catch_up_copies_exactly_once_in_order_across_the_switch_to_live(venue_factory):
+    venue = venue_factory()
+    port = venue.settings.port
+    copy = FixClient.connect(port, sender="DROPCOPY")
+    copy.logout()
+    start = synced_record(venue)
+    missed_backlog(venue, pairs=3000)
+    c1 = FixClient.connect(port, sender="CLIENT1")
+    c2 = FixClient.connect(port, sender="CLIENT2")
+    trade_between(c1, c2, "warm", qty=1)
+    logged_on_at: list[int] = []
+    trades = threading.Event()
+
+    def trade() -> None:
+        """Trade before, during and after the catch-up, until 20 trades after it is live."""
+        after_live = 0
+        for i in range(10_000):
+            trade_between(c1, c2, f"tr{i}", qty=1)
+            if i == 2:
+                trades.set()
+            job = venue._catch_ups.get("DROPCOPY")
+            if job is not None and job.done:
+                after_live += 1
+                if after_live >= 20:
+                    return
+
+    trader = threading.Thread(target=trade)
+    trader.start()
+    trades.wait(10)
+    logged_on_at.append(venue._released_record)
+    copy.reconnect(reset=False)
+    trader.join(60)
+    assert not trader.is_alive()
+    job = venue._catch_ups["DROPCOPY"]
+    assert job.done
+    assert job.upto > logged_on_at[0], "no trade was journaled during the catch-up"
+    owed = copies_owed(venue, after=start)
+    collect(copy, len(owed))
+    got = copies_by_seq(copy)
+    assert len(got) == len(set(got)), "a copy came twice"
+    assert got == owed, "every copy once, in journal order"
+    assert all(m[797] == "Y" for m in copy.received if m.get(35) == "8")
+
+
+def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(venue_factory):
+    venue = venue_factory()
+    port = venue.settings.port
+    copy = FixClient.connect(port, sender="DROPCOPY")
+    copy.logout()
+    start = synced_record(venue)
+    missed_backlog(venue, pairs=6000)
+    owed = copies_owed(venue, after=start)
+    copy.reconnect(reset=False)
+    while len(copies_by_seq(copy)) < 300:
+        copy.receive(5)
+    copy.logout()
+    synced_record(venue)
+    first = venue._catch_ups["DROPCOPY"]
+    first.thread.join(10)
+    assert not first.done, "the catch-up ended before the logout: nothing was tested"
+    assert first.upto < venue._released_record
+    assert venue._copy_marks["DROPCOPY"].read(default=0) == first.upto
+    got_before = len(copies_by_seq(copy))
+    assert 300 <= got_before < len(owed)
+    # More is missed while it is away, then it logs on again.
+    c1 = FixClient.connect(port, sender="CLIENT1")
+    c2 = FixClient.connect(port, sender="CLIENT2")
+    trade_between(c1, c2, "away", qty=1)
+    owed = copies_owed(venue, after=start)
+    copy.reconnect(reset=False)
+    collect(copy, len(owed))
+    assert venue._catch_ups["DROPCOPY"].done
+    trade_between(c1, c2, "live", qty=1)
+    owed = copies_owed(venue, after=start)
+    collect(copy, len(owed))
+    got = copies_by_seq(copy)
+    assert len(got) == len(set(got)), "a copy came twice"
+    assert got == owed, "every copy once, in journal order"

@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +69,16 @@ from venue.store.projector import SqlProjector
 log = logging.getLogger("venue")
 
 BATCH_MAX = 512
+# A drop-copy catch-up joins the live stream once at most this many journal records are
+# left for the kernel thread to copy (the rest is read and sent by the catch-up thread).
+CATCH_UP_TAIL = 32
+# While a catch-up thread runs, a thread waiting for the GIL (the kernel, QuickFIX's, the
+# hop) gets it within this many seconds instead of the default 5 ms (sys.setswitchinterval).
+CATCH_UP_SWITCH_S = 0.0002
+# And after each CATCH_UP_SLICE_S of work it sleeps CATCH_UP_REST_S: the CPU (two cores
+# here) goes to the order path, at the cost of a slower catch-up.
+CATCH_UP_SLICE_S = 0.001
+CATCH_UP_REST_S = 0.001
 _STOP = object()
 _REJECTS = (OrderRejected, CancelRejected)
 
@@ -87,6 +98,39 @@ class _CatchUp:
 
     def __init__(self, session: str) -> None:
         self.session = session
+
+
+class _CopyStop:
+    """A drop-copy session logged out: stop copying to it (and its catch-up, if any)."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: str) -> None:
+        self.session = session
+
+
+class _CatchUpJob:
+    """One catch-up of a drop-copy session, run on its own thread (Venue._run_catch_up).
+
+    The thread sends the copies of journal records up to the last released one, then puts
+    itself in the kernel inbox as a fence and waits for the answer: the kernel thread sends
+    the short tail itself and makes the session live in the same step (done), or, if the
+    tail is still long, lets the thread go on (answer set, done not)."""
+
+    __slots__ = (
+        "answer", "done", "lock", "previous", "sent", "session", "stop", "thread", "upto",
+    )  # fmt: skip
+
+    def __init__(self, session: str, previous: _CatchUpJob | None) -> None:
+        self.session = session
+        self.previous = previous  # its thread may still write the mark: joined first
+        self.stop = threading.Event()  # logout or venue stop
+        self.answer = threading.Event()
+        self.lock = threading.Lock()  # held by the kernel thread while it makes it live
+        self.done = False
+        self.upto = -1  # last record whose copies were handed to QuickFIX (-1: mark unread)
+        self.sent = 0
+        self.thread: threading.Thread | None = None
 
 
 class _Waiter:
@@ -168,6 +212,7 @@ class Venue:
         self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
         self.journal: Journal | None = None
         self._last_record = 0
+        self._released_record = 0  # last record whose reports were handed to QuickFIX
         self._snapshot_record = 0
         self._released = RecordMarker(self.journal_dir / RELEASED)
         sessions = self.reference.sessions.values()
@@ -181,6 +226,11 @@ class Venue:
         # Copies a drop-copy session is owed (not live: logged off or catching up), counted
         # since this process started; the gauge reads it at scrape time.
         self._copy_owed = dict.fromkeys(self.drop_copies, 0)
+        # The latest catch-up of each drop-copy session (its thread may have ended).
+        self._catch_ups: dict[str, _CatchUpJob] = {}
+        self._catching = 0  # catch-up threads running (the switch interval is lowered)
+        self._catching_lock = threading.Lock()
+        self._switch_interval = sys.getswitchinterval()
         for name in self.drop_copies:
             self.metrics.dropcopy_lag.labels(name).set_function(partial(self._copy_lag, name))
         # Market data: built from released events on its own thread once started (not in
@@ -236,6 +286,7 @@ class Venue:
         if self._threads:
             self.inbox.put(_STOP)
             self._threads[0].join(10)
+        self._stop_catch_ups()
         for close in (
             lambda: self.control.stop() if self.control is not None else None,
             self.metrics.close,
@@ -263,6 +314,7 @@ class Venue:
             self.control.stop()
         self.inbox.put(_STOP)
         self._threads[0].join()
+        self._stop_catch_ups()
         self._snapshots.wait()
         self.marketdata.stop()
         if self.journal is not None:
@@ -289,7 +341,11 @@ class Venue:
         self.metrics.sessions_logged_on.set(len(self._logged_on_now))
         self.marketdata.session_ended(session)
         if session in self.drop_copies:
-            self._copy_live[session] = False
+            job = self._catch_ups.get(session)
+            if job is not None:  # its thread stops after the record it is sending
+                job.stop.set()
+                job.answer.set()
+            self.inbox.put(_CopyStop(session))
         elif not self._stopping.is_set():
             self.inbox.put(SessionDisconnected(session))
 
@@ -380,6 +436,7 @@ class Venue:
             log.info("sending %d reports journaled before the last stop but not sent", len(events))
             self._release(events)
         self._released.write(self._last_record)
+        self._released_record = self._last_record
 
     def _snapshot(self) -> None:
         """Write a snapshot now, on this thread (at the start and at the stop)."""
@@ -480,11 +537,18 @@ class Venue:
                 item.done.set()
                 continue
             if type(item) is _CatchUp:
-                # Everything before it in the inbox must be journaled and released first.
+                self._start_catch_up(item.session)
+                continue
+            if type(item) is _CopyStop:
+                self._copy_live[item.session] = False
+                continue
+            if type(item) is _CatchUpJob:
+                # The fence: everything before it in the inbox is journaled and released
+                # first, so the tail the kernel copies ends where live copies begin.
                 if not self._commit(records, produced, stamps):
                     return False
                 records, produced, stamps = [], [], []
-                self._catch_up(item.session)
+                self._join_live(item)
                 continue
             command = item.command if type(item) is _Waiter else item
             self.metrics.commands.labels(type(command).__name__).inc()
@@ -545,6 +609,7 @@ class Venue:
         self.marketdata.publish(events, self._fills_sent)  # after the reports: never ahead
         self._fills_sent = {}
         self._released.write(self._last_record)
+        self._released_record = self._last_record
         for name, live in self._copy_live.items():
             if live:
                 self._copy_marks[name].write(self._last_record)
@@ -598,7 +663,11 @@ class Venue:
 
     def _copy_lag(self, session: str) -> int:
         """venue_dropcopy_lag_messages: copies owed while the session is not live."""
-        return 0 if self._copy_live[session] else self._copy_owed[session]
+        if self._copy_live[session]:
+            return 0
+        job = self._catch_ups.get(session)
+        sent = job.sent if job is not None and not job.done else 0
+        return max(0, self._copy_owed[session] - sent)
 
     def _reject_counter(self, code: Any) -> Any:
         """venue_rejects_total's child for a RejectCode (label: its name, e.g. HALTED)."""
@@ -624,21 +693,126 @@ class Venue:
             elif only is None and info.sees(firm):
                 self._copy_owed[name] += 1
 
-    def _catch_up(self, session: str) -> None:
-        """On the kernel thread: send a drop-copy session every copy it missed, in order,
-        from the journal, then copy to it live. ExecIDs let it drop any it already had."""
-        mark = self._copy_marks[session]
-        sent = 0
-        for _, payload in read_records(self.journal_dir, after=mark.read(default=0)):
+    def _copy_records(self, job: _CatchUpJob, end: int) -> None:
+        """On the catch-up thread: copy records (job.upto, end] to the session, in order,
+        one whole record at a time; stops after the record in hand when asked to."""
+        session, mark = job.session, self._copy_marks[job.session]
+        clock = time.perf_counter
+        slice_end = clock() + CATCH_UP_SLICE_S
+        records = read_records(self.journal_dir, after=job.upto, upto=end)
+        for count, (record_no, payload) in enumerate(records, 1):
             for event in decode_record(payload)[2]:
                 origin = report_session(event)
                 if origin is not None and type(event) in COPIED_EVENTS:
                     self._copy(event, origin, only=session)
-                    sent += 1
-        mark.write(self._last_record)
-        self._copy_live[session] = True
-        self._copy_owed[session] = 0
-        log.info("drop copy %s caught up: %d reports from the journal", session, sent)
+                    job.sent += 1
+            job.upto = record_no
+            if job.stop.is_set():
+                return
+            if clock() > slice_end:
+                time.sleep(CATCH_UP_REST_S)
+                slice_end = clock() + CATCH_UP_SLICE_S
+            if count % 1024 == 0:
+                mark.write(record_no)
+
+    def _start_catch_up(self, session: str) -> None:
+        """On the kernel thread: a drop-copy session logged on; its catch-up runs on its own
+        thread (after the previous one's thread has ended: it may still write the mark)."""
+        previous = self._catch_ups.get(session)
+        if previous is not None:
+            previous.stop.set()
+            previous.answer.set()
+        self._copy_live[session] = False
+        job = _CatchUpJob(session, previous)
+        job.thread = threading.Thread(
+            target=self._run_catch_up, args=(job,), name=f"catch-up {session}", daemon=True
+        )
+        self._catch_ups[session] = job
+        job.thread.start()
+
+    def _run_catch_up(self, job: _CatchUpJob) -> None:
+        """The catch-up thread: send every copy the session missed, from the journal, up to
+        the last released record, until few are left; then fence (see _join_live)."""
+        mark = self._copy_marks[job.session]
+        started = time.perf_counter()
+        with self._catching_lock:
+            if self._catching == 0:
+                self._switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(CATCH_UP_SWITCH_S, self._switch_interval))
+            self._catching += 1
+        try:
+            self._catch_up(job, mark, started)
+        finally:
+            with self._catching_lock:
+                self._catching -= 1
+                if self._catching == 0:
+                    sys.setswitchinterval(self._switch_interval)
+
+    def _catch_up(self, job: _CatchUpJob, mark: RecordMarker, started: float) -> None:
+        session = job.session
+        try:
+            if job.previous is not None and job.previous.thread is not None:
+                job.previous.thread.join()
+            job.previous = None
+            job.upto = mark.read(default=0)
+            while not job.stop.is_set():
+                end = self._released_record
+                if end - job.upto > CATCH_UP_TAIL:
+                    self._copy_records(job, end)
+                    mark.write(job.upto)
+                    continue
+                job.answer.clear()
+                if job.stop.is_set():
+                    break
+                self.inbox.put(job)  # the fence
+                job.answer.wait()
+                with job.lock:
+                    if job.done:
+                        log.info(
+                            "drop copy %s caught up: %d reports from the journal in %.2fs",
+                            session, job.sent, time.perf_counter() - started,
+                        )  # fmt: skip
+                        return
+        except Exception:
+            log.exception("drop copy %s: catch-up failed; retried at its next logon", session)
+        with job.lock:
+            if not job.done and job.upto >= 0:
+                mark.write(job.upto)
+        log.info("drop copy %s: catch-up stopped after record %d", session, job.upto)
+
+    def _join_live(self, job: _CatchUpJob) -> None:
+        """On the kernel thread, at a catch-up's fence (everything before it released): copy
+        the short tail the thread has not sent and make the session live, in one step."""
+        session = job.session
+        with job.lock:
+            current = self._catch_ups.get(session) is job
+            if current and not job.stop.is_set() and self._last_record - job.upto <= CATCH_UP_TAIL:
+                for _, payload in read_records(
+                    self.journal_dir, after=job.upto, upto=self._last_record
+                ):
+                    for event in decode_record(payload)[2]:
+                        origin = report_session(event)
+                        if origin is not None and type(event) in COPIED_EVENTS:
+                            self._copy(event, origin, only=session)
+                            job.sent += 1
+                self._copy_marks[session].write(self._last_record)
+                job.upto = self._last_record
+                self._copy_live[session] = True
+                self._copy_owed[session] = 0
+                job.done = True
+        job.answer.set()  # done, or go on (tail still long), or stopped
+
+    def _stop_catch_ups(self) -> None:
+        """Venue stopping: each catch-up thread stops after the record it is sending."""
+        jobs = list(self._catch_ups.values())
+        for job in jobs:
+            job.stop.set()
+            job.answer.set()
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(5)
+                if job.thread.is_alive():
+                    log.warning("drop copy %s: catch-up thread did not stop", job.session)
 
 
 def run(settings: VenueSettings) -> None:

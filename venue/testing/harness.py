@@ -4,7 +4,7 @@ In the spirit of h11's ConnectionPair. What runs is the live venue's own code be
 decoded message and the encoded report:
 
     FIX text --FixGateway._from_app--> Command --Venue._process--> kernel.handle,
-    journal.append (a real journal, fsync off), Venue._release / _copy / _catch_up
+    journal.append (a real journal, fsync off), Venue._release / _copy / the drop-copy catch-up
     --codec.encode--> FIX text, collected per session by FakeGateway
 
 What it replaces is QuickFIX's session layer (logon, sequence numbers, data-dictionary
@@ -228,12 +228,24 @@ class Harness:
         self.gateway.come_online(session)
         self.venue._logged_on(session)
         self.pump()
+        # A drop-copy session's catch-up runs on its own thread and ends with a fence in
+        # the inbox: pump until it is live (or its thread gave up).
+        job = self.venue._catch_ups.get(session)
+        while job is not None and not job.done and job.thread is not None:
+            alive = job.thread.is_alive()
+            self.pump()
+            if not alive:
+                break
+            time.sleep(0.0002)
 
     def logout(self, session: str) -> None:
         """Logout or disconnect: the same to the venue (cancel on disconnect)."""
         self.gateway.go_offline(session)
         self.venue._logged_out(session)
         self.pump()
+        job = self.venue._catch_ups.get(session)
+        if job is not None and job.thread is not None:
+            job.thread.join()
 
     disconnect = logout
 
@@ -356,6 +368,7 @@ class Harness:
         if self._control is not None:
             self._control.stop()
             self._control = None
+        venue._stop_catch_ups()
         venue._snapshots.wait()
         if venue.journal is not None:
             if venue._last_record > venue._snapshot_record:
