@@ -8,6 +8,7 @@ import time
 import sqlalchemy as sa
 from fixclient import FixClient
 
+from venue import app as app_module
 from venue.app import Venue
 from venue.domain.commands import BustTrade, CancelOrder, Command, ExpireOrders, NewOrder
 from venue.domain.events import report_session
@@ -236,7 +237,9 @@ def test_catch_up_copies_exactly_once_in_order_across_the_switch_to_live(venue_f
     assert all(m[797] == "Y" for m in copy.received if m.get(35) == "8")
 
 
-def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(venue_factory):
+def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(
+    venue_factory, monkeypatch
+):
     venue = venue_factory()
     port = venue.settings.port
     copy = FixClient.connect(port, sender="DROPCOPY")
@@ -244,6 +247,9 @@ def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(venue_f
     start = synced_record(venue)
     missed_backlog(venue, pairs=6000)
     owed = copies_owed(venue, after=start)
+    # The first catch-up rests longer between its slices, so that on a quiet box it is
+    # still running when the logout lands (the same code, paced slower).
+    monkeypatch.setattr(app_module, "CATCH_UP_REST_S", 0.05)
     copy.reconnect(reset=False)
     while len(copies_by_seq(copy)) < 300:
         copy.receive(5)
@@ -256,6 +262,7 @@ def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(venue_f
     assert venue._copy_marks["DROPCOPY"].read(default=0) == first.upto
     got_before = len(copies_by_seq(copy))
     assert 300 <= got_before < len(owed)
+    monkeypatch.undo()
     # More is missed while it is away, then it logs on again.
     c1 = FixClient.connect(port, sender="CLIENT1")
     c2 = FixClient.connect(port, sender="CLIENT2")

@@ -100,15 +100,6 @@ class _CatchUp:
         self.session = session
 
 
-class _CopyStop:
-    """A drop-copy session logged out: stop copying to it (and its catch-up, if any)."""
-
-    __slots__ = ("session",)
-
-    def __init__(self, session: str) -> None:
-        self.session = session
-
-
 class _CatchUpJob:
     """One catch-up of a drop-copy session, run on its own thread (Venue._run_catch_up).
 
@@ -341,11 +332,15 @@ class Venue:
         self.metrics.sessions_logged_on.set(len(self._logged_on_now))
         self.marketdata.session_ended(session)
         if session in self.drop_copies:
+            # At once, on this thread (the kernel's next copy must not go to a session
+            # that is gone: its mark would pass copies it never got). No lock here: QuickFIX
+            # holds the session's mutex in onLogout, and _join_live sends while holding
+            # job.lock. _join_live re-checks job.stop after it sets live (stop first here).
             job = self._catch_ups.get(session)
             if job is not None:  # its thread stops after the record it is sending
                 job.stop.set()
                 job.answer.set()
-            self.inbox.put(_CopyStop(session))
+            self._copy_live[session] = False
         elif not self._stopping.is_set():
             self.inbox.put(SessionDisconnected(session))
 
@@ -538,9 +533,6 @@ class Venue:
                 continue
             if type(item) is _CatchUp:
                 self._start_catch_up(item.session)
-                continue
-            if type(item) is _CopyStop:
-                self._copy_live[item.session] = False
                 continue
             if type(item) is _CatchUpJob:
                 # The fence: everything before it in the inbox is journaled and released
@@ -800,6 +792,8 @@ class Venue:
                 self._copy_live[session] = True
                 self._copy_owed[session] = 0
                 job.done = True
+                if job.stop.is_set():  # logged out meanwhile (see _logged_out)
+                    self._copy_live[session] = False
         job.answer.set()  # done, or go on (tail still long), or stopped
 
     def _stop_catch_ups(self) -> None:
