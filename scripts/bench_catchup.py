@@ -43,28 +43,13 @@ def build(data_dir: Path, pairs: int) -> None:
     """The missed backlog, written by a real venue through its inbox (child process)."""
     from venue.app import Venue
     from venue.config import VenueSettings
-    from venue.domain.commands import CancelOrder, Command, NewOrder
+    from venue.domain.commands import NewOrder
     from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
-    from venue.testing.resources import free_port
+    from venue.testing.resources import free_port, missed_copies_backlog
 
     venue = Venue(VenueSettings(port=free_port(), data_dir=data_dir))
     venue.start()
-    commands: list[Command] = []
-    for i in range(pairs):
-        session = ("CLIENT3", "CLIENT6")[i % 2]
-        commands.append(
-            NewOrder(
-                session,
-                f"bk{i}",
-                "MSFT",
-                Side.BUY,
-                OrdType.LIMIT,
-                TimeInForce.DAY,
-                1,
-                400 * PRICE_SCALE,
-            )  # fmt: skip
-        )
-        commands.append(CancelOrder(session, f"bkc{i}", f"bk{i}", "MSFT", Side.BUY))
+    commands = missed_copies_backlog(pairs)
     started = time.perf_counter()
     for k in range(0, len(commands) - 1, 2000):  # in slices: the throttle is per second
         for command in commands[k : k + 2000]:

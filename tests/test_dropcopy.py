@@ -10,11 +10,11 @@ from fixclient import FixClient
 
 from venue import app as app_module
 from venue.app import Venue
-from venue.domain.commands import BustTrade, CancelOrder, Command, ExpireOrders, NewOrder
+from venue.domain.commands import BustTrade, ExpireOrders
 from venue.domain.events import report_session
-from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
 from venue.fix.codec import encode_copy
 from venue.journal import decode_record, read_records
+from venue.testing.resources import missed_copies_backlog
 
 
 def reports(client: FixClient, quiet: float = 0.5) -> list[dict[int, str]]:
@@ -133,22 +133,7 @@ def missed_backlog(venue: Venue, pairs: int) -> None:
     """Orders entered and canceled by CLIENT3 and CLIENT6 (logged off, so their reports are
     only stored) while the drop copy is away: 2 copies a pair. Through the inbox, as the
     gateway puts commands; the last one waits until all are durable."""
-    commands: list[Command] = []
-    for i in range(pairs):
-        session = ("CLIENT3", "CLIENT6")[i % 2]
-        commands.append(
-            NewOrder(
-                session,
-                f"bk{i}",
-                "MSFT",
-                Side.BUY,
-                OrdType.LIMIT,
-                TimeInForce.DAY,
-                1,
-                400 * PRICE_SCALE,
-            )  # fmt: skip
-        )
-        commands.append(CancelOrder(session, f"bkc{i}", f"bk{i}", "MSFT", Side.BUY))
+    commands = missed_copies_backlog(pairs)
     for command in commands[:-1]:
         venue.inbox.put(command)
     venue.execute(commands[-1])

@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 
+from venue.domain.commands import CancelOrder, Command, NewOrder
+from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -58,3 +61,25 @@ def scratch_database(
     finally:
         if own:
             engine.dispose()
+
+
+def missed_copies_backlog(pairs: int) -> list[Command]:
+    """Orders entered and canceled by CLIENT3 and CLIENT6 on MSFT: 2 drop copies a pair
+    (used to build a backlog a drop-copy session misses while it is away)."""
+    commands: list[Command] = []
+    for i in range(pairs):
+        session = ("CLIENT3", "CLIENT6")[i % 2]
+        commands.append(
+            NewOrder(
+                session,
+                f"bk{i}",
+                "MSFT",
+                Side.BUY,
+                OrdType.LIMIT,
+                TimeInForce.DAY,
+                1,
+                400 * PRICE_SCALE,
+            )  # fmt: skip
+        )
+        commands.append(CancelOrder(session, f"bkc{i}", f"bk{i}", "MSFT", Side.BUY))
+    return commands
