@@ -244,3 +244,33 @@ def test_garbled_input_is_dropped_with_the_reason(data: bytes, why: str) -> None
     while (cut := next_message(data + ORDER, pos)) is not None and cut[1] is not None:
         pos = cut[0]  # junk left over is dropped too, up to the next message
     assert cut == (len(data) + len(ORDER), None)
+
+
+# -- the hop alone, on socket pairs -----------------------------------------------------------
+
+
+def _relay_pair(hop, name: str) -> tuple[socket.socket, socket.socket]:
+    """(the client's end, QuickFIX's end) of a new relay."""
+    client, client_hop = socket.socketpair()
+    backend_hop, quickfix = socket.socketpair()
+    hop.add(client_hop, backend_hop, name)
+    return client, quickfix
+
+
+def test_hop_closes_a_relay_whose_quickfix_end_stopped_reading_and_relays_the_next() -> None:
+    from venue.fix.gatekeeper import Hop
+
+    hop = Hop()
+    try:
+        client, quickfix = _relay_pair(hop, "gone")
+        quickfix.shutdown(socket.SHUT_RD)  # QuickFIX's end takes no more: sends get EPIPE
+        client.sendall(LOGON_X)
+        client.settimeout(5)
+        assert client.recv(100) == b""  # the relay was closed, not left half open
+        client2, quickfix2 = _relay_pair(hop, "next")
+        client2.sendall(LOGON_X)
+        quickfix2.settimeout(5)
+        assert quickfix2.recv(1000) == LOGON_X  # the hop thread lived on
+        assert hop.connections == 1
+    finally:
+        hop.close()

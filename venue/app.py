@@ -720,6 +720,11 @@ class Venue:
             target=self._run_catch_up, args=(job,), name=f"catch-up {session}", daemon=True
         )
         self._catch_ups[session] = job
+        if session not in self._logged_on_now:
+            # Logged out before this was handled: _logged_out saw the previous job, not
+            # this one. Without this stop the catch-up would end, make a session that is
+            # gone live and pass its mark over copies it never got.
+            job.stop.set()
         job.thread.start()
 
     def _run_catch_up(self, job: _CatchUpJob) -> None:

@@ -504,10 +504,14 @@ class Hop:
                 relay: _Relay = key.data
                 if relay not in self._relays:
                     continue  # closed by an earlier event of this round
-                if key.fileobj is relay.client:
-                    self._client_event(relay, events)
-                else:
-                    self._backend_event(relay, events)
+                try:
+                    if key.fileobj is relay.client:
+                        self._client_event(relay, events)
+                    else:
+                        self._backend_event(relay, events)
+                except Exception:  # one connection's fault must not stop every other one
+                    log.exception("relay of %s failed; closed", relay.name)
+                    self._close(relay)
             with self._lock:
                 added, self._added = self._added, []
             for relay in added:
@@ -533,7 +537,8 @@ class Hop:
                 return
             relay.inbound += data
             self._frame(relay)
-            self._send_quickfix(relay)
+            if not self._send_quickfix(relay):
+                return  # QuickFIX's end is gone (EPIPE): the relay is closed
         self._watch(relay)
 
     def _backend_event(self, relay: _Relay, events: int) -> None:
