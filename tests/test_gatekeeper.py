@@ -139,6 +139,25 @@ def test_silent_refusal_closes_without_an_answer(free_port: int, tmp_path) -> No
         keeper.stop()
 
 
+def test_fault_with_one_connection_closes_it_and_the_next_is_served(gatekeeper) -> None:
+    real_decide, faults = gatekeeper._decide, []
+
+    def decide_once_faulty(connection, message):
+        if not faults:
+            faults.append(connection)
+            raise RuntimeError("a bug")
+        real_decide(connection, message)
+
+    gatekeeper._decide = decide_once_faulty
+    with socket.create_connection(gatekeeper.address, timeout=5) as client:
+        client.sendall(LOGON_X)
+        assert client.recv(4096) == b""  # closed, not left waiting for the logon timeout
+    assert faults
+    with socket.create_connection(gatekeeper.address, timeout=5) as client:
+        client.sendall(LOGON_X)
+        assert b"\x0158=no\x01" in client.recv(4096)  # the thread lived on
+
+
 def test_stop_closes_the_port_and_waiting_connections(gatekeeper) -> None:
     waiting = socket.create_connection(gatekeeper.address, timeout=5)
     time.sleep(0.1)
