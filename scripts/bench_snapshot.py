@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -42,6 +43,18 @@ MODES = {
 WRITTEN = re.compile(r"snapshot at record \d+ (written by the replica|taken)")
 KERNEL_MS = re.compile(r"([\d.]+) ms on the kernel thread")
 REPLICA_S = re.compile(r"written by the replica: \d+ live orders, (\d+) bytes in ([\d.]+)s")
+# When a snapshot was being made, from the log: its end and how long it took.
+STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO "
+SPANS = (
+    re.compile(
+        STAMP + r"venue.replica: snapshot at record \d+ written by the replica: .* in ([\d.]+)s",
+        re.M,
+    ),
+    re.compile(STAMP + r"venue: snapshot at record \d+ taken: .*, ([\d.]+) ms on the kernel", re.M),
+    re.compile(
+        STAMP + r"venue.journal.snapshot: snapshot at record \d+ written: .* in ([\d.]+)s", re.M
+    ),
+)
 
 
 def build(data_dir: Path, resting: int) -> None:
@@ -105,6 +118,7 @@ def measure(data_dir: Path, mode: str, orders: int, every: int) -> dict:
         client = FixClient(server.port, "CLIENT1")
         client.logon()
         phase = Phase("lat", b"L", WARMUP + orders)
+        to_wall = time.time_ns() - time.perf_counter_ns()
         log_at = 0
         for k in range(WARMUP + orders):
             if k == WARMUP:
@@ -121,21 +135,51 @@ def measure(data_dir: Path, mode: str, orders: int, every: int) -> dict:
         load += "-" + Path("/proc/loadavg").read_text().split()[0]
         log = server.log.read_text(errors="replace")[log_at:]
         client.logout()
-    lat = sorted(a - s for s, a in zip(phase.start[WARMUP:], phase.ack[WARMUP:], strict=True))
+    timed = list(zip(phase.start[WARMUP:], phase.ack[WARMUP:], strict=True))
+    lat = sorted(a - s for s, a in timed)
+    spans = snapshot_spans(log)
+    during = sorted(
+        a - s
+        for s, a in timed
+        if any(s + to_wall < end and a + to_wall > begin for begin, end in spans)
+    )
     kernel_ms = [float(m) for m in KERNEL_MS.findall(log)]
     replica = [(int(b), float(s)) for b, s in REPLICA_S.findall(log)]
     return {
         "mode": mode, "lat": lat, "rejects": phase.rejects, "load": load,
         "snapshots": len(WRITTEN.findall(log)), "kernel_ms": kernel_ms, "replica": replica,
+        "during": during,
     }  # fmt: skip
 
 
-def figures(r: dict) -> str:
-    s = r["lat"]
-    line = (
-        f"{r['mode']:8} n={len(s)} p50={percentile(s, 0.5):.0f} µs p99={percentile(s, 0.99):.0f} "
-        f"µs max={s[-1] / 1e6:.1f} ms; {r['snapshots']} snapshots in the window; load {r['load']}"
+def snapshot_spans(log: str) -> list[tuple[int, int]]:
+    """(begin, end) in wall-clock ns of each snapshot in the log (kernel: the copy on the
+    kernel thread and the writer's encode + write after it)."""
+    spans = []
+    for pattern in SPANS:
+        for stamp, took in pattern.findall(log):
+            end = int(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() * 1e9)
+            seconds = float(took) / (1000 if "kernel" in pattern.pattern else 1)
+            spans.append((end - int(seconds * 1e9) - 2_000_000, end + 2_000_000))  # ms stamps
+    return spans
+
+
+def spread(s: list[int]) -> str:
+    if not s:
+        return "n=0"
+    return (
+        f"n={len(s)} p50={percentile(s, 0.5):.0f} µs p99={percentile(s, 0.99):.0f} µs "
+        f"max={s[-1] / 1e6:.1f} ms"
     )
+
+
+def figures(r: dict) -> str:
+    line = (
+        f"{r['mode']:8} {spread(r['lat'])}; {r['snapshots']} snapshots in the window; "
+        f"load {r['load']}"
+    )
+    if r["snapshots"]:
+        line += f"\n{'':10}in flight during a snapshot: {spread(r['during'])}"
     if r["kernel_ms"]:
         line += f"; kernel thread {min(r['kernel_ms']):.1f}-{max(r['kernel_ms']):.1f} ms each"
     if r["replica"]:

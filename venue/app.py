@@ -4,6 +4,8 @@
         take a batch -> kernel.handle each -> journal.append(batch) [durable]
         -> send reports
     SQL projection process: tails the journal, applies events to SQL (venue.projection)
+    snapshot replica process: replays the released journal, writes the periodic snapshots
+        (venue.replica), so the kernel thread snapshots only at start and stop
 
 The kernel thread is the single writer of venue state. Nothing is sent before the journal
 write holding it returns (fsync'ed unless the journal is configured not to). Operator
@@ -454,7 +456,8 @@ class Venue:
         self._snapshot_record = record
 
     def _snapshot_in_background(self) -> None:
-        """On the kernel thread: take a copy of the state (live orders, counters, retained
+        """On the kernel thread (VENUE_JOURNAL__SNAPSHOT_BY=kernel only; by default the
+        replica writes them): take a copy of the state (live orders, counters, retained
         indexes; no encoding), hand it to the snapshot writer's thread and go on."""
         if self._snapshots.busy:
             return  # the previous one is still being written: try again after the next batch

@@ -8,6 +8,10 @@ with the recorded ones). Every `every` records it writes a snapshot of its own s
 format and directory the venue uses, so recovery reads it like any other. The venue itself
 still writes one at start (when needed) and at stop, with the replica stopped.
 
+It runs at the lowest CPU priority (niced and SCHED_IDLE): on two cores it must not take
+a core from the order path. Replay runs with the garbage collector off and the heap frozen
+(venue.heap): faster (scripts/bench_snapshot.py prints both replay rates).
+
 Nothing depends on it: if it dies, the venue restarts it (it starts again from the newest
 snapshot) and recovery falls back to an older snapshot and a longer journal. If the venue
 dies, the replica dies with it (PR_SET_PDEATHSIG, and the end of the pipe): a replica left
@@ -69,9 +73,8 @@ def replicate(
     after, payload = found
     kernel = Kernel.restore(reference, orjson.loads(payload))
     del payload
-    # Replay makes next to no cyclic garbage (venue.heap): with the collector off and the
-    # heap frozen after each pass it runs about twice as fast as with full collections
-    # scanning the whole book.
+    # Replay makes next to no cyclic garbage (venue.heap): the collector off, the heap
+    # frozen after each pass (full collections would scan the whole book).
     collecting = gc.isenabled()
     heap.settle()
     gc.disable()
@@ -134,7 +137,12 @@ def _main(
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the venue decides when this one stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Linux SCHED_IDLE on top: a venue thread that wakes takes the core from the replica
+    # at once (niced only, it ran out its slice first: the order path's p99 felt it,
+    # scripts/bench_snapshot.py). On a saturated box it falls behind; snapshots come later.
     os.nice(NICENESS)
+    if hasattr(os, "sched_setscheduler"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
