@@ -33,8 +33,8 @@ import orjson
 import pytest
 from fixclient import FixClient
 
-from venue.domain.events import OrderFilled
 from venue.config import FIX_CONFIG_DIR, load_reference
+from venue.domain.events import OrderFilled
 from venue.journal import decode_record, latest_snapshot, read_records
 from venue.kernel import Kernel
 from venue.testing.resources import free_port, scratch_database
@@ -223,7 +223,7 @@ def is_fill(msg: dict[int, str], cl_ord_id: str) -> bool:
 def replayed_state(journal_dir: Path, upto: int) -> Any:
     """The state a fresh kernel has after journal records 1..upto, as a snapshot holds it."""
     kernel = Kernel(load_reference(FIX_CONFIG_DIR / "venue.toml"))
-    for record_no, payload in read_records(journal_dir, upto=upto):
+    for _, payload in read_records(journal_dir, upto=upto):
         ts, command, _ = decode_record(payload)
         kernel.handle(command, ts)
     return orjson.loads(orjson.dumps(kernel.export_state()))

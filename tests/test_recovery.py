@@ -9,6 +9,7 @@ test_crash.py; the journal's own framing is unit-tested in test_journal.py.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import struct
@@ -27,10 +28,23 @@ from sqlalchemy import delete, select
 
 from venue.app import Venue
 from venue.config import FIX_CONFIG_DIR, load_reference
-from venue.domain.commands import BustTrade, ExpireDayOrders
+from venue.domain.commands import BustTrade, ExpireDayOrders, NewOrder
 from venue.domain.events import TradeBusted
-from venue.journal import JournalCorrupt, decode_record, latest_snapshot, read_records
+from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
+from venue.journal import (
+    RELEASED,
+    Journal,
+    JournalCorrupt,
+    RecordMarker,
+    decode_record,
+    encode_record,
+    latest_snapshot,
+    read_records,
+    write_snapshot,
+)
+from venue.journal.snapshot import encode_state
 from venue.kernel import Kernel
+from venue.replica import Diverged, replicate
 from venue.store.models import executions, order_events, orders, projector_state, trades
 
 HEADER = struct.Struct("<IIQ")  # a journal record's header: length, CRC, record number
@@ -425,6 +439,29 @@ def test_a_killed_replica_stops_no_trading_and_is_started_again(
     record_no, state = wait_for_snapshot(venue, venue._last_record)
     assert record_no == venue._last_record and state == plain_state(venue.kernel)
     assert bought[39] == sold[39] == "2"
+
+
+def test_a_replica_whose_replay_diverges_writes_no_snapshot(tmp_path: Path) -> None:
+    reference = load_reference(FIX_CONFIG_DIR / "venue.toml")
+    journal_dir, snapshot_dir = tmp_path / "journal", tmp_path / "snapshots"
+    write_snapshot(snapshot_dir, 0, encode_state(Kernel(reference).export_state()))
+    order = NewOrder("CLIENT1", "d1", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.GTC, 10,
+                     189 * PRICE_SCALE)  # fmt: skip
+    accepted = Kernel(reference).handle(order, 1_000)
+    journal = Journal.open(journal_dir, fsync=False)
+    journal.append([encode_record(1_000, order, accepted), encode_record(2_000, order, [])])
+    journal.close()
+    released = RecordMarker(journal_dir / RELEASED)
+    released.write(2)  # record 2 claims its duplicate ClOrdID was accepted without a word
+    released.close()
+    reader, writer = multiprocessing.Pipe(duplex=False)
+
+    with pytest.raises(Diverged, match="journal record 2"):
+        replicate(reference, journal_dir, snapshot_dir, every=1, stop=reader)
+
+    found = latest_snapshot(snapshot_dir)
+    assert found is not None and found[0] == 1  # record 1 replayed right; nothing after it
+    writer.close()
 
 
 def test_projection_rebuilds_deleted_sql_rows_from_the_journal(
