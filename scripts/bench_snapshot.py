@@ -57,6 +57,38 @@ SPANS = (
 )
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: index 0 is field 3 (state)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def processes(venue_pid: int) -> dict[str, int]:
+    """The venue and its children by role: the replica runs SCHED_IDLE (policy 5), the SQL
+    projection niced with the normal policy; the rest (resource tracker) is left out."""
+    found = {"venue": venue_pid}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = _stat(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+        if int(fields[1]) == venue_pid and int(fields[16]) > 0:
+            found["replica" if int(fields[38]) == 5 else "projection"] = int(stat.parent.name)
+    return found
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """utime + stime of each process so far, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for role, pid in pids.items():
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue
+        out[role] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def build(data_dir: Path, resting: int) -> None:
     """The book, written by a real venue through its inbox (child process)."""
     from venue.app import Venue
@@ -124,6 +156,8 @@ def measure(data_dir: Path, mode: str, orders: int, every: int) -> dict:
             if k == WARMUP:
                 time.sleep(SETTLE_S)
                 log_at = len(server.log.read_text(errors="replace"))
+                pids = processes(server.proc.pid)
+                cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
                 load = Path("/proc/loadavg").read_text().split()[0]
             stamp = utc_stamp()
             client.begin()
@@ -133,6 +167,11 @@ def measure(data_dir: Path, mode: str, orders: int, every: int) -> dict:
             while not phase.ack[i]:
                 phase.acked += client.receive(phase)
         load += "-" + Path("/proc/loadavg").read_text().split()[0]
+        wall = time.monotonic() - wall_before
+        cpu = {
+            role: round(100 * (used - cpu_before.get(role, 0.0)) / wall)
+            for role, used in cpu_seconds(pids).items()
+        }
         log = server.log.read_text(errors="replace")[log_at:]
         client.logout()
     timed = list(zip(phase.start[WARMUP:], phase.ack[WARMUP:], strict=True))
@@ -148,7 +187,7 @@ def measure(data_dir: Path, mode: str, orders: int, every: int) -> dict:
     return {
         "mode": mode, "lat": lat, "rejects": phase.rejects, "load": load,
         "snapshots": len(WRITTEN.findall(log)), "kernel_ms": kernel_ms, "replica": replica,
-        "during": during,
+        "during": during, "cpu": cpu,
     }  # fmt: skip
 
 
@@ -178,6 +217,8 @@ def figures(r: dict) -> str:
         f"{r['mode']:8} {spread(r['lat'])}; {r['snapshots']} snapshots in the window; "
         f"load {r['load']}"
     )
+    line += "\n" + " " * 10 + "CPU, % of a core: "
+    line += ", ".join(f"{role} {pct}" for role, pct in r["cpu"].items())
     if r["snapshots"]:
         line += f"\n{'':10}in flight during a snapshot: {spread(r['during'])}"
     if r["kernel_ms"]:

@@ -10,7 +10,7 @@ still writes one at start (when needed) and at stop, with the replica stopped.
 
 It runs at the lowest CPU priority (niced and SCHED_IDLE): on two cores it must not take
 a core from the order path. Replay runs with the garbage collector off and the heap frozen
-(venue.heap): faster (scripts/bench_snapshot.py prints both replay rates).
+(venue.heap), so that no full collection scans the whole book.
 
 Nothing depends on it: if it dies, the venue restarts it (it starts again from the newest
 snapshot) and recovery falls back to an older snapshot and a longer journal. If the venue
