@@ -8,7 +8,6 @@ import time
 import sqlalchemy as sa
 from fixclient import FixClient
 
-from venue import app as app_module
 from venue.app import Venue
 from venue.domain.commands import BustTrade, ExpireOrders
 from venue.domain.events import report_session
@@ -222,6 +221,44 @@ def test_catch_up_copies_exactly_once_in_order_across_the_switch_to_live(venue_f
     assert all(m[797] == "Y" for m in copy.received if m.get(35) == "8")
 
 
+def test_logout_before_the_catch_up_starts_leaves_the_session_owed_not_live(
+    venue_factory, monkeypatch
+):
+    """The kernel takes a logon's catch-up from its inbox; a logout may land first. The
+    catch-up must then not make the gone session live (copies would go to QuickFIX's store
+    and its mark pass them: a Logon with ResetSeqNumFlag=Y would never get them)."""
+    venue = venue_factory()
+    port = venue.settings.port
+    logged_out = threading.Event()
+    real_start = venue._start_catch_up
+
+    def late_start(session):
+        assert logged_out.wait(10), "the test never logged out"
+        real_start(session)
+
+    monkeypatch.setattr(venue, "_start_catch_up", late_start)
+    start = synced_record(venue)
+    copy = FixClient.connect(port, sender="DROPCOPY")
+    copy.logout()
+    deadline = time.monotonic() + 5
+    while "DROPCOPY" in venue._logged_on_now and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "DROPCOPY" not in venue._logged_on_now
+    logged_out.set()
+    synced_record(venue)  # the catch-up was taken from the inbox
+    job = venue._catch_ups["DROPCOPY"]
+    assert job.thread is not None
+    job.thread.join(5)
+    assert not job.done and not venue._copy_live["DROPCOPY"]
+    monkeypatch.undo()
+    missed_backlog(venue, pairs=50)
+    owed = copies_owed(venue, after=start)
+    assert len(owed) == 100 and venue._copy_lag("DROPCOPY") == 100
+    again = FixClient.connect(port, sender="DROPCOPY", reset=True)
+    collect(again, len(owed))
+    assert copies_by_seq(again) == owed, "every missed copy once, in order, after a reset"
+
+
 def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(
     venue_factory, monkeypatch
 ):
@@ -232,21 +269,37 @@ def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(
     start = synced_record(venue)
     missed_backlog(venue, pairs=6000)
     owed = copies_owed(venue, after=start)
-    # The first catch-up rests longer between its slices, so that on a quiet box it is
-    # still running when the logout lands (the same code, paced slower).
-    monkeypatch.setattr(app_module, "CATCH_UP_REST_S", 0.05)
+    # The first catch-up is held, on its own thread, after 300 copies until the logout has
+    # landed: the logout comes mid catch-up on any box, however fast.
+    reached, release = threading.Event(), threading.Event()
+    handed = 0
+    real_copy = venue._copy
+
+    def held_copy(event, origin, only=None):
+        nonlocal handed
+        if only is not None and threading.current_thread().name.startswith("catch-up"):
+            handed += 1
+            if handed == 300:
+                reached.set()
+                assert release.wait(30), "the test never let the catch-up go on"
+        real_copy(event, origin, only)
+
+    monkeypatch.setattr(venue, "_copy", held_copy)
     copy.reconnect(reset=False)
-    while len(copies_by_seq(copy)) < 300:
+    assert reached.wait(30), "the catch-up thread never sent 300 copies"
+    while len(copies_by_seq(copy)) < 299:
         copy.receive(5)
     copy.logout()
     synced_record(venue)
+    release.set()
     first = venue._catch_ups["DROPCOPY"]
     first.thread.join(10)
-    assert not first.done, "the catch-up ended before the logout: nothing was tested"
+    assert not first.thread.is_alive()
+    assert not first.done
     assert first.upto < venue._released_record
     assert venue._copy_marks["DROPCOPY"].read(default=0) == first.upto
     got_before = len(copies_by_seq(copy))
-    assert 300 <= got_before < len(owed)
+    assert 299 <= got_before < len(owed)
     monkeypatch.undo()
     # More is missed while it is away, then it logs on again.
     c1 = FixClient.connect(port, sender="CLIENT1")

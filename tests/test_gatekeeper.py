@@ -139,6 +139,25 @@ def test_silent_refusal_closes_without_an_answer(free_port: int, tmp_path) -> No
         keeper.stop()
 
 
+def test_fault_with_one_connection_closes_it_and_the_next_is_served(gatekeeper) -> None:
+    real_decide, faults = gatekeeper._decide, []
+
+    def decide_once_faulty(connection, message):
+        if not faults:
+            faults.append(connection)
+            raise RuntimeError("a bug")
+        real_decide(connection, message)
+
+    gatekeeper._decide = decide_once_faulty
+    with socket.create_connection(gatekeeper.address, timeout=5) as client:
+        client.sendall(LOGON_X)
+        assert client.recv(4096) == b""  # closed, not left waiting for the logon timeout
+    assert faults
+    with socket.create_connection(gatekeeper.address, timeout=5) as client:
+        client.sendall(LOGON_X)
+        assert b"\x0158=no\x01" in client.recv(4096)  # the thread lived on
+
+
 def test_stop_closes_the_port_and_waiting_connections(gatekeeper) -> None:
     waiting = socket.create_connection(gatekeeper.address, timeout=5)
     time.sleep(0.1)
@@ -244,3 +263,33 @@ def test_garbled_input_is_dropped_with_the_reason(data: bytes, why: str) -> None
     while (cut := next_message(data + ORDER, pos)) is not None and cut[1] is not None:
         pos = cut[0]  # junk left over is dropped too, up to the next message
     assert cut == (len(data) + len(ORDER), None)
+
+
+# -- the hop alone, on socket pairs -----------------------------------------------------------
+
+
+def _relay_pair(hop, name: str) -> tuple[socket.socket, socket.socket]:
+    """(the client's end, QuickFIX's end) of a new relay."""
+    client, client_hop = socket.socketpair()
+    backend_hop, quickfix = socket.socketpair()
+    hop.add(client_hop, backend_hop, name)
+    return client, quickfix
+
+
+def test_hop_closes_a_relay_whose_quickfix_end_stopped_reading_and_relays_the_next() -> None:
+    from venue.fix.gatekeeper import Hop
+
+    hop = Hop()
+    try:
+        client, quickfix = _relay_pair(hop, "gone")
+        quickfix.shutdown(socket.SHUT_RD)  # QuickFIX's end takes no more: sends get EPIPE
+        client.sendall(LOGON_X)
+        client.settimeout(5)
+        assert client.recv(100) == b""  # the relay was closed, not left half open
+        client2, quickfix2 = _relay_pair(hop, "next")
+        client2.sendall(LOGON_X)
+        quickfix2.settimeout(5)
+        assert quickfix2.recv(1000) == LOGON_X  # the hop thread lived on
+        assert hop.connections == 1
+    finally:
+        hop.close()

@@ -707,16 +707,12 @@ class Venue:
     def _copy_records(self, job: _CatchUpJob, end: int) -> None:
         """On the catch-up thread: copy records (job.upto, end] to the session, in order,
         one whole record at a time; stops after the record in hand when asked to."""
-        session, mark = job.session, self._copy_marks[job.session]
+        mark = self._copy_marks[job.session]
         clock = time.perf_counter
         slice_end = clock() + CATCH_UP_SLICE_S
         records = read_records(self.journal_dir, after=job.upto, upto=end)
         for count, (record_no, payload) in enumerate(records, 1):
-            for event in decode_record(payload)[2]:
-                origin = report_session(event)
-                if origin is not None and type(event) in COPIED_EVENTS:
-                    self._copy(event, origin, only=session)
-                    job.sent += 1
+            self._copy_record(job, payload)
             job.upto = record_no
             if job.stop.is_set():
                 return
@@ -725,6 +721,14 @@ class Venue:
                 slice_end = clock() + CATCH_UP_SLICE_S
             if count % 1024 == 0:
                 mark.write(record_no)
+
+    def _copy_record(self, job: _CatchUpJob, payload: bytes) -> None:
+        """Send the copies of one journal record's events to the session catching up."""
+        for event in decode_record(payload)[2]:
+            origin = report_session(event)
+            if origin is not None and type(event) in COPIED_EVENTS:
+                self._copy(event, origin, only=job.session)
+                job.sent += 1
 
     def _start_catch_up(self, session: str) -> None:
         """On the kernel thread: a drop-copy session logged on; its catch-up runs on its own
@@ -739,6 +743,11 @@ class Venue:
             target=self._run_catch_up, args=(job,), name=f"catch-up {session}", daemon=True
         )
         self._catch_ups[session] = job
+        if session not in self._logged_on_now:
+            # Logged out before this was handled: _logged_out saw the previous job, not
+            # this one. Without this stop the catch-up would end, make a session that is
+            # gone live and pass its mark over copies it never got.
+            job.stop.set()
         job.thread.start()
 
     def _run_catch_up(self, job: _CatchUpJob) -> None:
@@ -801,11 +810,7 @@ class Venue:
                 for _, payload in read_records(
                     self.journal_dir, after=job.upto, upto=self._last_record
                 ):
-                    for event in decode_record(payload)[2]:
-                        origin = report_session(event)
-                        if origin is not None and type(event) in COPIED_EVENTS:
-                            self._copy(event, origin, only=session)
-                            job.sent += 1
+                    self._copy_record(job, payload)
                 self._copy_marks[session].write(self._last_record)
                 job.upto = self._last_record
                 self._copy_live[session] = True

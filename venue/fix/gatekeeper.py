@@ -278,9 +278,9 @@ class Gatekeeper:
                 elif key.fileobj is self._wake_r:
                     return
                 else:
-                    self._read(key.fileobj)  # type: ignore[arg-type]
+                    self._serve(key.fileobj)  # type: ignore[arg-type]
             for connection in list(self._polled):
-                self._read(connection)
+                self._serve(connection)
             self._expire()
             self._answer_held()
 
@@ -297,6 +297,21 @@ class Gatekeeper:
             connection.setblocking(False)
             self._waiting[connection] = time.monotonic()
             self._selector.register(connection, selectors.EVENT_READ)
+
+    def _serve(self, connection: socket.socket) -> None:
+        """_read, where a fault closes this connection only (the thread serves them all)."""
+        try:
+            self._read(connection)
+        except Exception:
+            log.exception("connection from %s failed in the gatekeeper; closed", _peer(connection))
+            self._waiting.pop(connection, None)
+            self._patience.pop(connection, None)
+            self._polled.discard(connection)
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(connection)
+            with contextlib.suppress(OSError):
+                connection.recv(MAX_LOGON_BYTES)  # so closing sends FIN, not RST
+            connection.close()
 
     def _read(self, connection: socket.socket) -> None:
         if connection not in self._waiting:
@@ -504,10 +519,14 @@ class Hop:
                 relay: _Relay = key.data
                 if relay not in self._relays:
                     continue  # closed by an earlier event of this round
-                if key.fileobj is relay.client:
-                    self._client_event(relay, events)
-                else:
-                    self._backend_event(relay, events)
+                try:
+                    if key.fileobj is relay.client:
+                        self._client_event(relay, events)
+                    else:
+                        self._backend_event(relay, events)
+                except Exception:  # one connection's fault must not stop every other one
+                    log.exception("relay of %s failed; closed", relay.name)
+                    self._close(relay)
             with self._lock:
                 added, self._added = self._added, []
             for relay in added:
@@ -533,7 +552,8 @@ class Hop:
                 return
             relay.inbound += data
             self._frame(relay)
-            self._send_quickfix(relay)
+            if not self._send_quickfix(relay):
+                return  # QuickFIX's end is gone (EPIPE): the relay is closed
         self._watch(relay)
 
     def _backend_event(self, relay: _Relay, events: int) -> None:
