@@ -10,7 +10,9 @@
    - "replica": the snapshot replica writes one every --every records (the default);
    - "kernel":  the kernel thread takes one every --every records (the behaviour before).
    Modes run in the order given, --rounds times (alternating the order each round). The
-   venue's log says how many snapshots were written during the run.
+   venue's log says how many snapshots were written during the run and when: the orders in
+   flight during one are also shown apart. CPU per process (venue, SQL projection,
+   replica) over the measured orders, in % of one core.
 
     .venv/bin/python scripts/bench_snapshot.py                  # 100,000 resting, 8,000 orders
     .venv/bin/python scripts/bench_snapshot.py --resting 20000 --orders 3000 --every 500
