@@ -512,8 +512,9 @@ class Soak:
         env.update(
             {
                 "VENUE_DATABASE_URL": self.database_url,
-                # Snapshots every 40 records, so that crashes also hit recovery from a
-                # snapshot plus a journal tail (and kills land in snapshot writes).
+                # Snapshots every 40 records (by the snapshot replica), so that crashes also
+                # hit recovery from a snapshot plus a journal tail (and kills land in
+                # snapshot writes).
                 "VENUE_JOURNAL__SNAPSHOT_EVERY": "40",
                 "PYTHONUNBUFFERED": "1",
             }

@@ -23,16 +23,20 @@ import contextlib
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import orjson
 import pytest
 from fixclient import FixClient
 
+from venue.config import FIX_CONFIG_DIR, load_reference
 from venue.domain.events import OrderFilled
-from venue.journal import decode_record, read_records
+from venue.journal import decode_record, latest_snapshot, read_records
+from venue.kernel import Kernel
 from venue.testing.resources import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,15 +165,16 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def venue_process(tmp_path: Path) -> Iterator[Any]:
-    """make(command=None) -> a VenueProcess on tmp_path/data (killed at teardown)."""
+    """make(command=None, **env) -> a VenueProcess on tmp_path/data (killed at teardown)."""
     port = free_port()
     made: list[Any] = []
 
-    def make(command: tuple[str, ...] | None = None) -> Any:
+    def make(command: tuple[str, ...] | None = None, **env: str) -> Any:
         extra = {} if command is None else {"command": command}
         log_dir = tmp_path / f"run-{len(made) + 1}"
         log_dir.mkdir()
-        process = soak.VenueProcess(tmp_path / "data", port, dict(os.environ), log_dir, **extra)
+        environ = {**os.environ, **env}
+        process = soak.VenueProcess(tmp_path / "data", port, environ, log_dir, **extra)
         made.append(process)
         return process
 
@@ -210,3 +215,67 @@ def test_report_journaled_just_before_a_crash_reaches_its_client(
 
 def is_fill(msg: dict[int, str], cl_ord_id: str) -> bool:
     return msg.get(35) == "8" and msg.get(11) == cl_ord_id and msg.get(150) == "F"
+
+
+# -- a snapshot written by the replica, then kill -9 ----------------------------------------------
+
+
+def replayed_state(journal_dir: Path, upto: int) -> Any:
+    """The state a fresh kernel has after journal records 1..upto, as a snapshot holds it."""
+    kernel = Kernel(load_reference(FIX_CONFIG_DIR / "venue.toml"))
+    for _, payload in read_records(journal_dir, upto=upto):
+        ts, command, _ = decode_record(payload)
+        kernel.handle(command, ts)
+    return orjson.loads(orjson.dumps(kernel.export_state()))
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is pid."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def test_kill_after_a_replica_snapshot_restarts_from_it_and_recovers_the_same_state(
+    venue_process: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    venue = venue_process(VENUE_JOURNAL__SNAPSHOT_EVERY="5")
+    venue.start()
+    seller = FixClient.connect(venue.port, "CLIENT1")
+    buyer = FixClient.connect(venue.port, "CLIENT2")
+    for i in range(4):  # records 1-8: resting orders, trades, partly filled orders
+        seller.new_order(f"s{i}", "AAPL", "2", 100, price=f"190.{i}0", tif="1")
+        seller.wait_for(lambda m, i=i: m.get(11) == f"s{i}" and m.get(150) == "0", timeout=10)
+        buyer.new_order(f"b{i}", "AAPL", "1", 60, price="191.00", tif="1")
+        buyer.wait_for(lambda m, i=i: is_fill(m, f"b{i}"), timeout=10, what=f"b{i}'s fill")
+    deadline = time.monotonic() + 30
+    while (found := latest_snapshot(data / "snapshots")) is None or found[0] < 5:
+        assert time.monotonic() < deadline, "the replica wrote no snapshot"
+        time.sleep(0.05)
+    snapshot_record, payload = found
+    helpers = children(venue.proc.pid)  # SQL projection, replica, multiprocessing's tracker
+    assert len(helpers) >= 2
+
+    venue.kill(whole_group=False)  # the venue only: its children must end by themselves
+    deadline = time.monotonic() + 10
+    while children_left := {p for p in helpers if Path(f"/proc/{p}").exists()}:
+        assert time.monotonic() < deadline, f"still running after the venue died: {children_left}"
+        time.sleep(0.05)
+    seller.close()
+    buyer.close()
+    last = max(n for n, _ in read_records(data / "journal"))
+    assert (last, snapshot_record) == (8, 5)
+    assert orjson.loads(payload) == replayed_state(data / "journal", snapshot_record)
+
+    again = venue_process(VENUE_JOURNAL__SNAPSHOT_EVERY="5")
+    restart = again.start()
+    assert (restart.snapshot_record, restart.replayed) == (5, 3)
+    again.terminate()
+    assert again.proc.wait(30) == 0
+    stopped = latest_snapshot(data / "snapshots")  # written at the clean stop
+    assert stopped is not None
+    assert orjson.loads(stopped[1]) == replayed_state(data / "journal", stopped[0])

@@ -9,8 +9,12 @@ test_crash.py; the journal's own framing is unit-tested in test_journal.py.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import struct
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +28,23 @@ from sqlalchemy import delete, select
 
 from venue.app import Venue
 from venue.config import FIX_CONFIG_DIR, load_reference
-from venue.domain.commands import BustTrade, ExpireDayOrders
+from venue.domain.commands import BustTrade, ExpireDayOrders, NewOrder
 from venue.domain.events import TradeBusted
-from venue.journal import JournalCorrupt, decode_record, read_records
+from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
+from venue.journal import (
+    RELEASED,
+    Journal,
+    JournalCorrupt,
+    RecordMarker,
+    decode_record,
+    encode_record,
+    latest_snapshot,
+    read_records,
+    write_snapshot,
+)
+from venue.journal.snapshot import encode_state
 from venue.kernel import Kernel
+from venue.replica import Diverged, replicate
 from venue.store.models import executions, order_events, orders, projector_state, trades
 
 HEADER = struct.Struct("<IIQ")  # a journal record's header: length, CRC, record number
@@ -136,6 +153,15 @@ def replay(journal_dir: Path, upto: int | None = None) -> tuple[Kernel, list[Any
 def plain_state(kernel: Kernel) -> Any:
     """The kernel's state as a snapshot stores it (JSON types)."""
     return orjson.loads(orjson.dumps(kernel.export_state()))
+
+
+def wait_for_snapshot(venue: Venue, record_no: int, timeout: float = 30.0) -> Any:
+    """The state in the newest snapshot once it is at record_no or later (the replica's)."""
+    deadline = time.monotonic() + timeout
+    while (found := latest_snapshot(venue.snapshot_dir)) is None or found[0] < record_no:
+        assert time.monotonic() < deadline, f"no snapshot at record {record_no}: {found}"
+        time.sleep(0.02)
+    return found[0], orjson.loads(found[1])
 
 
 def last_segment(venue: Venue) -> Path:
@@ -347,6 +373,7 @@ def test_restart_recovers_from_a_snapshot_plus_the_journal_after_it(
     mixed_traffic(c1, c2, c3)
     for i in range(4):
         rest(c2, f"t{i}", "SPY", "1", 100, f"49{i}.00")
+    wait_for_snapshot(venue, 10)  # by the replica
     fix_client_factory.close_all()
     venue.stop()
     before = plain_state(venue.kernel)
@@ -363,6 +390,78 @@ def test_restart_recovers_from_a_snapshot_plus_the_journal_after_it(
     assert plain_state(again.kernel) == before
     full, _, _ = replay(again.data_dir / "journal")
     assert plain_state(full) == before
+
+
+def test_the_replicas_snapshot_equals_the_kernels_own_export_at_the_same_record(
+    venue_factory: Factory, fix_client_factory: ClientFactory
+) -> None:
+    venue = venue_factory(journal={"snapshot_every": 1})
+    handled_last_day_end(venue)
+    c1, c2, c3 = clients(fix_client_factory)
+    mixed_traffic(c1, c2, c3)
+    record_no, state = wait_for_snapshot(venue, venue._last_record)
+    assert record_no == venue._last_record and state == plain_state(venue.kernel)
+
+    rest(c2, "s1", "SPY", "2", 40, "500.00")  # more of the same after a replica snapshot
+    c1.new_order("b1", "SPY", "1", 40, price="500.00", tif="1")
+    report(c1, ClOrdID="b1", ExecType="F")
+    c2.cancel("a3c", "a3", "AAPL", "1")
+    report(c2, ClOrdID="a3c", ExecType="4")
+    record_no, state = wait_for_snapshot(venue, venue._last_record)
+    assert record_no == venue._last_record and state == plain_state(venue.kernel)
+    assert state["trade_ids"] == [1, 2] and state["resting"]  # not an empty book
+
+    assert venue.replica is not None and venue.replica.pid is not None
+    replica = venue.replica.pid
+    fix_client_factory.close_all()
+    venue.stop()
+    assert not Path(f"/proc/{replica}").exists()  # stopped and reaped
+
+
+def test_a_killed_replica_stops_no_trading_and_is_started_again(
+    venue_factory: Factory, fix_client_factory: ClientFactory
+) -> None:
+    venue = venue_factory(journal={"snapshot_every": 1})
+    handled_last_day_end(venue)
+    c1, c2, _ = clients(fix_client_factory)
+    rest(c1, "r1", "AAPL", "1", 100, "189.00")
+    wait_for_snapshot(venue, venue._last_record)
+    assert venue.replica is not None and venue.replica.pid is not None
+    killed = venue.replica.pid
+    os.kill(killed, signal.SIGKILL)
+
+    bought, sold = trade(c1, c2, "k1")  # trading goes on at once
+
+    deadline = time.monotonic() + 15
+    while venue.replica.pid == killed:  # the scheduler starts it again within a second
+        assert time.monotonic() < deadline, "the replica was not started again"
+        time.sleep(0.05)
+    record_no, state = wait_for_snapshot(venue, venue._last_record)
+    assert record_no == venue._last_record and state == plain_state(venue.kernel)
+    assert bought[39] == sold[39] == "2"
+
+
+def test_a_replica_whose_replay_diverges_writes_no_snapshot(tmp_path: Path) -> None:
+    reference = load_reference(FIX_CONFIG_DIR / "venue.toml")
+    journal_dir, snapshot_dir = tmp_path / "journal", tmp_path / "snapshots"
+    write_snapshot(snapshot_dir, 0, encode_state(Kernel(reference).export_state()))
+    order = NewOrder("CLIENT1", "d1", "AAPL", Side.BUY, OrdType.LIMIT, TimeInForce.GTC, 10,
+                     189 * PRICE_SCALE)  # fmt: skip
+    accepted = Kernel(reference).handle(order, 1_000)
+    journal = Journal.open(journal_dir, fsync=False)
+    journal.append([encode_record(1_000, order, accepted), encode_record(2_000, order, [])])
+    journal.close()
+    released = RecordMarker(journal_dir / RELEASED)
+    released.write(2)  # record 2 claims its duplicate ClOrdID was accepted without a word
+    released.close()
+    reader, writer = multiprocessing.Pipe(duplex=False)
+
+    with pytest.raises(Diverged, match="journal record 2"):
+        replicate(reference, journal_dir, snapshot_dir, every=1, stop=reader)
+
+    found = latest_snapshot(snapshot_dir)
+    assert found is not None and found[0] == 1  # record 1 replayed right; nothing after it
+    writer.close()
 
 
 def test_projection_rebuilds_deleted_sql_rows_from_the_journal(

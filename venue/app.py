@@ -4,6 +4,8 @@
         take a batch -> kernel.handle each -> journal.append(batch) [durable]
         -> send reports
     SQL projection process: tails the journal, applies events to SQL (venue.projection)
+    snapshot replica process: replays the released journal, writes the periodic snapshots
+        (venue.replica), so the kernel thread snapshots only at start and stop
 
 The kernel thread is the single writer of venue state. Nothing is sent before the journal
 write holding it returns (fsync'ed unless the journal is configured not to). Operator
@@ -62,6 +64,7 @@ from venue.kernel import Kernel, Retention, first_step_after
 from venue.marketdata.service import MarketDataService, max_subscriptions_of
 from venue.metrics import VenueMetrics
 from venue.projection import ProjectionProcess
+from venue.replica import SnapshotReplica
 from venue.status import kernel_status
 from venue.store.db import make_engine, migrate
 from venue.store.projector import SqlProjector
@@ -155,6 +158,12 @@ class Venue:
         self.db = make_engine(settings.db_url)
         migrate(self.db)
         self.projection = ProjectionProcess(self.journal_dir, settings.db_url)
+        self.replica: SnapshotReplica | None = None
+        if settings.journal.snapshot_by == "replica":
+            self.replica = SnapshotReplica(
+                self.reference, self.journal_dir, self.snapshot_dir,
+                every=settings.journal.snapshot_every,
+            )  # fmt: skip
         # Clients connect to the gatekeeper on host:port; QuickFIX listens on a spare port
         # for its hand-overs (see venue/fix/gatekeeper.py).
         fix_settings = render_settings(
@@ -201,6 +210,8 @@ class Venue:
         self.journal_dir = self.data_dir / "journal"
         self.snapshot_dir = self.data_dir / "snapshots"
         self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
+        # Periodic snapshots: by the replica process (Venue.replica) or on the kernel thread.
+        self._snapshot_by_kernel = settings.journal.snapshot_by == "kernel"
         self.journal: Journal | None = None
         self._last_record = 0
         self._released_record = 0  # last record whose reports were handed to QuickFIX
@@ -258,6 +269,8 @@ class Venue:
         self._release_unsent()
         self.marketdata.start(self.gateway, self.kernel)  # seeded from the recovered kernel
         self.projection.start()
+        if self.replica is not None:  # after the snapshot above: it starts from the newest
+            self.replica.start()
         self._threads = [
             threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
             threading.Thread(target=self._run_scheduler, name="scheduler", daemon=True),
@@ -284,6 +297,7 @@ class Venue:
             self.gateway.close,
             self.marketdata.stop,
             self.projection.stop,
+            lambda: self.replica.stop() if self.replica is not None else None,
             lambda: self.journal.close() if self.journal is not None else None,
             self._released.close,
             *(mark.close for mark in self._copy_marks.values()),
@@ -306,6 +320,8 @@ class Venue:
         self.inbox.put(_STOP)
         self._threads[0].join()
         self._stop_catch_ups()
+        if self.replica is not None:  # before the snapshot below: one writer at a time
+            self.replica.stop()
         self._snapshots.wait()
         self.marketdata.stop()
         if self.journal is not None:
@@ -440,7 +456,8 @@ class Venue:
         self._snapshot_record = record
 
     def _snapshot_in_background(self) -> None:
-        """On the kernel thread: take a copy of the state (live orders, counters, retained
+        """On the kernel thread (VENUE_JOURNAL__SNAPSHOT_BY=kernel only; by default the
+        replica writes them): take a copy of the state (live orders, counters, retained
         indexes; no encoding), hand it to the snapshot writer's thread and go on."""
         if self._snapshots.busy:
             return  # the previous one is still being written: try again after the next batch
@@ -479,6 +496,8 @@ class Venue:
             if self._stopping.wait(min((next_end - now).total_seconds(), 1.0)):
                 return
             self.projection.ensure_running()
+            if self.replica is not None:
+                self.replica.ensure_running()
             if datetime.now(UTC) >= next_end:
                 self.execute(ExpireDayOrders(int(next_end.timestamp() * 1_000_000)))
             # GTD orders whose ExpireTime has come (also those due while the venue was down)
@@ -574,7 +593,7 @@ class Venue:
             return False
         for waiter in waiters:
             waiter.done.set()
-        if self._last_record - self._snapshot_record >= snapshot_every:
+        if self._snapshot_by_kernel and self._last_record - self._snapshot_record >= snapshot_every:
             self._snapshot_in_background()
         return True
 

@@ -11,7 +11,7 @@ import tomllib
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,12 @@ class JournalSettings(BaseModel):
     segment_mb: int = Field(64, description="roll to a new journal segment after this size")
     snapshot_every: int = Field(
         50_000, description="write a snapshot of the books after this many journal records"
+    )
+    snapshot_by: Literal["replica", "kernel"] = Field(
+        "replica",
+        description="who writes the periodic snapshots: a replica process replaying the "
+        "journal (the kernel thread never stops for one), or the kernel thread itself (it "
+        "stops to copy the state: the behaviour before, kept to compare)",
     )
 
 

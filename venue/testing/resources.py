@@ -83,3 +83,27 @@ def missed_copies_backlog(pairs: int) -> list[Command]:
         )
         commands.append(CancelOrder(session, f"bkc{i}", f"bk{i}", "MSFT", Side.BUY))
     return commands
+
+
+def resting_book(orders: int) -> list[Command]:
+    """GTC limit orders that rest without crossing: buys below and sells above MSFT's
+    reference (420.00) over 2,000 price levels each, from CLIENT3 and CLIENT6 in turn (a
+    venue with a large book, for snapshot tests and benchmarks)."""
+    commands: list[Command] = []
+    for i in range(orders):
+        session = ("CLIENT3", "CLIENT6")[i % 2]
+        level = (i // 2) % 2000
+        side, cents = (Side.BUY, 41999 - level) if i % 4 < 2 else (Side.SELL, 42001 + level)
+        commands.append(
+            NewOrder(
+                session,
+                f"rb{i}",
+                "MSFT",
+                side,
+                OrdType.LIMIT,
+                TimeInForce.GTC,
+                1,
+                cents * PRICE_SCALE // 100,
+            )  # fmt: skip
+        )
+    return commands
