@@ -212,6 +212,7 @@ class Venue:
         self._snapshots = SnapshotWriter(self.snapshot_dir, keep=2)
         # Periodic snapshots: by the replica process (Venue.replica) or on the kernel thread.
         self._snapshot_by_kernel = settings.journal.snapshot_by == "kernel"
+        self._replica_after = settings.journal.snapshot_every // 2  # records: see _tend_replica
         self.journal: Journal | None = None
         self._last_record = 0
         self._released_record = 0  # last record whose reports were handed to QuickFIX
@@ -269,8 +270,6 @@ class Venue:
         self._release_unsent()
         self.marketdata.start(self.gateway, self.kernel)  # seeded from the recovered kernel
         self.projection.start()
-        if self.replica is not None:  # after the snapshot above: it starts from the newest
-            self.replica.start()
         self._threads = [
             threading.Thread(target=self._run_kernel, name="kernel", daemon=True),
             threading.Thread(target=self._run_scheduler, name="scheduler", daemon=True),
@@ -455,6 +454,15 @@ class Venue:
         self._snapshots.write_now(record, encode_state(self.kernel.export_state()))
         self._snapshot_record = record
 
+    def _tend_replica(self, replica: SnapshotReplica) -> None:
+        """On the scheduler thread: start the replica once half a snapshot's worth of records
+        follows the last snapshot (a venue that journals little never pays for the process),
+        restart it if it died."""
+        if replica.started:
+            replica.ensure_running()
+        elif self._last_record - self._snapshot_record >= max(1, self._replica_after):
+            replica.start()
+
     def _snapshot_in_background(self) -> None:
         """On the kernel thread (VENUE_JOURNAL__SNAPSHOT_BY=kernel only; by default the
         replica writes them): take a copy of the state (live orders, counters, retained
@@ -497,7 +505,7 @@ class Venue:
                 return
             self.projection.ensure_running()
             if self.replica is not None:
-                self.replica.ensure_running()
+                self._tend_replica(self.replica)
             if datetime.now(UTC) >= next_end:
                 self.execute(ExpireDayOrders(int(next_end.timestamp() * 1_000_000)))
             # GTD orders whose ExpireTime has come (also those due while the venue was down)

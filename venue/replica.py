@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -164,18 +165,26 @@ class SnapshotReplica:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._stop: Connection | None = None
         self._stopped = False
+        self._lock = threading.Lock()  # start (scheduler thread) against stop
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
     def start(self) -> None:
-        reader, self._stop = self._ctx.Pipe(duplex=False)
-        self._process = self._ctx.Process(
-            target=_main, args=(*self._args, reader), name="venue-snapshots", daemon=True
-        )
-        self._process.start()
-        reader.close()
+        with self._lock:
+            if self._stopped:
+                return
+            reader, self._stop = self._ctx.Pipe(duplex=False)
+            self._process = self._ctx.Process(
+                target=_main, args=(*self._args, reader), name="venue-snapshots", daemon=True
+            )
+            self._process.start()
+            reader.close()
 
     def ensure_running(self) -> None:
         """Start it again if it died (it begins from the newest snapshot)."""
@@ -186,7 +195,8 @@ class SnapshotReplica:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop it after the record or snapshot in hand (a snapshot is written atomically,
         so even the kill after the timeout leaves no damage)."""
-        self._stopped = True
+        with self._lock:
+            self._stopped = True
         if self._stop is not None:
             self._stop.close()
         if self._process is not None:
