@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import signal
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+from venue.child import ChildProcess
 from venue.domain.events import Event
 from venue.journal import RELEASED, RecordMarker, decode_record, read_records, record_last_seq
 from venue.store.db import make_engine
@@ -180,43 +180,19 @@ def _main(journal_dir: str, db_url: str, stop: Connection) -> None:
         log.warning("SQL projection stopped behind the journal; it catches up on the next start")
 
 
-class ProjectionProcess:
-    """Runs `follow` in a child process (spawned, so no threads or locks are inherited)."""
+class ProjectionProcess(ChildProcess):
+    """Runs `follow` in a child process; restarted, it resumes from SQL's last seq."""
+
+    name = "venue-projection"
+    what = "SQL projection"
+    stop_timeout = 30.0  # it applies everything journaled so far, then ends
+    kill_on_timeout = False
 
     def __init__(self, journal_dir: Path, db_url: str) -> None:
-        self._ctx = multiprocessing.get_context("spawn")
+        super().__init__(_main, (str(journal_dir), db_url))
         self._journal_dir = str(journal_dir)
-        self._db_url = db_url
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._stop: Connection | None = None
-        self._stopped = False
 
     def status(self) -> dict[str, object] | None:
         """The projection's health as it last wrote it (see read_status): `state` ok,
         db_unavailable or poisoned, `failures` (a counter), `last_seq`, `poison_seq`."""
         return read_status(Path(self._journal_dir).parent)
-
-    def start(self) -> None:
-        reader, self._stop = self._ctx.Pipe(duplex=False)
-        self._process = self._ctx.Process(
-            target=_main, args=(self._journal_dir, self._db_url, reader),
-            name="venue-projection", daemon=True,
-        )  # fmt: skip
-        self._process.start()
-        reader.close()
-
-    def ensure_running(self) -> None:
-        """Restart the projection if it died (it resumes from SQL's last seq)."""
-        if self._process is not None and not self._process.is_alive() and not self._stopped:
-            log.error("SQL projection exited with %s; restarting", self._process.exitcode)
-            self.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Let it apply everything journaled so far, then end."""
-        self._stopped = True
-        if self._stop is not None:
-            self._stop.close()
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()

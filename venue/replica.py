@@ -25,11 +25,9 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
-import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 import orjson
 
 from venue import heap
+from venue.child import ChildProcess
 from venue.domain.events import same_state
 from venue.domain.reference import Reference
 from venue.journal import RELEASED, RecordMarker, decode_record, latest_snapshot, read_records
@@ -154,53 +153,14 @@ def _main(
         stop.poll(None)
 
 
-class SnapshotReplica:
-    """Runs `replicate` in a child process (spawned: no threads or locks inherited)."""
+class SnapshotReplica(ChildProcess):
+    """Runs `replicate` in a child process; restarted, it begins from the newest snapshot."""
+
+    name = "venue-snapshots"
+    what = "snapshot replica"
+    stop_timeout = 10.0  # a snapshot is written atomically: even the kill leaves no damage
 
     def __init__(
         self, reference: Reference, journal_dir: Path, snapshot_dir: Path, every: int
     ) -> None:
-        self._ctx = multiprocessing.get_context("spawn")
-        self._args = (reference, str(journal_dir), str(snapshot_dir), every)
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._stop: Connection | None = None
-        self._stopped = False
-        self._lock = threading.Lock()  # start (scheduler thread) against stop
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def started(self) -> bool:
-        return self._process is not None
-
-    def start(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            reader, self._stop = self._ctx.Pipe(duplex=False)
-            self._process = self._ctx.Process(
-                target=_main, args=(*self._args, reader), name="venue-snapshots", daemon=True
-            )
-            self._process.start()
-            reader.close()
-
-    def ensure_running(self) -> None:
-        """Start it again if it died (it begins from the newest snapshot)."""
-        if self._process is not None and not self._process.is_alive() and not self._stopped:
-            log.error("snapshot replica exited with %s; restarting", self._process.exitcode)
-            self.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop it after the record or snapshot in hand (a snapshot is written atomically,
-        so even the kill after the timeout leaves no damage)."""
-        with self._lock:
-            self._stopped = True
-        if self._stop is not None:
-            self._stop.close()
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
+        super().__init__(_main, (reference, str(journal_dir), str(snapshot_dir), every))
