@@ -33,7 +33,17 @@ from pathlib import Path
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import VENUE, FixClient, Phase, Target, frame, percentile, running, utc_stamp  # noqa: E402
+from loadgen import (  # noqa: E402
+    VENUE,
+    FixClient,
+    Phase,
+    Target,
+    frame,
+    one_order,
+    percentile,
+    running,
+    utc_stamp,
+)
 
 WARMUP = 200
 AFTER = 500
@@ -147,13 +157,7 @@ def measure(data_dir: Path, with_logon: bool, orders: int, backlog: int) -> dict
                 break
             if not orders and time.monotonic() - began > 600:
                 raise SystemExit("the drop copy did not catch up within 600 s")
-            stamp = utc_stamp()
-            client.begin()
-            (i,) = client.orders(phase, 1, stamp, sum(stamp))
-            phase.start[i] = time.perf_counter_ns()
-            client.flush()
-            while not phase.ack[i]:
-                phase.acked += client.receive(phase)
+            one_order(client, phase)
             k += 1
         client.logout()
         result: dict = {"orders": k, "rejects": phase.rejects}

@@ -33,7 +33,7 @@ from pathlib import Path
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import VENUE, FixClient, Phase, Target, percentile, running, utc_stamp  # noqa: E402
+from loadgen import VENUE, FixClient, Phase, Target, one_order, percentile, running  # noqa: E402
 
 WARMUP = 300
 SETTLE_S = 5.0  # after the warm-up: the replica restores the book meanwhile
@@ -161,13 +161,7 @@ def measure(data_dir: Path, mode: str, orders: int, every: int) -> dict:
                 pids = processes(server.proc.pid)
                 cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
                 load = Path("/proc/loadavg").read_text().split()[0]
-            stamp = utc_stamp()
-            client.begin()
-            (i,) = client.orders(phase, 1, stamp, sum(stamp))
-            phase.start[i] = time.perf_counter_ns()
-            client.flush()
-            while not phase.ack[i]:
-                phase.acked += client.receive(phase)
+            one_order(client, phase)
         load += "-" + Path("/proc/loadavg").read_text().split()[0]
         wall = time.monotonic() - wall_before
         cpu = {

@@ -444,20 +444,24 @@ def run_closed(clients: list[FixClient], phase: Phase, in_flight: int, stall_s: 
                     phase.start[i] = now
 
 
+def one_order(client: FixClient, phase: Phase) -> None:
+    """Send the phase's next order and read until its ack."""
+    stamp = utc_stamp()
+    client.begin()
+    (i,) = client.orders(phase, 1, stamp, sum(stamp))
+    phase.start[i] = time.perf_counter_ns()
+    client.flush()
+    while not phase.ack[i]:
+        phase.acked += client.receive(phase)
+
+
 def run_one_by_one(clients: list[FixClient], phase: Phase, stall_s: float) -> None:
     """One order in flight: send, wait for its ack, next (sessions in turn)."""
     for client in clients:
         client.sock.settimeout(stall_s)
     try:
         for k in range(phase.count):
-            client = clients[k % len(clients)]
-            stamp = utc_stamp()
-            client.begin()
-            (i,) = client.orders(phase, 1, stamp, sum(stamp))
-            phase.start[i] = time.perf_counter_ns()
-            client.flush()
-            while not phase.ack[i]:
-                phase.acked += client.receive(phase)
+            one_order(clients[k % len(clients)], phase)
     except TimeoutError as exc:
         raise phase.stalled(stall_s) from exc
     finally:
