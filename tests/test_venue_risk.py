@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fix_fixtures import find_free_port
 from fixclient import FixClient, Message
 from harness_fixtures import HarnessClient
 from sqlalchemy import text
+from venue_fixtures import fresh_front_door, shared_venue
 
 from venue import control
 from venue.app import Venue
 from venue.config import FIX_CONFIG_DIR, VenueSettings
 from venue.domain.commands import SessionDisconnected
-from venue.fix.auth import LogonGuard, hash_password
+from venue.fix.auth import hash_password
 from venue.testing.harness import Harness
 
 BUY, SELL = "1", "2"
@@ -508,19 +508,13 @@ def test_same_firm_replace_by_order_id_leaves_the_owners_cl_ord_ids_alone(
 
 @pytest.fixture(scope="class")
 def password_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
-    """CLIENT2 must log on as trader2 with password s3cret. One venue for the class (no
-    other venue may run beside it: QuickFIX keeps one registry of sessions per process)."""
+    """CLIENT2 must log on as trader2 with password s3cret. One venue for the class."""
     home = tmp_path_factory.mktemp("passwords")
     reference = write_reference(
         home / "venue.toml",
         sessions={"CLIENT2": {"username": "trader2", "password_hash": hash_password("s3cret")}},
     )
-    venue = Venue(
-        VenueSettings(port=find_free_port(), data_dir=home / "data", reference_config=reference)
-    )
-    venue.start()
-    yield venue
-    venue.stop()
+    yield from shared_venue(home, reference_config=reference)
 
 
 def message_log_logons(venue: Venue, session: str) -> list[str]:
@@ -538,8 +532,8 @@ class TestPasswords:
     repeated failures is tested in test_security.py)."""
 
     @pytest.fixture(autouse=True)
-    def no_failed_logons(self, password_venue: Venue) -> None:
-        password_venue.gateway._guard = LogonGuard()
+    def fresh(self, password_venue: Venue) -> None:
+        fresh_front_door(password_venue)
 
     def test_session_with_a_password_logs_on_with_the_right_credentials(
         self, password_venue: Venue
