@@ -209,6 +209,7 @@ class Harness:
         self._in_seq: dict[str, int] = {}
         self._kernel_lock = threading.Lock()  # the control thread and the test's thread
         self._control: Any = None
+        self._control_lock = threading.Lock()
         self._db: Any = None  # the SQL engine, made by the first sql()
         venue = self.venue
         venue.journal = Journal.open(
@@ -303,17 +304,19 @@ class Harness:
         return self.venue.kernel
 
     def serve_control(self) -> None:
-        """Start the control socket (`venue ctl --data-dir` works against this harness)."""
+        """Start the control socket (`venue ctl --data-dir` works against this harness).
+        Safe from several threads at once: the first starts it."""
         from venue.control import ControlServer
 
-        if self._control is None:
-            self._control = ControlServer(self.venue.data_dir, self.execute)
-            # ControlServer.start() polls for shutdown every 0.5 s: a test would wait that
-            # long at close(); the same server loop, polling faster.
-            server = self._control._server
-            threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-            ).start()
+        with self._control_lock:
+            if self._control is None:
+                self._control = ControlServer(self.venue.data_dir, self.execute)
+                # ControlServer.start() polls for shutdown every 0.5 s: a test would wait that
+                # long at close(); the same server loop, polling faster.
+                server = self._control._server
+                threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+                ).start()
 
     # -- SQL
 
