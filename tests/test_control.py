@@ -1,5 +1,10 @@
 """The operator's controls end to end: `venue ctl` and the control channel of a running
-venue, with real FIX sessions watching what each action does to their orders.
+venue, with FIX sessions watching what each action does to their orders.
+
+The actions' logic runs on the in-process harness (its own control server, the real CLI
+and socket code, SQL through the projection's own loop); live (real QuickFIX and TCP):
+halt and resume through the installed `venue` command, the audit trail on SQLite and
+PostgreSQL, state across a restart, the socket's permissions, a deep data directory.
 
 Halt and resume, kill switch and release, cancel-all, limit changes while orders rest and
 busts; every action lands in the audit trail (order_events, OperatorActionApplied) with

@@ -1,4 +1,10 @@
-"""Pre-trade risk, compliance and access control end to end: real FIX sessions over TCP.
+"""Pre-trade risk, compliance and access control end to end, from FIX text in to reports out.
+
+Checks that are the kernel's logic run on the in-process harness (harness_factory: the
+live venue's decode -> kernel -> journal -> report code, SQL through the projection's own
+loop); each behaviour class keeps at least one test on the live venue (venue_factory: real
+QuickFIX, real TCP), and what only QuickFIX or the gatekeeper does (logons, passwords, a
+second connection, disconnects and the resend after them, a clean stop) is live only.
 
 Each check has an order just inside the limit (accepted) and one just outside (rejected
 with the exact OrdRejReason/CxlRejReason and Text), and shows that the reject changed
@@ -959,9 +965,8 @@ def test_disconnect_cancels_gtc_orders_too_once_the_operator_turns_it_on(
     operator(
         venue, "set_limit", "session", "CLIENT1", field="cancel_gtc_on_disconnect", value="yes"
     )
-    c1.close()
-    eventually(lambda: not venue.kernel.live, "both orders are canceled")
-    reports_handed_over(venue)
+    c1.close()  # the harness handles the disconnect before close() returns
+    assert not venue.kernel.live  # both orders canceled
 
     c1.reconnect(reset=False)
     c1.expect("8", ClOrdID="day", ExecType="4", Text="canceled on disconnect")
@@ -979,7 +984,7 @@ def test_session_without_cancel_on_disconnect_keeps_its_orders(
     day = int(rests(c1, "day", "AAPL", BUY, 100, "185.00")[37])
 
     c1.close()
-    c1.reconnect(reset=False)  # the old connection's logout was handled before this logon
+    c1.reconnect(reset=False)  # the disconnect was handled before close() returned
     c1.status("day", "AAPL", BUY)
 
     c1.expect("8", ClOrdID="day", ExecType="I", OrdStatus="0", LeavesQty="100")
