@@ -6,6 +6,7 @@ the test and shows up as a Reject it sent. Orders come from CLIENT1/CLIENT2 (sim
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import threading
@@ -80,6 +81,18 @@ def groups(text: str) -> list[tuple[int, str]]:
     return [(int(t), v) for t, _, v in (f.partition("=") for f in text.split("\x01")[:-1])]
 
 
+@functools.cache
+def parsed_dictionaries() -> tuple[dict[str, fix.DataDictionary], fix.DataDictionary]:
+    """The MD sessions' dictionaries and FIXT's, parsed once for all tests (FIX50SP2.xml
+    takes about a second); only read (to parse what arrives), so sharing them is safe."""
+    dicts = {
+        "MDFEED1": fix.DataDictionary(str(DICTIONARIES / "FIX44MD.xml")),
+        "MDFEED2": fix.DataDictionary(str(DICTIONARIES / "FIX42MD.xml")),
+        "MDFEED5": fix.DataDictionary(str(DICTIONARIES / "FIX50SP2.xml")),
+    }
+    return dicts, fix.DataDictionary(str(DICTIONARIES / "FIXT11.xml"))
+
+
 class Feed(fix.Application):  # type: ignore[misc]
     """The validating initiator: what each MD session received, the Rejects it sent."""
 
@@ -92,12 +105,8 @@ class Feed(fix.Application):  # type: ignore[misc]
         self.admin_out: list[str] = []
         self.logged_on: set[str] = set()
         self.ids: dict[str, fix.SessionID] = {}
-        self.dicts = {
-            "MDFEED1": fix.DataDictionary(str(DICTIONARIES / "FIX44MD.xml")),
-            "MDFEED2": fix.DataDictionary(str(DICTIONARIES / "FIX42MD.xml")),
-            "MDFEED5": fix.DataDictionary(str(DICTIONARIES / "FIX50SP2.xml")),
-        }
-        self.transport = fix.DataDictionary(str(DICTIONARIES / "FIXT11.xml"))
+        dicts, self.transport = parsed_dictionaries()
+        self.dicts = dict(dicts)
 
     def onCreate(self, session_id: fix.SessionID) -> None:
         self.ids[session_id.getSenderCompID().getValue()] = session_id
