@@ -111,6 +111,7 @@ class FixClient:
         self._last_send = time.monotonic()
         self.logged_on = False
         self._logging_out = False
+        self._syncs = 0  # TestRequests sent by sync()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -355,6 +356,21 @@ class FixClient:
             diff = ", ".join(f"{t}: wanted {w!r} got {g!r}" for t, (w, g) in wrong.items())
             raise AssertionError(f"{self.sender}: {diff}\n  in {describe(msg)}")
         return msg
+
+    def sync(self, timeout: float = 10.0) -> list[Message]:
+        """Send a TestRequest and read up to the Heartbeat that answers it; returns what came
+        before. The venue reads a session's messages in order, so once the answer is in,
+        everything sent before the TestRequest has been handed to the venue, and everything
+        the venue had queued for this session before it answered has arrived."""
+        self._syncs += 1
+        test_req_id = f"sync-{self._syncs}"
+        self.send("1", [(112, test_req_id)])
+        out = []
+        while True:
+            msg = self.receive(timeout)
+            if msg.get(35) == "0" and msg.get(112) == test_req_id:
+                return out
+            out.append(msg)
 
     def drain(self, quiet: float = 0.2) -> list[Message]:
         """Everything that arrives until the line is quiet for `quiet` seconds."""

@@ -73,6 +73,10 @@ class HarnessClient(FixClient):
             raise FixTimeout(self._report("nothing more delivered"))
         return self._ready.pop(0)
 
+    def sync(self, timeout: float = 10.0) -> list[Message]:
+        """What was delivered (the harness has delivered everything once a call returns)."""
+        return self.drain()
+
     def drain(self, quiet: float = 0.2) -> list[Message]:
         out = []
         while True:

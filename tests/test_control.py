@@ -1,5 +1,10 @@
 """The operator's controls end to end: `venue ctl` and the control channel of a running
-venue, with real FIX sessions watching what each action does to their orders.
+venue, with FIX sessions watching what each action does to their orders.
+
+The actions' logic runs on the in-process harness (its own control server, the real CLI
+and socket code, SQL through the projection's own loop); live (real QuickFIX and TCP):
+halt and resume through the installed `venue` command, the audit trail on SQLite and
+PostgreSQL, state across a restart, the socket's permissions, a deep data directory.
 
 Halt and resume, kill switch and release, cancel-all, limit changes while orders rest and
 busts; every action lands in the audit trail (order_events, OperatorActionApplied) with
@@ -25,12 +30,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fixclient import FixClient, Message
+from harness_fixtures import HarnessClient
 from sqlalchemy import text
 
 from venue import control
 from venue.app import Venue
 from venue.cli import main as venue_cli
 from venue.config import VenueSettings
+from venue.domain.commands import SessionDisconnected
 from venue.testing.harness import Harness
 
 BUY, SELL = "1", "2"
@@ -47,10 +54,7 @@ def ctl(
     """Run `venue ctl` against the running venue: the CLI in this process (CliRunner, the
     real control socket), or with process=True the installed `venue` command as a separate
     process, as an operator types it."""
-    if isinstance(venue, Harness):
-        code, output = venue.run_ctl(*args, operator=operator)
-        return subprocess.CompletedProcess(args, code, output, "")
-    command = ["ctl", "--data-dir", str(venue.data_dir), "--operator", operator, *args]
+    command = ["ctl", "--data-dir", str(data_dir_of(venue)), "--operator", operator, *args]
     if not process:
         result = CliRunner().invoke(venue_cli, command)
         return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
@@ -63,27 +67,37 @@ def ctl_ok(venue: Venue | Harness, *args: str, process: bool = False) -> str:
     return done.stdout
 
 
-def request(venue: Venue, operator: str = "alice", **command: Any) -> dict:
+def data_dir_of(venue: Venue | Harness) -> Path:
+    """The venue's data directory, its control socket serving (the harness starts its own)."""
+    if isinstance(venue, Harness):
+        venue.serve_control()
+        return venue.venue.data_dir
+    return venue.data_dir
+
+
+def request(venue: Venue | Harness, operator: str = "alice", **command: Any) -> dict:
     """One request through the control channel (in-process client, the real socket)."""
-    return control.send(venue.data_dir, operator, command)
+    return control.send(data_dir_of(venue), operator, command)
 
 
-def raw_request(venue: Venue, line: bytes) -> dict:
+def raw_request(venue: Venue | Harness, line: bytes) -> dict:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(10)
-        sock.connect(str(venue.data_dir / control.SOCKET_NAME))
+        sock.connect(str(data_dir_of(venue) / control.SOCKET_NAME))
         sock.sendall(line)
         with sock.makefile("rb") as f:
             return json.loads(f.readline())
 
 
-def sql(venue: Venue, query: str) -> list[tuple[Any, ...]]:
+def sql(venue: Venue | Harness, query: str) -> list[tuple[Any, ...]]:
+    if isinstance(venue, Harness):
+        return venue.sql(query)
     venue.wait_until_projected()
     with venue.db.connect() as conn:
         return [tuple(row) for row in conn.execute(text(query))]
 
 
-def operator_actions(venue: Venue) -> list[tuple[str, dict]]:
+def operator_actions(venue: Venue | Harness) -> list[tuple[str, dict]]:
     """(text, detail) of every OperatorActionApplied in the audit trail, in order."""
     rows = sql(
         venue,
@@ -100,11 +114,25 @@ def action(operator: str, name: str, scope: str, key: str, ok: bool = True, **li
     }  # fmt: skip
 
 
-def quiet(*clients: FixClient) -> None:
-    """None of these clients receives any more application messages."""
-    for client in clients:
-        extra = [m for m in client.drain(0.15) if m.get(35) not in SESSION_LEVEL]
-        assert extra == [], f"{client.sender} received {extra}"
+def quiet(*clients: FixClient, venue: Venue | None = None) -> None:
+    """None of these clients receives any more application messages.
+
+    A positive signal, not a silence: each client's TestRequest is answered (the venue has
+    every message the client sent before it), the kernel has released every report of those
+    (a no-op command through Venue.execute), and each client's second TestRequest is
+    answered (it has every message handed over for it). On the harness everything is
+    delivered once a call returns."""
+    live = [c.sender for c in clients if not isinstance(c, HarnessClient)]
+    if live and venue is None:
+        raise TypeError(f"quiet() of live clients {live} needs their venue")
+    seen = {client.sender: client.sync() for client in clients}
+    if venue is not None:
+        venue.execute(SessionDisconnected("NOBODY"))  # an unknown session: a no-op
+        for client in clients:
+            seen[client.sender] += client.sync()
+    for sender, messages in seen.items():
+        extra = [m for m in messages if m.get(35) not in SESSION_LEVEL]
+        assert extra == [], f"{sender} received {extra}"
 
 
 def rests(client: FixClient, cl: str, symbol: str, side: str, qty: int, price: str) -> Message:
@@ -137,7 +165,7 @@ def test_halt_rejects_new_orders_and_replaces_keeps_resting_orders_until_resume(
     assert ctl_ok(venue, "halt", "AAPL", process=True) == (
         "ok: AAPL halted: new orders and replaces rejected, resting orders stay\n"
     )
-    quiet(c1, c2)  # resting orders stay, nobody is told anything
+    quiet(c1, c2, venue=venue)  # resting orders stay, nobody is told anything
     c2.new_order("hit", "AAPL", SELL, 100, "189.00")
     rejected(c2, "hit", "2", "AAPL is halted")
     c1.replace("rest-up", "rest", "AAPL", BUY, 100, "189.50")
@@ -154,7 +182,7 @@ def test_halt_rejects_new_orders_and_replaces_keeps_resting_orders_until_resume(
     c2.expect("8", ClOrdID="hit2", ExecType="0")
     c2.expect("8", ClOrdID="hit2", ExecType="F", OrdStatus="2", LastPx="189")
     c1.expect("8", ClOrdID="rest", ExecType="F", OrdStatus="2", LastPx="189")
-    quiet(c1, c2)
+    quiet(c1, c2, venue=venue)
     assert operator_actions(venue) == [
         (
             "AAPL halted: new orders and replaces rejected, resting orders stay",
@@ -165,12 +193,12 @@ def test_halt_rejects_new_orders_and_replaces_keeps_resting_orders_until_resume(
 
 
 def test_operator_cancel_all_cancels_the_scope_reports_to_each_owner_and_blocks_nothing(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     rests(c1, "c1-aapl", "AAPL", BUY, 100, "185.00")
     msft = int(rests(c1, "c1-msft", "MSFT", BUY, 100, "410.00")[37])
     rests(c2, "c2-aapl", "AAPL", SELL, 100, "195.00")
@@ -213,13 +241,13 @@ def test_operator_cancel_all_cancels_the_scope_reports_to_each_owner_and_blocks_
     ids=["session", "firm", "venue"],
 )
 def test_kill_switch_cancels_the_scope_and_blocks_new_orders_until_released(
-    venue_factory, fix_client_factory, flags, scope, key, where, hit
+    harness_factory, harness_client_factory, flags, scope, key, where, hit
 ):
-    venue = venue_factory()
+    venue = harness_factory()
     clients = {
-        "CLIENT1": fix_client_factory("CLIENT1"),
-        "CLIENT2": fix_client_factory("CLIENT2"),
-        "CLIENT3": fix_client_factory("CLIENT3", begin_string="FIX.4.2"),
+        "CLIENT1": harness_client_factory("CLIENT1"),
+        "CLIENT2": harness_client_factory("CLIENT2"),
+        "CLIENT3": harness_client_factory("CLIENT3", begin_string="FIX.4.2"),
     }
     for name, client in clients.items():
         rests(client, f"{name}-resting", "AAPL", BUY, 100, "185.00")
@@ -256,10 +284,10 @@ def test_kill_switch_cancels_the_scope_and_blocks_new_orders_until_released(
 
 
 def test_limit_changes_apply_to_new_orders_and_leave_resting_orders_alone(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
     resting = rests(c1, "rest", "AAPL", BUY, 100, "175.00")
 
     assert ctl_ok(venue, "set-limit", "instrument", "AAPL", "collar_pct", "5") == (
@@ -289,10 +317,10 @@ def test_limit_changes_apply_to_new_orders_and_leave_resting_orders_alone(
 
 
 def test_reference_price_change_before_the_first_trade_moves_the_collar(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
 
     assert ctl_ok(venue, "set-limit", "instrument", "AAPL", "reference_price", "200") == (
         "ok: instrument AAPL reference_price = 200\n"
@@ -322,10 +350,10 @@ def test_credit_limit_lowered_below_the_open_notional_blocks_the_next_order_only
 
 
 def test_bad_operator_requests_are_refused_recorded_and_change_nothing(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
     order_id = int(rests(c1, "rest", "AAPL", BUY, 100, "185.00")[37])
 
     refused = ctl(venue, "halt", "NOPE")
@@ -375,10 +403,12 @@ def test_bad_operator_requests_are_refused_recorded_and_change_nothing(
 # -- busts ------------------------------------------------------------------------------------
 
 
-def test_bust_through_ctl_takes_the_trade_back_from_both_sides(venue_factory, fix_client_factory):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
+def test_bust_through_ctl_takes_the_trade_back_from_both_sides(
+    harness_factory, harness_client_factory
+):
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
     rests(c1, "s", "AAPL", SELL, 100, "190.00")
     c2.new_order("b", "AAPL", BUY, 60, "190.00")
     c2.expect("8", ClOrdID="b", ExecType="0")
@@ -479,14 +509,14 @@ def test_halt_kill_switch_and_limits_survive_a_restart(tmp_path, free_port, venu
 
 
 def test_request_with_a_wrong_or_missing_token_is_refused_and_changes_nothing(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
     rests(c1, "o1", "AAPL", BUY, 100, "185.00")
     seq = venue.kernel.counters.seq
     halt = {"action": "halt", "scope": "instrument", "key": "AAPL"}
-    token = (venue.data_dir / control.TOKEN_NAME).read_text().strip()
+    token = (data_dir_of(venue) / control.TOKEN_NAME).read_text().strip()
 
     answers = [
         raw_request(
@@ -515,15 +545,16 @@ def test_control_socket_and_token_are_private_to_the_owner(venue_factory):
     assert len((venue.data_dir / control.TOKEN_NAME).read_text().strip()) == 64
 
 
-def test_token_file_left_readable_by_others_is_made_private_at_start(tmp_path, venue_factory):
-    data_dir = tmp_path / "data"
+def test_token_file_left_readable_by_others_is_made_private_at_start(tmp_path, harness_factory):
+    data_dir = tmp_path / "data"  # the harness's
     data_dir.mkdir()
     (data_dir / control.TOKEN_NAME).write_text("f" * 64)
     (data_dir / control.TOKEN_NAME).chmod(0o644)
 
-    venue = venue_factory(data_dir=data_dir)
+    served = data_dir_of(harness_factory())  # the control server starts, as at a venue start
 
-    assert stat.S_IMODE(os.stat(venue.data_dir / control.TOKEN_NAME).st_mode) == 0o600
+    assert served == data_dir.resolve()
+    assert stat.S_IMODE(os.stat(served / control.TOKEN_NAME).st_mode) == 0o600
 
 
 def test_venue_in_a_deep_data_directory_starts_and_serves_the_control_channel(tmp_path, free_port):
@@ -537,9 +568,9 @@ def test_venue_in_a_deep_data_directory_starts_and_serves_the_control_channel(tm
     assert reply["ok"]
 
 
-def test_malformed_requests_are_answered_and_the_channel_keeps_working(venue_factory):
-    venue = venue_factory()
-    token = (venue.data_dir / control.TOKEN_NAME).read_text().strip()
+def test_malformed_requests_are_answered_and_the_channel_keeps_working(harness_factory):
+    venue = harness_factory()
+    token = (data_dir_of(venue) / control.TOKEN_NAME).read_text().strip()
 
     def send(body: dict) -> dict:
         return raw_request(venue, json.dumps({"token": token, **body}).encode() + b"\n")
@@ -571,8 +602,8 @@ def test_ctl_without_a_running_venue_says_so(tmp_path):
     assert done.stderr.startswith(f"Error: no venue running on {tmp_path.resolve()}")
 
 
-def test_operator_requests_from_many_threads_are_all_applied_once(venue_factory):
-    venue = venue_factory()
+def test_operator_requests_from_many_threads_are_all_applied_once(harness_factory):
+    venue = harness_factory()
     symbols = ["AAPL", "MSFT", "IBM", "TSLA", "SPY"]
     replies: list[dict] = []
 

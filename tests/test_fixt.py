@@ -11,7 +11,7 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,11 @@ import quickfix as fix
 import quickfix50sp2 as fix50
 import sqlalchemy as sa
 from fixclient import FixClient, Message
+from test_venue_risk import quiet
+from venue_fixtures import fresh_front_door, shared_venue
 
-from venue.app import now_us
-from venue.domain.commands import BustTrade, ExpireDayOrders
+from venue.app import Venue, now_us
+from venue.domain.commands import BustTrade, ExpireDayOrders, SessionDisconnected
 from venue.domain.events import Event, OrderFilled
 from venue.domain.reference import Instrument, Reference, SessionInfo
 from venue.domain.values import PRICE_SCALE, Side
@@ -152,48 +154,59 @@ def test_every_report_and_its_drop_copy_is_valid_fix50sp2() -> None:
 # -- logon ----------------------------------------------------------------------------------
 
 
-def test_fixt_logon_with_default_appl_ver_id_9_is_answered_on_fixt(venue_factory):
-    venue = venue_factory()
-    client = fixt(venue.settings.port, "CLIENT5")
-    logon = client.received[0]
-    assert (logon[35], logon[8], logon[1137]) == ("A", FIXT, "9")
-    assert (logon[49], logon[56]) == ("VENUE", "CLIENT5")
-    assert MICROS.fullmatch(logon[52])
-    assert venue.gateway.begin_string("CLIENT5") == FIXT
-    client.logout()
+@pytest.fixture(scope="class")
+def logon_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
+    yield from shared_venue(tmp_path_factory.mktemp("fixt-logon"))
 
 
-@pytest.mark.parametrize(
-    ("sender", "begin_string", "appl_ver_id", "why"),
-    [
-        ("CLIENT5", FIXT, None, "DefaultApplVerID(1137) is required: use 9 (FIX.5.0SP2)"),
-        ("CLIENT5", FIXT, "8", "DefaultApplVerID(1137) is 8, which is not served here"),
-        ("CLIENT5", FIXT, "FIX.5.0SP2", "DefaultApplVerID(1137) is FIX.5.0SP2, which is not"),
-        ("CLIENT5", "FIX.4.4", None, "session CLIENT5 is configured for FIXT.1.1, not FIX.4.4"),
-        ("DROPCOPY5", "FIX.4.4", None, "session DROPCOPY5 is configured for FIXT.1.1"),
-        ("CLIENT1", FIXT, "9", "session CLIENT1 is configured for FIX.4.4, not FIXT.1.1"),
-    ],
-    ids=[
-        "no-1137",
-        "1137-fix50sp1",
-        "1137-as-begin-string",
-        "fixt-as-44",
-        "dc5-as-44",
-        "44-as-fixt",
-    ],
-)
-def test_logon_in_the_wrong_version_gets_a_logout_saying_why(
-    venue_factory, sender, begin_string, appl_ver_id, why
-):
-    venue = venue_factory()
-    client = FixClient(venue.settings.port, sender, begin_string, "VENUE", 30)
-    client.default_appl_ver_id = appl_ver_id
-    with pytest.raises(ConnectionError, match="logon refused"):
-        client.reconnect(reset=True, timeout=10)
-    [logout] = [m for m in client.received if m.get(35) == "5"]
-    assert why in logout[58]
-    client.close()
-    assert not venue.gateway.logged_on(sender)
+class TestLogon:
+    """Logons only, on one venue; each test at a fresh front door (no session logged on)."""
+
+    @pytest.fixture(autouse=True)
+    def fresh(self, logon_venue: Venue) -> None:
+        fresh_front_door(logon_venue)
+
+    def test_fixt_logon_with_default_appl_ver_id_9_is_answered_on_fixt(self, logon_venue):
+        venue = logon_venue
+        client = fixt(venue.settings.port, "CLIENT5")
+        logon = client.received[0]
+        assert (logon[35], logon[8], logon[1137]) == ("A", FIXT, "9")
+        assert (logon[49], logon[56]) == ("VENUE", "CLIENT5")
+        assert MICROS.fullmatch(logon[52])
+        assert venue.gateway.begin_string("CLIENT5") == FIXT
+        client.logout()
+
+    @pytest.mark.parametrize(
+        ("sender", "begin_string", "appl_ver_id", "why"),
+        [
+            ("CLIENT5", FIXT, None, "DefaultApplVerID(1137) is required: use 9 (FIX.5.0SP2)"),
+            ("CLIENT5", FIXT, "8", "DefaultApplVerID(1137) is 8, which is not served here"),
+            ("CLIENT5", FIXT, "FIX.5.0SP2", "DefaultApplVerID(1137) is FIX.5.0SP2, which is not"),
+            ("CLIENT5", "FIX.4.4", None, "session CLIENT5 is configured for FIXT.1.1, not FIX.4.4"),
+            ("DROPCOPY5", "FIX.4.4", None, "session DROPCOPY5 is configured for FIXT.1.1"),
+            ("CLIENT1", FIXT, "9", "session CLIENT1 is configured for FIX.4.4, not FIXT.1.1"),
+        ],
+        ids=[
+            "no-1137",
+            "1137-fix50sp1",
+            "1137-as-begin-string",
+            "fixt-as-44",
+            "dc5-as-44",
+            "44-as-fixt",
+        ],
+    )
+    def test_logon_in_the_wrong_version_gets_a_logout_saying_why(
+        self, logon_venue, sender, begin_string, appl_ver_id, why
+    ):
+        venue = logon_venue
+        client = FixClient(venue.settings.port, sender, begin_string, "VENUE", 30)
+        client.default_appl_ver_id = appl_ver_id
+        with pytest.raises(ConnectionError, match="logon refused"):
+            client.reconnect(reset=True, timeout=10)
+        [logout] = [m for m in client.received if m.get(35) == "5"]
+        assert why in logout[58]
+        client.close()
+        assert not venue.gateway.logged_on(sender)
 
 
 # -- order entry ----------------------------------------------------------------------------
@@ -246,7 +259,7 @@ def test_order_entry_round_trip_on_fixt_against_a_44_session(venue_factory):
     assert 797 not in late and 797 not in unknown
     c5.status("nosuch", "AAPL", "1")
     c5.expect("8", ExecType="I", OrdStatus="8", OrdRejReason="5", OrderID="NONE")
-    assert reports(c5, quiet=0.3) == []
+    quiet(c5, venue=venue)
 
 
 def test_fixt_rejects_use_fix50sp2_reason_codes_where_44_has_only_99(venue_factory):
@@ -278,7 +291,7 @@ def test_fixt_rejects_use_fix50sp2_reason_codes_where_44_has_only_99(venue_facto
         refused = c5.expect("9", OrigClOrdID="r1", CxlRejResponseTo="2", CxlRejReason=code)
         assert_fix50sp2(refused)
         assert refused[39] == "0"  # the order is unchanged
-    assert reports(c5, quiet=0.3) == []
+    quiet(c5, venue=venue)
 
 
 def test_fixt_mass_cancel_is_reported_with_mass_action_report_id(venue_factory):
@@ -292,7 +305,8 @@ def test_fixt_mass_cancel_is_reported_with_mass_action_report_id(venue_factory):
     assert (report[530], report[531], report[533]) == ("7", "7", "2")
     assert report[1369] and report[37]
     assert_fix50sp2(report)
-    c5.drain(0.3)
+    venue.execute(SessionDisconnected("NOBODY"))  # a no-op: every report is handed over,
+    c5.sync()  # and has arrived once the TestRequest is answered
     canceled = [m for m in c5.received if m.get(35) == "8" and m[150] == "4"]
     assert sorted(m[11] for m in canceled) == ["m0", "m1"]
     for m in canceled:
@@ -324,7 +338,7 @@ def test_application_message_of_another_appl_ver_id_gets_a_session_reject(venue_
     seq = c5.send("D", [(1128, "8"), *fields])  # ApplVerID FIX.5.0SP1: not served
     reject = c5.expect("3", RefSeqNum=str(seq), RefTagID="1128", SessionRejectReason="5")
     assert reject[372] == "D"
-    assert reports(c5, quiet=0.3) == []  # no order
+    quiet(c5, venue=venue)  # no order
     c5.send("D", [(1128, "9"), *fields])  # FIX.5.0SP2 named explicitly: fine
     c5.expect("8", ExecType="0", ClOrdID="v1")
 

@@ -1,4 +1,10 @@
-"""Pre-trade risk, compliance and access control end to end: real FIX sessions over TCP.
+"""Pre-trade risk, compliance and access control end to end, from FIX text in to reports out.
+
+Checks that are the kernel's logic run on the in-process harness (harness_factory: the
+live venue's decode -> kernel -> journal -> report code, SQL through the projection's own
+loop); each behaviour class keeps at least one test on the live venue (venue_factory: real
+QuickFIX, real TCP), and what only QuickFIX or the gatekeeper does (logons, passwords, a
+second connection, disconnects and the resend after them, a clean stop) is live only.
 
 Each check has an order just inside the limit (accepted) and one just outside (rejected
 with the exact OrdRejReason/CxlRejReason and Text), and shows that the reject changed
@@ -19,19 +25,22 @@ import json
 import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixclient import FixClient, Message
+from harness_fixtures import HarnessClient
 from sqlalchemy import text
+from venue_fixtures import fresh_front_door, shared_venue
 
 from venue import control
 from venue.app import Venue
 from venue.config import FIX_CONFIG_DIR, VenueSettings
-from venue.domain.commands import ExpireDayOrders, SessionDisconnected
+from venue.domain.commands import SessionDisconnected
 from venue.fix.auth import hash_password
+from venue.testing.harness import Harness
 
 BUY, SELL = "1", "2"
 DAY, GTC = "0", "1"
@@ -74,8 +83,10 @@ def small_limits(tmp_path: Path, **tables: dict[str, dict[str, Any]]) -> Path:
     return write_reference(tmp_path / "venue.toml", instruments=instruments, **tables)
 
 
-def sql(venue: Venue, query: str, **params: Any) -> list[tuple[Any, ...]]:
+def sql(venue: Venue | Harness, query: str, **params: Any) -> list[tuple[Any, ...]]:
     """Rows of a query, once SQL holds every event so far."""
+    if isinstance(venue, Harness):
+        return venue.sql(query, **params)
     venue.wait_until_projected()
     with venue.db.connect() as conn:
         return [tuple(row) for row in conn.execute(text(query), params)]
@@ -89,11 +100,25 @@ def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) 
         time.sleep(0.02)
 
 
-def quiet(*clients: FixClient) -> None:
-    """None of these clients receives any more application messages."""
-    for client in clients:
-        extra = [m for m in client.drain(0.15) if m.get(35) not in SESSION_LEVEL]
-        assert extra == [], f"{client.sender} received {extra}"
+def quiet(*clients: FixClient, venue: Venue | None = None) -> None:
+    """None of these clients receives any more application messages.
+
+    A positive signal, not a silence: each client's TestRequest is answered (the venue has
+    every message the client sent before it), the kernel has released every report of those
+    (reports_handed_over), and each client's second TestRequest is answered (it has every
+    message handed over for it). On the harness everything is delivered once a call returns.
+    """
+    live = [c.sender for c in clients if not isinstance(c, HarnessClient)]
+    if live and venue is None:
+        raise TypeError(f"quiet() of live clients {live} needs their venue")
+    seen = {client.sender: client.sync() for client in clients}
+    if venue is not None:
+        reports_handed_over(venue)
+        for client in clients:
+            seen[client.sender] += client.sync()
+    for sender, messages in seen.items():
+        extra = [m for m in messages if m.get(35) not in SESSION_LEVEL]
+        assert extra == [], f"{sender} received {extra}"
 
 
 def rests(client: FixClient, cl: str, symbol: str, side: str, qty: int, price: str, **extra):
@@ -125,7 +150,7 @@ def rejected(client: FixClient, cl: str, reason: str, why: str) -> Message:
     return report
 
 
-def reports_handed_over(venue: Venue) -> None:
+def reports_handed_over(venue: Venue | Harness) -> None:
     """Wait until every report of the commands queued so far is in QuickFIX's hands.
 
     Venue.execute returns once its command's batch is journaled and its reports released,
@@ -134,11 +159,14 @@ def reports_handed_over(venue: Venue) -> None:
     venue.execute(SessionDisconnected("NOBODY"))
 
 
-def live_order_ids(venue: Venue) -> set[int]:
+def live_order_ids(venue: Venue | Harness) -> set[int]:
     return set(venue.kernel.live)
 
 
-def operator(venue: Venue, action: str, scope: str, key: str = "", **fields: Any) -> dict:
+def operator(venue: Venue | Harness, action: str, scope: str, key: str = "", **fields: Any) -> dict:
+    if isinstance(venue, Harness):
+        venue.serve_control()
+        venue = venue.venue
     reply = control.send(
         venue.data_dir, "alice", {"action": action, "scope": scope, "key": key, **fields}
     )
@@ -181,7 +209,7 @@ def test_collar_accepts_the_band_edges_and_rejects_one_tick_outside(
     rejected(c1, "high-out", "99", COLLAR_TEXT.format("209.01"))
     rests(c1, "high-in", "AAPL", SELL, 100, "209.00")
 
-    quiet(c1, c2)
+    quiet(c1, c2, venue=venue)
     assert len(live_order_ids(venue)) == 2
     assert sql(
         venue, "SELECT cl_ord_id, ord_status, reject_code FROM executions ORDER BY exec_id"
@@ -204,10 +232,10 @@ def test_collar_reject_on_fix42_carries_ord_rej_reason_0(harness_factory, harnes
     assert report[20] == "0"
 
 
-def test_collar_moves_with_the_last_trade(venue_factory, fix_client_factory):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
+def test_collar_moves_with_the_last_trade(harness_factory, harness_client_factory):
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
     rests(c1, "s", "AAPL", SELL, 100, "200.00")
     c2.new_order("b", "AAPL", BUY, 100, "200.00")
     accepted(c2, "b")
@@ -248,12 +276,12 @@ def test_replace_outside_the_collar_is_rejected_and_the_order_keeps_its_terms(
 
 
 def test_max_order_quantity_and_notional_at_and_one_step_over(
-    tmp_path, venue_factory, fix_client_factory
+    tmp_path, harness_factory, harness_client_factory
 ):
     reference = small_limits(tmp_path, aapl={"max_order_qty": 1000, "max_order_notional": "100000"})
-    venue = venue_factory(reference_config=reference)
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
+    venue = harness_factory(reference_config=reference)
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
 
     rests(c1, "qty-in", "AAPL", BUY, 1000, "90.00")
     c1.new_order("qty-out", "AAPL", BUY, 1001, "90.00")
@@ -301,19 +329,19 @@ def test_restricted_instrument_rejects_orders_until_the_restriction_is_lifted(
     c1.expect("9", ClOrdID="r1-up", OrdStatus="0", CxlRejReason="2", Text=why)
     c1.status("r1-again", "IBM", BUY)  # the resting order stays
     c1.expect("8", ClOrdID="r1-again", OrdStatus="0", LeavesQty="100")
-    quiet(c1, c3)
+    quiet(c1, c3, venue=venue)
 
 
 # -- firm credit ------------------------------------------------------------------------------
 
 
 def test_credit_limit_counts_open_and_executed_notional_of_the_firm(
-    tmp_path, venue_factory, fix_client_factory
+    tmp_path, harness_factory, harness_client_factory
 ):
     reference = small_limits(tmp_path, firms={"FIRM2": {"credit_limit": "100000"}})
-    venue = venue_factory(reference_config=reference)
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
+    venue = harness_factory(reference_config=reference)
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
     rests(c2, "b1", "AAPL", BUY, 400, "100.00")  # open 40,000
     c1.new_order("s1", "AAPL", SELL, 400, "100.00")  # now executed 40,000, open 0
     accepted(c1, "s1")
@@ -341,7 +369,7 @@ def test_credit_limit_counts_open_and_executed_notional_of_the_firm(
     assert sql(venue, "SELECT count(*) FROM trades") == [(1,)]
 
     # A new trading day: the Day order expires and the traded notional counts from zero.
-    venue.execute(ExpireDayOrders(time.time_ns() // 1000))
+    venue.end_of_day()
     c2.expect("8", ClOrdID="b4", ExecType="C", OrdStatus="C")
     c1.expect("8", ClOrdID="other-firm", ExecType="C", OrdStatus="C")
     rests(c2, "next-day", "AAPL", BUY, 1000, "100.00")
@@ -408,7 +436,7 @@ def test_another_firm_cannot_cancel_replace_or_query_an_order_and_the_attempt_is
         Text="unknown order mine",
     )  # fmt: skip
 
-    quiet(c1, c2)
+    quiet(c1, c2, venue=venue)
     c1.status("mine", "AAPL", BUY)
     c1.expect("8", ClOrdID="mine", OrderID=order_id, OrdStatus="0", LeavesQty="100", Price="180")
     audit = sql(
@@ -425,11 +453,11 @@ def test_another_firm_cannot_cancel_replace_or_query_an_order_and_the_attempt_is
 
 
 def test_same_firm_session_cannot_cancel_replace_or_query_an_order_by_cl_ord_id_or_order_id(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     order_id = rests(c1, "mine", "AAPL", BUY, 100, "180.00")[37]
 
     c3.cancel("x1", "mine", "AAPL", BUY)
@@ -484,79 +512,102 @@ def test_same_firm_replace_by_order_id_leaves_the_owners_cl_ord_ids_alone(
 # -- access control ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def password_venue(tmp_path, venue_factory) -> Venue:
-    """CLIENT2 must log on as trader2 with password s3cret."""
+@pytest.fixture(scope="class")
+def password_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
+    """CLIENT2 must log on as trader2 with password s3cret. One venue for the class."""
+    home = tmp_path_factory.mktemp("passwords")
     reference = write_reference(
-        tmp_path / "venue.toml",
+        home / "venue.toml",
         sessions={"CLIENT2": {"username": "trader2", "password_hash": hash_password("s3cret")}},
     )
-    return venue_factory(reference_config=reference)
+    yield from shared_venue(home, reference_config=reference)
 
 
-def test_session_with_a_password_logs_on_with_the_right_credentials(
-    password_venue, fix_client_factory
-):
-    client = CredentialClient.logon(
-        password_venue.settings.port, "CLIENT2", [(553, "trader2"), (554, "s3cret")]
+def message_log_logons(venue: Venue, session: str) -> list[str]:
+    """The Logon lines of the session's QuickFIX message log (none yet: [])."""
+    logged = venue.data_dir / f"fix/log/FIX.4.4-VENUE-{session}.messages.current.log"
+    if not logged.exists():
+        return []
+    return [line for line in logged.read_text().splitlines() if "\x0135=A\x01" in line]
+
+
+class TestPasswords:
+    """Logons of a session with credentials, on one venue (the refused ones change nothing
+    in it; the accepted one leaves only a GTC order, which a disconnect does not cancel).
+    Each test starts with no failed logons counted, as on a fresh venue (the backoff after
+    repeated failures is tested in test_security.py)."""
+
+    @pytest.fixture(autouse=True)
+    def fresh(self, password_venue: Venue) -> None:
+        fresh_front_door(password_venue)
+
+    def test_session_with_a_password_logs_on_with_the_right_credentials(
+        self, password_venue: Venue
+    ) -> None:
+        port = password_venue.settings.port
+        client = CredentialClient.logon(port, "CLIENT2", [(553, "trader2"), (554, "s3cret")])
+        try:
+            rests(client, "o1", "AAPL", BUY, 100, "180.00", tif=GTC)
+        finally:
+            client.close()
+        FixClient.connect(port, "CLIENT1").logout()  # sessions without a password need none
+
+    @pytest.mark.parametrize(
+        ("fields", "why"),
+        [
+            ([(553, "trader2"), (554, "wrong")], "wrong Username(553) or Password(554)"),
+            ([(553, "someone"), (554, "s3cret")], "wrong Username(553) or Password(554)"),
+            ([(553, "trader2")], "Username(553) and Password(554) are required for this session"),
+            ([], "Username(553) and Password(554) are required for this session"),
+        ],
+        ids=["wrong-password", "wrong-username", "no-password", "no-credentials"],
     )
-    try:
-        rests(client, "o1", "AAPL", BUY, 100, "180.00")
-    finally:
-        client.close()
-    fix_client_factory("CLIENT1").logout()  # sessions without a password need none
+    def test_logon_with_bad_credentials_gets_a_logout_saying_why_and_is_disconnected(
+        self, password_venue: Venue, fields: list[tuple[int, str]], why: str
+    ) -> None:
+        reports_handed_over(password_venue)
+        seq = password_venue.kernel.counters.seq
+        client = CredentialClient(password_venue.settings.port, "CLIENT2", "FIX.4.4", "VENUE", 30)
+        client.logon_fields = fields
+        try:
+            with pytest.raises(ConnectionError, match="logon refused"):
+                client.reconnect(reset=True)
+            logout = next(m for m in client.received if m.get(35) == "5")
+            assert logout[58] == f"Rejected Logon Attempt: {why}"  # QuickFIX adds the prefix
+            assert not any(m.get(35) == "A" for m in client.received)
+            with pytest.raises(ConnectionError, match="closed the connection"):
+                client.receive(timeout=5)
+        finally:
+            client.close()
+        reports_handed_over(password_venue)
+        assert password_venue.kernel.counters.seq == seq  # nothing reached the kernel
 
+    def test_passwords_are_never_written_to_the_data_directory_in_clear(
+        self, password_venue: Venue
+    ) -> None:
+        port = password_venue.settings.port
+        before = len(message_log_logons(password_venue, "CLIENT2"))
+        CredentialClient.logon(port, "CLIENT2", [(553, "trader2"), (554, "s3cret")]).logout()
+        intruder = CredentialClient(port, "CLIENT2", "FIX.4.4", "VENUE", 30)
+        intruder.logon_fields = [(553, "trader2"), (554, "guessed")]
+        try:
+            with pytest.raises(ConnectionError):
+                intruder.reconnect(reset=True)
+        finally:
+            intruder.close()
 
-@pytest.mark.parametrize(
-    ("fields", "why"),
-    [
-        ([(553, "trader2"), (554, "wrong")], "wrong Username(553) or Password(554)"),
-        ([(553, "someone"), (554, "s3cret")], "wrong Username(553) or Password(554)"),
-        ([(553, "trader2")], "Username(553) and Password(554) are required for this session"),
-        ([], "Username(553) and Password(554) are required for this session"),
-    ],
-    ids=["wrong-password", "wrong-username", "no-password", "no-credentials"],
-)
-def test_logon_with_bad_credentials_gets_a_logout_saying_why_and_is_disconnected(
-    password_venue, fields, why
-):
-    client = CredentialClient(password_venue.settings.port, "CLIENT2", "FIX.4.4", "VENUE", 30)
-    client.logon_fields = fields
-    try:
-        with pytest.raises(ConnectionError, match="logon refused"):
-            client.reconnect(reset=True)
-        logout = next(m for m in client.received if m.get(35) == "5")
-        assert logout[58] == f"Rejected Logon Attempt: {why}"  # QuickFIX adds the prefix
-        assert not any(m.get(35) == "A" for m in client.received)
-        with pytest.raises(ConnectionError, match="closed the connection"):
-            client.receive(timeout=5)
-    finally:
-        client.close()
-    assert password_venue.kernel.counters.seq == 0
-
-
-def test_passwords_are_never_written_to_the_data_directory_in_clear(password_venue):
-    port = password_venue.settings.port
-    CredentialClient.logon(port, "CLIENT2", [(553, "trader2"), (554, "s3cret")]).logout()
-    intruder = CredentialClient(port, "CLIENT2", "FIX.4.4", "VENUE", 30)
-    intruder.logon_fields = [(553, "trader2"), (554, "guessed")]
-    try:
-        with pytest.raises(ConnectionError):
-            intruder.reconnect(reset=True)
-    finally:
-        intruder.close()
-
-    leaks = [
-        str(path.relative_to(password_venue.data_dir))
-        for path in password_venue.data_dir.rglob("*")
-        if path.is_file() and (b"s3cret" in path.read_bytes() or b"guessed" in path.read_bytes())
-    ]
-    assert leaks == []
-    # the message log has the accepted Logon, with the password blanked (the refused one
-    # never reached QuickFIX: the gatekeeper checks credentials and logs the refusal)
-    logged = password_venue.data_dir / "fix/log/FIX.4.4-VENUE-CLIENT2.messages.current.log"
-    logons = [line for line in logged.read_text().splitlines() if "\x0135=A\x01" in line]
-    assert [line.count("\x01554=***\x01") for line in logons if "553=trader2" in line] == [1]
+        leaks = [
+            str(path.relative_to(password_venue.data_dir))
+            for path in password_venue.data_dir.rglob("*")
+            if path.is_file()
+            and (b"s3cret" in path.read_bytes() or b"guessed" in path.read_bytes())
+        ]
+        assert leaks == []
+        # the message log has the accepted Logon (in and out), with the password blanked
+        # (the refused one never reached QuickFIX: the gatekeeper checks credentials and
+        # logs the refusal)
+        logons = message_log_logons(password_venue, "CLIENT2")[before:]
+        assert [line.count("\x01554=***\x01") for line in logons if "553=trader2" in line] == [1]
 
 
 def test_second_connection_for_a_logged_on_session_gets_a_logout_and_changes_nothing(
@@ -578,7 +629,7 @@ def test_second_connection_for_a_logged_on_session_gets_a_logout_and_changes_not
 
     c1.status("day", "AAPL", BUY)  # the first connection is still up, its order still live
     c1.expect("8", ClOrdID="day", ExecType="I", OrdStatus="0", LeavesQty="100")
-    quiet(c1)
+    quiet(c1, venue=venue)
     assert live_order_ids(venue) == {day}
 
 
@@ -607,15 +658,15 @@ def test_drop_copy_session_cannot_enter_cancel_replace_query_or_mass_cancel(
 
 
 def test_market_data_session_cannot_enter_orders_and_gets_no_copies(
-    tmp_path, venue_factory, fix_client_factory
+    tmp_path, harness_factory, harness_client_factory
 ):
     reference = write_reference(
         tmp_path / "venue.toml", sessions={"DROPCOPY1": {"role": "market_data"}}
     )
-    venue = venue_factory(reference_config=reference)
-    md = fix_client_factory("DROPCOPY1")
-    c1 = fix_client_factory("CLIENT1")
-    c2 = fix_client_factory("CLIENT2")
+    venue = harness_factory(reference_config=reference)
+    md = harness_client_factory("DROPCOPY1")
+    c1 = harness_client_factory("CLIENT1")
+    c2 = harness_client_factory("CLIENT2")
 
     seq = md.new_order("m1", "AAPL", BUY, 100, "180.00")
     md.expect(
@@ -628,7 +679,7 @@ def test_market_data_session_cannot_enter_orders_and_gets_no_copies(
     c2.expect("8", ClOrdID="b1", ExecType="F", OrdStatus="2")
     c1.expect("8", ClOrdID="s1", ExecType="F", OrdStatus="2")
     quiet(md)  # a drop-copy session entitled to FIRM1 would have had both reports
-    assert venue.drop_copies.keys() == {"DROPCOPY", "DROPCOPY5"}
+    assert venue.venue.drop_copies.keys() == {"DROPCOPY", "DROPCOPY5"}
 
 
 # -- self-trade prevention --------------------------------------------------------------------
@@ -657,7 +708,7 @@ def test_stp_firm_default_cancels_the_resting_order_and_the_aggressor_trades_on(
     )  # fmt: skip
     c3.expect("8", ClOrdID="agg", ExecType="2", OrdStatus="2", LastShares="100")
     c2.expect("8", ClOrdID="other", ExecType="F", OrdStatus="2", LastQty="100")
-    quiet(c1, c2, c3)
+    quiet(c1, c2, c3, venue=venue)
     assert sql(venue, "SELECT buy_session, sell_session, qty FROM trades") == [
         ("CLIENT3", "CLIENT2", 100)
     ]
@@ -666,10 +717,12 @@ def test_stp_firm_default_cancels_the_resting_order_and_the_aggressor_trades_on(
     ) == [("own", 5)]
 
 
-def test_stp_cancel_aggressor_override_keeps_the_resting_order(venue_factory, fix_client_factory):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+def test_stp_cancel_aggressor_override_keeps_the_resting_order(
+    harness_factory, harness_client_factory
+):
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     rests(c3, "resting", "AAPL", SELL, 100, "190.00")
 
     new_order_stp(c1, "agg", "AAPL", BUY, 100, "190.00", "A")
@@ -685,10 +738,10 @@ def test_stp_cancel_aggressor_override_keeps_the_resting_order(venue_factory, fi
     assert sql(venue, "SELECT count(*) FROM trades") == [(0,)]
 
 
-def test_stp_cancel_both_override_cancels_both_orders(venue_factory, fix_client_factory):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+def test_stp_cancel_both_override_cancels_both_orders(harness_factory, harness_client_factory):
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     rests(c3, "resting", "AAPL", SELL, 100, "190.00")
 
     new_order_stp(c1, "agg", "AAPL", BUY, 60, "190.00", "B")
@@ -705,11 +758,11 @@ def test_stp_cancel_both_override_cancels_both_orders(venue_factory, fix_client_
 
 
 def test_stp_decrement_restates_the_larger_order_and_cancels_the_smaller(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     rests(c1, "big", "AAPL", SELL, 100, "190.00")
     rests(c1, "small", "MSFT", SELL, 30, "420.00")
 
@@ -757,11 +810,11 @@ def test_stp_override_with_an_unknown_mode_is_rejected(harness_factory, harness_
 
 
 def test_stp_firm_default_changed_by_the_operator_applies_to_the_next_order(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
-    c3 = fix_client_factory("CLIENT3", begin_string="FIX.4.2")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
+    c3 = harness_client_factory("CLIENT3", begin_string="FIX.4.2")
     rests(c3, "resting", "AAPL", SELL, 100, "190.00")
 
     operator(venue, "set_limit", "firm", "FIRM1", field="stp_mode", value="A")
@@ -861,7 +914,7 @@ def test_disconnect_cancels_day_orders_keeps_gtc_and_reports_on_the_next_logon(
         Text="canceled on disconnect",
     )  # fmt: skip
     assert report[43] == "Y"  # delivered by the resend after the new logon
-    quiet(c1, c2)
+    quiet(c1, c2, venue=venue)
     assert live_order_ids(venue) == {gtc, other}
     assert sql(
         venue, "SELECT order_id, cancel_reason FROM order_events WHERE event_type='OrderCanceled'"
@@ -902,19 +955,18 @@ def test_cancel_on_disconnect_report_racing_the_next_logon_still_arrives(
 
 
 def test_disconnect_cancels_gtc_orders_too_once_the_operator_turns_it_on(
-    venue_factory, fix_client_factory
+    harness_factory, harness_client_factory
 ):
-    venue = venue_factory()
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory()
+    c1 = harness_client_factory("CLIENT1")
     rests(c1, "day", "AAPL", BUY, 100, "185.00")
     rests(c1, "gtc", "AAPL", BUY, 100, "185.00", tif=GTC)
 
     operator(
         venue, "set_limit", "session", "CLIENT1", field="cancel_gtc_on_disconnect", value="yes"
     )
-    c1.close()
-    eventually(lambda: not venue.kernel.live, "both orders are canceled")
-    reports_handed_over(venue)
+    c1.close()  # the harness handles the disconnect before close() returns
+    assert not venue.kernel.live  # both orders canceled
 
     c1.reconnect(reset=False)
     c1.expect("8", ClOrdID="day", ExecType="4", Text="canceled on disconnect")
@@ -922,17 +974,17 @@ def test_disconnect_cancels_gtc_orders_too_once_the_operator_turns_it_on(
 
 
 def test_session_without_cancel_on_disconnect_keeps_its_orders(
-    tmp_path, venue_factory, fix_client_factory
+    tmp_path, harness_factory, harness_client_factory
 ):
     reference = write_reference(
         tmp_path / "venue.toml", sessions={"CLIENT1": {"cancel_on_disconnect": False}}
     )
-    venue = venue_factory(reference_config=reference)
-    c1 = fix_client_factory("CLIENT1")
+    venue = harness_factory(reference_config=reference)
+    c1 = harness_client_factory("CLIENT1")
     day = int(rests(c1, "day", "AAPL", BUY, 100, "185.00")[37])
 
     c1.close()
-    c1.reconnect(reset=False)  # the old connection's logout was handled before this logon
+    c1.reconnect(reset=False)  # the disconnect was handled before close() returned
     c1.status("day", "AAPL", BUY)
 
     c1.expect("8", ClOrdID="day", ExecType="I", OrdStatus="0", LeavesQty="100")
@@ -962,7 +1014,7 @@ def test_clean_venue_stop_cancels_nothing(tmp_path, free_port, venue_factory, fi
     c1.reconnect(reset=False)
     c1.status("day", "AAPL", BUY)
     c1.expect("8", ClOrdID="day", ExecType="I", OrdStatus="0", LeavesQty="100")
-    quiet(c1)
+    quiet(c1, venue=second)
     assert sql(second, "SELECT count(*) FROM order_events WHERE event_type='OrderCanceled'") == [
         (0,)
     ]

@@ -15,6 +15,8 @@ and an application message type the venue does not handle gets BusinessMessageRe
 
 The clock is injected (Clock): throttle windows and the end of the day move only when the
 test says so. Operator commands go through the real `venue ctl` CLI and control socket.
+SQL (`sql()`) is the projection process's own loop (venue.projection.follow), run here on
+what is journaled so far, into the venue's database (SQLite in the data directory).
 
     h = Harness(tmp_path)
     h.logon("CLIENT1")
@@ -207,6 +209,8 @@ class Harness:
         self._in_seq: dict[str, int] = {}
         self._kernel_lock = threading.Lock()  # the control thread and the test's thread
         self._control: Any = None
+        self._control_lock = threading.Lock()
+        self._db: Any = None  # the SQL engine, made by the first sql()
         venue = self.venue
         venue.journal = Journal.open(
             venue.journal_dir, fsync=self.settings.journal.fsync,
@@ -300,17 +304,43 @@ class Harness:
         return self.venue.kernel
 
     def serve_control(self) -> None:
-        """Start the control socket (`venue ctl --data-dir` works against this harness)."""
+        """Start the control socket (`venue ctl --data-dir` works against this harness).
+        Safe from several threads at once: the first starts it."""
         from venue.control import ControlServer
 
-        if self._control is None:
-            self._control = ControlServer(self.venue.data_dir, self.execute)
-            # ControlServer.start() polls for shutdown every 0.5 s: a test would wait that
-            # long at close(); the same server loop, polling faster.
-            server = self._control._server
-            threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-            ).start()
+        with self._control_lock:
+            if self._control is None:
+                self._control = ControlServer(self.venue.data_dir, self.execute)
+                # ControlServer.start() polls for shutdown every 0.5 s: a test would wait that
+                # long at close(); the same server loop, polling faster.
+                server = self._control._server
+                threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+                ).start()
+
+    # -- SQL
+
+    def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a query once SQL holds every event journaled so far: the projection
+        process's loop (follow) runs here until it has applied them, then returns."""
+        import multiprocessing
+
+        from sqlalchemy import text
+
+        from venue.projection import follow
+        from venue.store import make_engine, migrate
+
+        if self._db is None:
+            self._db = make_engine(self.settings.db_url)
+            migrate(self._db)
+        stop, told = multiprocessing.Pipe(duplex=False)
+        told.close()  # end of file: apply what is journaled, then return
+        try:
+            follow(self.venue.journal_dir, self.settings.db_url, stop)
+        finally:
+            stop.close()
+        with self._db.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(query), params)]
 
     # -- the kernel thread's work, run here
 
@@ -378,6 +408,9 @@ class Harness:
         venue._released.close()
         for mark in venue._copy_marks.values():
             mark.close()
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
 
     def restart(self) -> Harness:
         """Close, then recover a new venue from the same data directory (as after a stop)."""
