@@ -222,7 +222,6 @@ class LiveBackend(Backend):
         self.venue = venue
         self.clients: dict[str, FixClient] = {}
         self.pending: dict[str, list[Message]] = {}  # received during another's `nothing`
-        self._probe = 0
 
     def begin_string(self, session: str) -> str:
         try:
@@ -306,16 +305,7 @@ class LiveBackend(Backend):
 
     def _round_trip(self, client: FixClient) -> list[Message]:
         """TestRequest -> Heartbeat with its TestReqID: what arrives before it."""
-        self._probe += 1
-        probe = f"probe-{self._probe}"
-        client.send("1", [(112, probe)])
-        extra = []
-        while True:
-            msg = client.receive(RECEIVE_TIMEOUT)
-            if msg.get(35) == "0" and msg.get(112) == probe:
-                return extra
-            if msg.get(35) not in ADMIN_MSG_TYPES:
-                extra.append(msg)
+        return [m for m in client.sync(RECEIVE_TIMEOUT) if m.get(35) not in ADMIN_MSG_TYPES]
 
     def rest(self, session: str) -> list[Message]:
         """QuickFIX serves each session's messages in order: a TestRequest round trip on
