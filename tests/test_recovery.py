@@ -364,16 +364,22 @@ def test_snapshot_newer_than_the_end_of_the_journal_stops_the_start(
 # -- snapshots and the SQL projection -------------------------------------------------------------
 
 
+@pytest.mark.parametrize("snapshot_by", ["replica", "kernel"])
 def test_restart_recovers_from_a_snapshot_plus_the_journal_after_it(
-    venue_factory: Factory, fix_client_factory: ClientFactory, caplog: pytest.LogCaptureFixture
+    venue_factory: Factory,
+    fix_client_factory: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    snapshot_by: str,
 ) -> None:
-    venue = venue_factory(journal={"snapshot_every": 10})
+    journal = {"snapshot_every": 10, "snapshot_by": snapshot_by}
+    venue = venue_factory(journal=journal)
     handled_last_day_end(venue)
     c1, c2, c3 = clients(fix_client_factory)
     mixed_traffic(c1, c2, c3)
     for i in range(4):
         rest(c2, f"t{i}", "SPY", "1", 100, f"49{i}.00")
-    wait_for_snapshot(venue, 10)  # by the replica
+    wait_for_snapshot(venue, 10)  # by the replica, or the kernel thread's writer
+    assert (venue.replica is not None) == (snapshot_by == "replica")
     fix_client_factory.close_all()
     venue.stop()
     before = plain_state(venue.kernel)
@@ -383,7 +389,7 @@ def test_restart_recovers_from_a_snapshot_plus_the_journal_after_it(
     periodic = int(snapshots[0].name.split("-")[1].split(".")[0])
 
     with caplog.at_level(logging.INFO, logger="venue"):
-        again = venue_factory(journal={"snapshot_every": 10})
+        again = venue_factory(journal=journal)
 
     assert f"recovered: snapshot at record {periodic} + " in caplog.text
     assert " + 0 journal records" not in caplog.text
