@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from fix_fixtures import ClientFactory, find_free_port
-from fixclient import FixClient, FixTimeout, Message, describe
+from fixclient import FixClient, Message, describe
 
 from venue.app import Venue
 from venue.config import VenueSettings
@@ -319,16 +319,6 @@ def test_fix42_session_gets_the_same_bounds_with_fix42_reasons(shared_venue: Ven
 # -- framing damage after logon (the hop: venue/fix/gatekeeper.py) -----------------------
 
 
-@pytest.fixture(scope="module")
-def dup2_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
-    """A venue without the hop: QuickFIX reads the client's socket itself."""
-    home: Path = tmp_path_factory.mktemp("dup2")
-    venue = Venue(VenueSettings(port=find_free_port(), data_dir=home / "data", fix_hop=False))
-    venue.start()
-    yield venue
-    venue.stop()
-
-
 def raw_message(client: FixClient, msg_type: str, fields: list, extra_length: int = 0) -> bytes:
     """A message with the client's next MsgSeqNum, its BodyLength off by extra_length and a
     CheckSum right for the bytes as written (so only the length is wrong)."""
@@ -377,20 +367,6 @@ def test_body_length_past_the_message_is_dropped_at_once(
     assert_untouched(c1, cl, order_id)
 
 
-@pytest.mark.live  # dup2_venue is not among conftest's LIVE_FIXTURES
-@pytest.mark.xfail(raises=FixTimeout, strict=True, reason="QuickFIX waits for the bytes")
-def test_body_length_past_the_message_wedges_without_the_hop(dup2_venue: Venue) -> None:
-    factory = ClientFactory(dup2_venue.settings.port)
-    client = factory("CLIENT1")
-    try:
-        rest(client)
-        seq = wedge(client)
-        resend_request(client, seq, timeout=3)
-    finally:
-        client.close()
-        factory.close_all()
-
-
 def test_raw_newline_is_dropped_before_the_message_log(
     shared_venue: Venue, c1: FixClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -415,12 +391,6 @@ def test_order_pipelined_behind_the_logon_is_answered(shared_venue: Venue) -> No
     """QuickFIX reads a message that came in the same read as the Logon only when more
     bytes arrive; the hop holds it until QuickFIX has answered the Logon."""
     pipelined(shared_venue)
-
-
-@pytest.mark.live  # dup2_venue is not among conftest's LIVE_FIXTURES
-@pytest.mark.xfail(raises=FixTimeout, strict=True, reason="read only when more bytes come")
-def test_order_pipelined_behind_the_logon_waits_without_the_hop(dup2_venue: Venue) -> None:
-    pipelined(dup2_venue)
 
 
 def pipelined(venue: Venue) -> None:
