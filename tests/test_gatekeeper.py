@@ -94,7 +94,7 @@ def gatekeeper(free_port: int, tmp_path):
     )  # nothing is handed over here
     keeper.start()
     yield keeper
-    keeper.stop()
+    keeper.close()  # stop, and the hop thread too
 
 
 def test_connection_that_sends_no_logon_is_closed_after_the_logon_timeout(gatekeeper) -> None:
@@ -136,7 +136,7 @@ def test_silent_refusal_closes_without_an_answer(free_port: int, tmp_path) -> No
             client.sendall(LOGON_X)
             assert client.recv(4096) == b""
     finally:
-        keeper.stop()
+        keeper.close()
 
 
 def test_fault_with_one_connection_closes_it_and_the_next_is_served(gatekeeper) -> None:
@@ -184,7 +184,7 @@ def test_refusal_that_may_clear_is_sent_only_after_the_settle_time(free_port: in
             answer = client.recv(4096)
             waited = time.monotonic() - started
     finally:
-        keeper.stop()
+        keeper.close()
     assert b"\x0158=session X is already logged on\x01" in answer
     assert waited >= 0.25 and len(checks) > 2  # asked again while it waited
 
@@ -215,7 +215,7 @@ def test_refusal_with_a_delay_is_answered_after_it_and_others_meanwhile(
         assert b"\x0158=shut out\x01" in answer and held.recv(100) == b""
         held.close()
     finally:
-        keeper.stop()
+        keeper.close()
 
 
 # -- the hop's framing of what follows the Logon --------------------------------------------
