@@ -7,12 +7,21 @@ string and handed to QuickFIX with ``Message.setString`` and ``Session.sendToTar
 
     python scripts/bare_acceptor.py --port 9878 --data-dir /tmp/bare
 
+With ``--durable`` it is the durable floor: each order's text is appended to a file and
+fdatasync'd before its report (one sync per order, no group commit), and the sync times are
+written to ``DATA_DIR/fsync_us.json`` at stop, by ClOrdID prefix (scripts/loadgen.py gives
+each phase its own). With ``--copy-to DROPCOPY`` each report also goes, as a drop copy
+(PossResend 797=Y, OnBehalfOf 115=the client), to that session while it is logged on: the
+QuickFIX cost of the venue's second message per order, without the venue.
+
 Prints ``listening on 127.0.0.1:PORT`` once accepting; stops cleanly on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import string
 import sys
@@ -62,8 +71,12 @@ def field(text: str, tag: str) -> str:
 class BareApplication(fix.Application):
     """Answers each NewOrderSingle with one ExecutionReport New; ignores everything else."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: int | None = None, copy_to: str | None = None) -> None:
         super().__init__()
+        self.journal = journal  # fd of the append-only file, when durable
+        self.copy_to = copy_to  # CompID of a drop-copy session, or None
+        self.copy_session: fix.SessionID | None = None  # while copy_to is logged on
+        self.syncs: dict[str, list[int]] = {}  # ClOrdID prefix -> fdatasync times, ns
         self.next_id = 0
         self.second = -1
         self.second_text = ""
@@ -80,10 +93,16 @@ class BareApplication(fix.Application):
         pass
 
     def onLogon(self, session_id: fix.SessionID) -> None:  # noqa: N802
-        pass
+        if session_id.getTargetCompID().getValue() == self.copy_to:
+            self.copy_session = fix.SessionID(
+                session_id.getBeginString().getValue(),
+                session_id.getSenderCompID().getValue(),
+                session_id.getTargetCompID().getValue(),
+            )
 
     def onLogout(self, session_id: fix.SessionID) -> None:  # noqa: N802
-        pass
+        if session_id.getTargetCompID().getValue() == self.copy_to:
+            self.copy_session = None
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         pass
@@ -105,6 +124,12 @@ class BareApplication(fix.Application):
         side = field(text, "\x0154=")
         qty = field(text, "\x0138=")
         price = field(text, "\x0144=")
+        if self.journal is not None:
+            os.write(self.journal, text.encode())
+            started = time.perf_counter_ns()
+            os.fdatasync(self.journal)
+            spent = time.perf_counter_ns() - started
+            self.syncs.setdefault(cl_ord_id.partition("-")[0], []).append(spent)
         now = self.utc_now()
         trans_type = "20=0\x01" if text.startswith("8=FIX.4.2") else ""  # required in 4.2
         reply = (
@@ -115,6 +140,27 @@ class BareApplication(fix.Application):
         out = fix.Message()
         out.setString(reply, False)
         fix.Session.sendToTarget(out, session_id)
+        copy_session = self.copy_session
+        if copy_session is not None:
+            origin = session_id.getTargetCompID().getValue()
+            copy = fix.Message()
+            copy.setString(f"35=8\x01115={origin}\x01797=Y\x01{reply[5:]}", False)
+            fix.Session.sendToTarget(copy, copy_session)
+
+
+def write_sync_times(syncs: dict[str, list[int]], path: Path) -> None:
+    """p50, p99, max (µs) and count of the fdatasync times of each ClOrdID prefix."""
+    out = {}
+    for prefix, times in syncs.items():
+        times.sort()
+        n = len(times)
+        out[prefix] = {
+            "count": n,
+            "p50_us": times[(n - 1) // 2] / 1000,
+            "p99_us": times[max(0, -(-n * 99 // 100) - 1)] / 1000,
+            "max_us": times[-1] / 1000,
+        }
+    path.write_text(json.dumps(out, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="diagnosis: every session's log blanks passwords (as for sessions with one)",
     )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="the durable floor: append + fdatasync each order before its report",
+    )
+    parser.add_argument(
+        "--copy-to", metavar="COMPID", help="also send each report to this session (drop copy)"
+    )
     args = parser.parse_args(argv)
 
     data_dir: Path = args.data_dir.resolve()
@@ -141,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
 
-    app = BareApplication()
+    journal = None
+    if args.durable:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        journal = os.open(data_dir / "orders.log", flags, 0o600)
+    app = BareApplication(journal, args.copy_to)
     # The venue's factories: FileStore and its message log (the flags are for diagnosis).
     store = fix.MemoryStoreFactory() if args.memory_store else fix.FileStoreFactory(settings)
     if args.no_log:
@@ -156,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"listening on 127.0.0.1:{args.port}", flush=True)
     received = signal.sigwait(stop_signals)
     acceptor.stop()
+    if journal is not None:
+        os.close(journal)
+        write_sync_times(app.syncs, data_dir / "fsync_us.json")
     print(f"stopped on {signal.Signals(received).name}, {app.next_id} orders answered", flush=True)
     return 0
 
