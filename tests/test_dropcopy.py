@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 from fixclient import FixClient
 
+from venue import app
 from venue.app import Venue
 from venue.domain.commands import BustTrade, ExpireOrders
 from venue.domain.events import report_session
+from venue.dropcopy.catchup import CopyEncoder
 from venue.fix.codec import encode_copy
 from venue.journal import decode_record, read_records
 from venue.testing.resources import missed_copies_backlog
@@ -177,8 +182,14 @@ def synced_record(venue: Venue) -> int:
     return venue._released_record
 
 
-def test_catch_up_copies_exactly_once_in_order_across_the_switch_to_live(venue_factory):
+@pytest.mark.parametrize("reader", ["child process", "catch-up thread"])
+def test_catch_up_copies_exactly_once_in_order_across_the_switch_to_live(
+    venue_factory, monkeypatch, reader
+):
+    if reader == "catch-up thread":  # 6,000 records: the child process, unless raised
+        monkeypatch.setattr(app, "CATCH_UP_CHILD_RECORDS", 1_000_000)
     venue = venue_factory()
+    started = spy_encoders(monkeypatch)
     port = venue.settings.port
     copy = FixClient.connect(port, sender="DROPCOPY")
     copy.logout()
@@ -219,6 +230,52 @@ def test_catch_up_copies_exactly_once_in_order_across_the_switch_to_live(venue_f
     assert len(got) == len(set(got)), "a copy came twice"
     assert got == owed, "every copy once, in journal order"
     assert all(m[797] == "Y" for m in copy.received if m.get(35) == "8")
+    assert len(started) == (1 if reader == "child process" else 0)
+
+
+def spy_encoders(monkeypatch) -> list[CopyEncoder]:
+    """The catch-up encoder processes started from now on."""
+    started: list[CopyEncoder] = []
+    real_start = CopyEncoder.start
+
+    def start(self):
+        started.append(self)
+        real_start(self)
+
+    monkeypatch.setattr(CopyEncoder, "start", start)
+    return started
+
+
+def test_a_killed_catch_up_encoder_leaves_the_rest_to_the_thread_every_copy_once(
+    venue_factory, monkeypatch
+):
+    venue = venue_factory()
+    port = venue.settings.port
+    started = spy_encoders(monkeypatch)
+    copy = FixClient.connect(port, sender="DROPCOPY")
+    copy.logout()
+    start = synced_record(venue)
+    missed_backlog(venue, pairs=4000)
+    owed = copies_owed(venue, after=start)
+    handed = 0
+    real_send = venue._send_copy_texts
+
+    def send_then_kill(job, texts):
+        nonlocal handed
+        handed += len(texts)
+        if handed == 300:
+            os.kill(job.encoder.pid, signal.SIGKILL)
+        real_send(job, texts)
+
+    monkeypatch.setattr(venue, "_send_copy_texts", send_then_kill)
+    copy.reconnect(reset=False)
+    collect(copy, len(owed))
+    job = venue._catch_ups["DROPCOPY"]
+    assert job.done and job.encoder_failed, "the encoder was killed and the thread went on"
+    assert len(started) == 1
+    got = copies_by_seq(copy)
+    assert len(got) == len(set(got)), "a copy came twice"
+    assert got == owed, "every copy once, in journal order"
 
 
 def test_logout_before_the_catch_up_starts_leaves_the_session_owed_not_live(
@@ -273,18 +330,18 @@ def test_logout_mid_catch_up_then_logon_again_gets_the_rest_exactly_once(
     # landed: the logout comes mid catch-up on any box, however fast.
     reached, release = threading.Event(), threading.Event()
     handed = 0
-    real_copy = venue._copy
+    real_send = venue._send_copy_texts
 
-    def held_copy(event, origin, only=None):
+    def held_send(job, texts):
         nonlocal handed
-        if only is not None and threading.current_thread().name.startswith("catch-up"):
-            handed += 1
-            if handed == 300:
+        if threading.current_thread().name.startswith("catch-up"):
+            handed += len(texts)
+            if handed >= 300 and not reached.is_set():
                 reached.set()
                 assert release.wait(30), "the test never let the catch-up go on"
-        real_copy(event, origin, only)
+        real_send(job, texts)
 
-    monkeypatch.setattr(venue, "_copy", held_copy)
+    monkeypatch.setattr(venue, "_send_copy_texts", held_send)
     copy.reconnect(reset=False)
     assert reached.wait(30), "the catch-up thread never sent 300 copies"
     while len(copies_by_seq(copy)) < 299:

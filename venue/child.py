@@ -4,14 +4,27 @@ it when the venue itself has died; started again by the venue if it died."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 log = logging.getLogger("venue")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, Linux: SIGKILL when the process that started it ends (even by kill -9).
+    Check os.getppid() after it: the parent may have ended just before."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class ChildProcess:

@@ -22,12 +22,10 @@ an old one); recovery would then report the same record.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import os
 import signal
-import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -35,7 +33,7 @@ from pathlib import Path
 import orjson
 
 from venue import heap
-from venue.child import ChildProcess
+from venue.child import ChildProcess, die_with_parent
 from venue.domain.events import same_state
 from venue.domain.reference import Reference
 from venue.journal import RELEASED, RecordMarker, decode_record, latest_snapshot, read_records
@@ -48,7 +46,6 @@ IDLE_WAIT = 0.05  # seconds between looks at the journal when it has nothing new
 NICENESS = 10  # as the SQL projection: the order path comes first on a busy box
 STOP_CHECK = 256  # records between looks at the stop pipe while catching up
 FREEZE_EVERY = 0.5  # seconds between heap freezes (venue.heap), as `venue run` does
-_PR_SET_PDEATHSIG = 1
 
 
 class Diverged(RuntimeError):
@@ -121,18 +118,11 @@ def _write(writer: SnapshotWriter, kernel: Kernel, record_no: int) -> None:
     )  # fmt: skip
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL when the process that started this one ends (even by kill -9)."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _main(
     reference: Reference, journal_dir: str, snapshot_dir: str, every: int, stop: Connection
 ) -> None:
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the parent ended before the line above
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the venue decides when this one stops
