@@ -46,7 +46,7 @@ from venue.domain.commands import (
 )
 from venue.domain.events import Event, OrderCanceled, OrderFilled, OrderSnapshot
 from venue.domain.reference import Instrument, Reference, SessionInfo, StpMode
-from venue.domain.serde import to_plain
+from venue.domain.serde import from_plain, to_plain
 from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
 from venue.journal import (
     RELEASED,
@@ -61,7 +61,7 @@ from venue.journal import (
     record_last_seq,
     write_snapshot,
 )
-from venue.journal.codec import record_version
+from venue.journal.codec import decode_typed, record_version
 from venue.kernel import Kernel
 from venue.projection import follow
 from venue.store.db import make_engine, migrate
@@ -178,8 +178,29 @@ def test_every_command_and_event_type_round_trips_through_the_codec():
         assert decoded == (ts, command, events)
         assert repr(decoded) == repr((ts, command, events))  # enums come back as enums
         seen.update(type(obj) for obj in [command, *events])
-    every = {cls for cls in serde._CLASSES.values() if cls is not OrderSnapshot}
+    every = {cls for cls in serde.CLASSES.values() if cls is not OrderSnapshot}
     assert seen == every, f"not exercised: {sorted(c.__name__ for c in every - seen)}"
+
+
+def test_format_1_records_decode_typed_to_what_the_plain_form_gives():
+    """msgspec's typed decoding (the fast path) takes every record of this release and
+    builds exactly what serde.from_plain builds from the same record."""
+    for ts, command, events in realistic_records():
+        encoded = encode_record(ts, command, events)
+        typed = decode_typed(encoded)
+        assert typed is not None, f"fell back to the plain form: {command!r}"
+        plain = msgspec.msgpack.decode(encoded[1:])
+        by_plain = (plain[0], from_plain(plain[1]), [from_plain(e) for e in plain[2]])
+        assert typed == by_plain and repr(typed) == repr(by_plain)
+
+
+def test_a_record_msgspec_will_not_take_typed_still_decodes_from_the_plain_form():
+    ts, command, events = next(r for r in realistic_records() if isinstance(r[1], NewOrder))
+    plain = [ts, to_plain(command), [to_plain(e) for e in events]]
+    plain[1][1]["qty"] = float(plain[1][1]["qty"])  # say, an older release's float
+    payload = b"\x01" + msgspec.msgpack.encode(plain)
+    assert decode_typed(payload) is None
+    assert decode_record(payload)[1].qty == command.qty
 
 
 def test_encoded_record_is_a_version_byte_and_the_serde_plain_form_as_msgpack():

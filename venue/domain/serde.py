@@ -16,7 +16,7 @@ from typing import Any
 
 from venue.domain import commands, events
 
-_CLASSES: dict[str, type] = {
+CLASSES: dict[str, type] = {
     cls.__name__: cls
     for module in (commands, events)
     for cls in vars(module).values()
@@ -42,7 +42,7 @@ def _fields_to_plain(obj: Any) -> dict[str, Any]:
 
 def from_plain(plain: list[Any]) -> Any:
     name, data = plain
-    return _decoder(_CLASSES[name])(data)
+    return _decoder(CLASSES[name])(data)
 
 
 def _converter(hint: Any) -> Callable[[Any], Any] | None:

