@@ -61,6 +61,7 @@ from venue.domain.events import (
     TradeBusted,
     TradeExecuted,
 )
+from venue.domain.ids import OrderId, TradeId
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
 from venue.domain.values import (
@@ -110,7 +111,7 @@ class Kernel:
         self.sessions: dict[str, SessionInfo] = dict(reference.sessions)
         self.counters = Counters()
         self.engines = {s: MatchingEngine(s, self.counters) for s in reference.instruments}
-        self.live: dict[int, Order] = {}
+        self.live: dict[OrderId, Order] = {}
         # (session, ClOrdID) -> live order.
         self._live_by_cl: dict[tuple[str, str], Order] = {}
         # Finished orders, at most retention.done_orders, oldest first (the order they
@@ -119,14 +120,14 @@ class Kernel:
         # dict's values without copying records). (session, ClOrdID or the one before it)
         # -> order id of the last finished order that answered to it; always what
         # _index_done would rebuild from the records, in order.
-        self._done: dict[int, tuple[Any, ...]] = {}
-        self._done_fifo: deque[int] = deque()
-        self._done_by_cl: dict[tuple[str, str], int] = {}
+        self._done: dict[OrderId, tuple[Any, ...]] = {}
+        self._done_fifo: deque[OrderId] = deque()
+        self._done_by_cl: dict[tuple[str, str], OrderId] = {}
         # Today's trades, for busts, at most retention.trades: trade_id -> (symbol, price,
         # qty, buy order id, sell order id, buy fill ExecID, sell fill ExecID, busted);
         # immutable tuples (replaced, never changed).
-        self.trades: dict[int, tuple[Any, ...]] = {}
-        self._trade_fifo: deque[int] = deque()
+        self.trades: dict[TradeId, tuple[Any, ...]] = {}
+        self._trade_fifo: deque[TradeId] = deque()
         # Per symbol, (open, high, low, volume) of today's standing trades no longer in
         # `trades` (retention): what market data needs to rebuild the day's statistics.
         self.day_base: dict[str, tuple[int, int, int, int]] = {}
@@ -138,10 +139,10 @@ class Kernel:
         self.last_trade_px: dict[str, int] = {}
         self.firm_open: dict[str, int] = {}  # notional of live orders
         self.firm_executed: dict[str, int] = {}  # notional traded today
-        self._open_by_order: dict[int, int] = {}
+        self._open_by_order: dict[OrderId, int] = {}
         self._recent: dict[str, deque[int]] = {}  # throttle windows per session
         # GTD by ExpireTime: (expire_ts, order_id), stale entries skipped when popped.
-        self._gtd: list[tuple[int, int]] = []
+        self._gtd: list[tuple[int, OrderId]] = []
         # Trading phases (spec/auctions.md): per symbol; timed calls end at call_end with
         # their auction (extended at most once); static_ref is the last auction price.
         self.phase: dict[str, Phase] = dict.fromkeys(reference.instruments, Phase.CONTINUOUS)
@@ -151,10 +152,12 @@ class Kernel:
         self.indicative: dict[str, tuple[int | None, int, int, str | None]] = {}
         # The schedule's next step per scheduled symbol: (due ts, phase value or "auction").
         self.next_step: dict[str, tuple[int, str]] = {}
-        self._auction_trades: dict[int, list[int]] = {}  # during one command: order -> trades
+        self._auction_trades: dict[
+            OrderId, list[TradeId]
+        ] = {}  # during one command: order -> trades
         self._calls: set[str] = set()  # symbols in a call now
         self._call_qty: dict[str, dict[tuple[Side, int | None], int]] = {}
-        self._call_contrib: dict[str, dict[int, tuple[tuple[Side, int | None], int]]] = {}
+        self._call_contrib: dict[str, dict[OrderId, tuple[tuple[Side, int | None], int]]] = {}
         self._armed: str | None = None  # the symbol whose band the last order ran under
         self._unstarted = {s for s, i in reference.instruments.items() if i.schedule}
 
@@ -1272,7 +1275,7 @@ class Kernel:
         return self.firms.get(name) or Firm(name)
 
     def _find(
-        self, session: str, cl_ord_id: str, order_id: int | None, allow_done: bool = False
+        self, session: str, cl_ord_id: str, order_id: OrderId | None, allow_done: bool = False
     ) -> tuple[Order | None, Problem | None]:
         """The session's order by ClOrdID, or by OrderID. A session acts only on its own
         orders: anyone else's, even of the same firm, is answered as unknown."""
@@ -1363,7 +1366,7 @@ class Kernel:
             elif snap.price is not None:
                 self._open_by_order[oid] = open_now
 
-    def _retire(self, order_id: int) -> None:
+    def _retire(self, order_id: OrderId) -> None:
         """Move a finished order out of the live indexes."""
         order = self.live.pop(order_id, None)
         if order is None:
@@ -1382,7 +1385,7 @@ class Kernel:
             if cl:
                 self._done_by_cl[(session, cl)] = order_id
 
-    def _forget(self, order_id: int) -> None:
+    def _forget(self, order_id: OrderId) -> None:
         """Drop the oldest finished order (retention). O(1)."""
         record = self._done.pop(order_id, None)
         if record is None:
@@ -1408,7 +1411,7 @@ class Kernel:
         while len(self._trade_fifo) > retention.trades:
             self._forget_trade(self._trade_fifo.popleft())
 
-    def _forget_trade(self, trade_id: int) -> None:
+    def _forget_trade(self, trade_id: TradeId) -> None:
         trade = self.trades.pop(trade_id, None)
         if trade is not None and not trade[7]:  # a standing trade: into day_base
             symbol, price, qty = trade[0], trade[1], trade[2]
@@ -1538,7 +1541,7 @@ class Kernel:
                 kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
         if state.get("format", 1) >= 2:
             kernel._index_done([_compact(_order_from_plain(r)) for r in state["done"]])
-            trades: Iterable[tuple[int, Any]] = zip(
+            trades: Iterable[tuple[TradeId, Any]] = zip(
                 state["trade_ids"], state["trades"], strict=True
             )
         else:  # format 1: [[order, [[session, ClOrdID], ...]], ...]; [[trade_id, *trade]]
@@ -1661,7 +1664,7 @@ _ENUM_FIELDS = {
 }
 
 
-def _other_order(cl_ord_id: str, order_id: int) -> Problem:
+def _other_order(cl_ord_id: str, order_id: OrderId) -> Problem:
     """A request whose OrderID(37) and ClOrdID name different orders: refused."""
     return RejectCode.UNKNOWN_ORDER, (
         f"OrderID(37) {order_id} is not the order of ClOrdID {cl_ord_id}"

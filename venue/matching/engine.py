@@ -31,6 +31,7 @@ from venue.domain.events import (
     OrderTriggered,
     TradeExecuted,
 )
+from venue.domain.ids import OrderId, Seq, TradeId
 from venue.domain.order import Order
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, Side, TimeInForce, format_price
@@ -38,7 +39,9 @@ from venue.matching.auction import AuctionOrder, Indicative, indicative, uncross
 
 
 class Counters:
-    """Venue-wide id sequences. Owned by the kernel; restored by journal replay."""
+    """Venue-wide id sequences (the id source). Owned by the kernel; restored by journal
+    replay. Each hands out the int it counted as its id type: no conversion call, no cost.
+    """
 
     __slots__ = ("seq", "order_id", "trade_id")
 
@@ -47,17 +50,17 @@ class Counters:
         self.order_id = 0
         self.trade_id = 0
 
-    def next_seq(self) -> int:
+    def next_seq(self) -> Seq:
         self.seq += 1
-        return self.seq
+        return self.seq  # type: ignore[return-value]
 
-    def next_order_id(self) -> int:
+    def next_order_id(self) -> OrderId:
         self.order_id += 1
-        return self.order_id
+        return self.order_id  # type: ignore[return-value]
 
-    def next_trade_id(self) -> int:
+    def next_trade_id(self) -> TradeId:
         self.trade_id += 1
-        return self.trade_id
+        return self.trade_id  # type: ignore[return-value]
 
 
 _TRADE = 0  # plan step kinds
@@ -76,14 +79,14 @@ class MatchingEngine:
         self.book = OrderBook(symbol)
         self._ids = counters
         # Parked stops, in accept order (order id), and by stop price per side.
-        self.parked: dict[int, Order] = {}
+        self.parked: dict[OrderId, Order] = {}
         self._stops: dict[Side, SortedList] = {Side.BUY: SortedList(), Side.SELL: SortedList()}
         # Highest and lowest trade price printed since the last trigger check.
         self._hi: int | None = None
         self._lo: int | None = None
         # Calls: nothing matches; market orders wait here for the auction (accept order).
         self.in_call = False
-        self.call_market: dict[int, Order] = {}
+        self.call_market: dict[OrderId, Order] = {}
         # Volatility band (lowest, highest price a trade may print at; None: no bound),
         # and the first price outside it that an order's walk reached.
         self.band: tuple[int | None, int | None] | None = None
@@ -119,7 +122,7 @@ class MatchingEngine:
             self._hi = self._lo = None
             assert lo is not None
             buys, sells = self._stops[Side.BUY], self._stops[Side.SELL]
-            fired: list[int] = []
+            fired: list[OrderId] = []
             while buys and buys[0][0] <= hi:
                 fired.append(buys.pop(0)[1])
             while sells and sells[-1][0] >= lo:
@@ -318,7 +321,7 @@ class MatchingEngine:
         reference: int | None,
         include: Callable[[Order], bool],
         out: list[Event],
-    ) -> tuple[Indicative, dict[int, list[int]]]:
+    ) -> tuple[Indicative, dict[OrderId, list[TradeId]]]:
         """Run the auction: every execution at one price, one TradeExecuted per pair and
         one OrderFilled per order with its whole allocation. Returns the result and, per
         order, the trade ids its fill covers. The book is left uncrossed."""
@@ -329,10 +332,10 @@ class MatchingEngine:
         assert price is not None
         ids = self._ids
         orders = {**self.book.orders, **self.call_market}
-        allocated: dict[int, int] = {}
-        trades: dict[int, list[int]] = {}
-        for fill in fills:
-            buy, sell = orders[fill.buy], orders[fill.sell]
+        allocated: dict[OrderId, int] = {}
+        trades: dict[OrderId, list[TradeId]] = {}
+        for fill in fills:  # the auction's keys are the order ids (_auction_orders)
+            buy, sell = orders[OrderId(fill.buy)], orders[OrderId(fill.sell)]
             trade_id = ids.next_trade_id()
             out.append(
                 TradeExecuted(
@@ -342,7 +345,7 @@ class MatchingEngine:
                     auction=True,
                 )
             )  # fmt: skip
-            for order_id in (fill.buy, fill.sell):
+            for order_id in (buy.order_id, sell.order_id):
                 allocated[order_id] = allocated.get(order_id, 0) + fill.qty
                 trades.setdefault(order_id, []).append(trade_id)
         for order_id, qty in allocated.items():
