@@ -64,6 +64,7 @@ from venue.domain.events import (
 from venue.domain.ids import OrderId, TradeId
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
+from venue.domain.trades import TradeRecord, busted, is_busted, new_trade, with_fill
 from venue.domain.values import (
     OrdStatus,
     OrdType,
@@ -123,10 +124,9 @@ class Kernel:
         self._done: dict[OrderId, tuple[Any, ...]] = {}
         self._done_fifo: deque[OrderId] = deque()
         self._done_by_cl: dict[tuple[str, str], OrderId] = {}
-        # Today's trades, for busts, at most retention.trades: trade_id -> (symbol, price,
-        # qty, buy order id, sell order id, buy fill ExecID, sell fill ExecID, busted);
-        # immutable tuples (replaced, never changed).
-        self.trades: dict[TradeId, tuple[Any, ...]] = {}
+        # Today's trades, for busts, at most retention.trades (venue.domain.trades: plain
+        # immutable tuples, replaced, never changed).
+        self.trades: dict[TradeId, TradeRecord] = {}
         self._trade_fifo: deque[TradeId] = deque()
         # Per symbol, (open, high, low, volume) of today's standing trades no longer in
         # `trades` (retention): what market data needs to rebuild the day's statistics.
@@ -321,11 +321,12 @@ class Kernel:
         kind = {Phase.PRE_CLOSE: "closing", Phase.CALL: "intraday"}.get(phase, "opening")
         after = then or (Phase.CLOSED if kind == "closing" else Phase.CONTINUOUS)
         engine = self.engines[symbol]
-        result, trades = engine.uncross(
+        uncrossed = engine.uncross(
             ts, self._auction_reference(symbol), self._participates(symbol), out
         )
-        self._auction_trades.update(trades)
-        if result.price is not None and trades:
+        result = uncrossed.result
+        self._auction_trades.update(uncrossed.trades_of_fill)
+        if result.price is not None and uncrossed.trades_of_fill:
             self.static_ref[symbol] = result.price
             text = f"{symbol} {kind} auction: {result.volume} at {format_price(result.price)}"
         else:
@@ -758,10 +759,11 @@ class Kernel:
             ok, text = False, f"no trade {cmd.trade_id} today"
             if len(self._trade_fifo) >= self.retention.trades:
                 text += f" among the last {self.retention.trades} kept (retention)"
-        elif trade[7]:
+        elif is_busted(trade):
             ok, text = False, f"trade {cmd.trade_id} is already busted"
         else:
-            for order_id in (trade[3], trade[4]):
+            _, _, _, buy_id, sell_id, *_ = trade
+            for order_id in (buy_id, sell_id):
                 if order_id not in self.live and order_id not in self._done:
                     ok = False
                     text = (
@@ -770,7 +772,7 @@ class Kernel:
                     )
         if ok and trade is not None:
             symbol, price, qty, buy_id, sell_id, buy_exec, sell_exec, _ = trade
-            self.trades[cmd.trade_id] = (*trade[:7], True)
+            self.trades[cmd.trade_id] = busted(trade)
             out.append(
                 TradeBusted(
                     self.counters.next_seq(), ts, cmd.trade_id, symbol, price, qty,
@@ -1330,10 +1332,9 @@ class Kernel:
             if kind is TradeExecuted:
                 t: TradeExecuted = event  # type: ignore[assignment]
                 self.last_trade_px[t.symbol] = t.price
-                self.trades[t.trade_id] = (
-                    _intern(t.symbol), t.price, t.qty, t.buy_order_id, t.sell_order_id, 0, 0,
-                    False,
-                )  # fmt: skip
+                self.trades[t.trade_id] = new_trade(
+                    _intern(t.symbol), t.price, t.qty, t.buy_order_id, t.sell_order_id
+                )
                 self._trade_fifo.append(t.trade_id)
                 if len(self._trade_fifo) > self.retention.trades:
                     self._forget_trade(self._trade_fifo.popleft())
@@ -1348,11 +1349,7 @@ class Kernel:
                 for trade_id in self._auction_trades.get(snap.order_id) or (fill.trade_id,):
                     trade = self.trades.get(trade_id)
                     if trade is not None:
-                        self.trades[trade_id] = (
-                            (*trade[:5], fill.seq, *trade[6:])
-                            if snap.side is Side.BUY
-                            else (*trade[:6], fill.seq, trade[7])
-                        )
+                        self.trades[trade_id] = with_fill(trade, snap.side is Side.BUY, fill.seq)
             oid = snap.order_id
             open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
             open_before = self._open_by_order.get(oid, 0)
@@ -1413,8 +1410,8 @@ class Kernel:
 
     def _forget_trade(self, trade_id: TradeId) -> None:
         trade = self.trades.pop(trade_id, None)
-        if trade is not None and not trade[7]:  # a standing trade: into day_base
-            symbol, price, qty = trade[0], trade[1], trade[2]
+        if trade is not None and not is_busted(trade):  # a standing trade: into day_base
+            symbol, price, qty, *_ = trade
             b = self.day_base.get(symbol)
             self.day_base[symbol] = (
                 (price, price, price, qty)
@@ -1552,7 +1549,7 @@ class Kernel:
             trades = ((t[0], t[1:]) for t in state["trades"])
         kernel.day_base = {s: tuple(b) for s, b in state.get("day_base", {}).items()}  # type: ignore[misc]
         for trade_id, trade in trades:
-            kernel.trades[trade_id] = tuple(trade)
+            kernel.trades[trade_id] = tuple(trade)  # type: ignore[assignment]
             kernel._trade_fifo.append(trade_id)
         kernel.set_retention(kernel.retention)
         kernel._gtd = sorted(

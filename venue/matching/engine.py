@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from sortedcontainers import SortedList
 
@@ -61,6 +62,14 @@ class Counters:
     def next_trade_id(self) -> TradeId:
         self.trade_id += 1
         return self.trade_id  # type: ignore[return-value]
+
+
+class Uncrossed(NamedTuple):
+    """What an auction's uncross did: its price and volume, and per order that traded the
+    trades its one OrderFilled covers (first trade id first: the fill's TradeID)."""
+
+    result: Indicative
+    trades_of_fill: dict[OrderId, list[TradeId]]
 
 
 _TRADE = 0  # plan step kinds
@@ -321,13 +330,12 @@ class MatchingEngine:
         reference: int | None,
         include: Callable[[Order], bool],
         out: list[Event],
-    ) -> tuple[Indicative, dict[OrderId, list[TradeId]]]:
+    ) -> Uncrossed:
         """Run the auction: every execution at one price, one TradeExecuted per pair and
-        one OrderFilled per order with its whole allocation. Returns the result and, per
-        order, the trade ids its fill covers. The book is left uncrossed."""
+        one OrderFilled per order with its whole allocation. The book is left uncrossed."""
         result, fills = uncross(self._auction_orders(include), reference)
         if not fills:
-            return result, {}
+            return Uncrossed(result, {})
         price = result.price
         assert price is not None
         ids = self._ids
@@ -370,7 +378,7 @@ class MatchingEngine:
             )
         self._hi = price if self._hi is None else max(self._hi, price)
         self._lo = price if self._lo is None else min(self._lo, price)
-        return result, trades
+        return Uncrossed(result, trades)
 
     def after_auction(self, ts: int, out: list[Event], continuous: bool) -> None:
         """The call is over: stops the auction's price reached trigger if trading goes on
