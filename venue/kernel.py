@@ -6,12 +6,13 @@ Stages, in this order, for every order command (written down here and nowhere el
   1. sequence  the caller passes ts; the kernel keeps it monotonic
   2. validate  message terms against the instrument (symbol, quantity, lot, price, tick,
                duplicate ClOrdID)
-  3. risk      throttle, kill switch, halt, restrictions and instrument limits, price collar,
-               firm credit (venue.risk)
+  3. reserve   throttle, kill switch, halt, restrictions and instrument limits, price collar,
+               firm credit (venue.risk.exposure.Exposure.reserve)
   3b. phase    the instrument's trading phase: closed rejects, a call accepts what may
                rest for its auction (spec/auctions.md)
   4. match     the symbol's engine (venue.matching), self-trade prevention included
-  5. release   exposure, last trade prices and ClOrdID indexes follow the events
+  5. release   exposure (Exposure.release: fills, cancels, expiries, rejects, busts), last
+               trade prices, the day's trades and ClOrdID indexes follow the events
 The same commands with the same timestamps always give the same events and ids: journal
 replay relies on it.
 """
@@ -76,7 +77,7 @@ from venue.domain.values import (
 )
 from venue.matching import Counters, MatchingEngine
 from venue.matching.auction import AuctionOrder, Indicative, indicative
-from venue.risk import check_collar, check_credit, check_instrument_limits, check_throttle
+from venue.risk.exposure import Exposure
 from venue.risk.limits import changed
 
 CANCEL = "1"
@@ -133,14 +134,10 @@ class Kernel:
         self.day_base: dict[str, tuple[int, int, int, int]] = {}
         self.last_ts = 0
         self.expired_through = 0  # cutoff of the last ExpireDayOrders handled
-        # Risk state.
+        # Risk state: exposure, throttles and kill switches in venue.risk; halts here.
+        self.exposure = Exposure()
         self.halted: set[str] = set()
-        self.blocked: set[tuple[str, str]] = set()  # kill switches: (scope, key)
         self.last_trade_px: dict[str, int] = {}
-        self.firm_open: dict[str, int] = {}  # notional of live orders
-        self.firm_executed: dict[str, int] = {}  # notional traded today
-        self._open_by_order: dict[OrderId, int] = {}
-        self._recent: dict[str, deque[int]] = {}  # throttle windows per session
         # GTD by ExpireTime: (expire_ts, order_id), stale entries skipped when popped.
         self._gtd: list[tuple[int, OrderId]] = []
         # Trading phases (spec/auctions.md): per symbol; timed calls end at call_end with
@@ -160,6 +157,19 @@ class Kernel:
         self._call_contrib: dict[str, dict[OrderId, tuple[tuple[Side, int | None], int]]] = {}
         self._armed: str | None = None  # the symbol whose band the last order ran under
         self._unstarted = {s for s, i in reference.instruments.items() if i.schedule}
+
+    # Views of the risk state (venue.risk.exposure) for status pages and tests.
+    @property
+    def blocked(self) -> set[tuple[str, str]]:
+        return self.exposure.blocked
+
+    @property
+    def firm_open(self) -> dict[str, int]:
+        return self.exposure.firm_open
+
+    @property
+    def firm_executed(self) -> dict[str, int]:
+        return self.exposure.firm_executed
 
     # -- entry point --------------------------------------------------------------------
 
@@ -585,7 +595,7 @@ class Kernel:
             or limit_problem
             or self._check_new(cmd)
             or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
-            or self._check_risk(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts, exposure_before=0)
+            or self._reserve(cmd.session, cmd.symbol, cmd.qty, cmd.price, ts)
         )
         if problem is None and cmd.post_only:
             price, problem = self._post_only_price(cmd.symbol, cmd.side, cmd.price)
@@ -624,9 +634,9 @@ class Kernel:
                 or self._check_replace_terms(cmd, order)
                 or self._check_replace_phase(order)
                 or self._check_gtd(cmd.tif, cmd.expire_ts, cmd.expire_date, ts)
-                or self._check_risk(
+                or self._reserve(
                     cmd.session, order.symbol, cmd.qty - order.cum_qty, cmd.price, ts,
-                    exposure_before=self._open_by_order.get(order.order_id, 0),
+                    order.order_id,
                 )
             )  # fmt: skip
         if problem is not None:
@@ -744,7 +754,7 @@ class Kernel:
         self.expired_through = max(self.expired_through, cmd.cutoff)
         # A new trading day: executed notional starts again from zero, and too-late answers
         # and status of finished orders are kept for one day only.
-        self.firm_executed.clear()
+        self.exposure.new_day()
         self.trades.clear()
         self._trade_fifo.clear()
         self.day_base.clear()
@@ -784,9 +794,6 @@ class Kernel:
                 order.unfill(qty, price)
                 if order_id in self._done:
                     self._done[order_id] = _compact(order)
-                self.firm_executed[order.firm] = self.firm_executed.get(order.firm, 0) - (
-                    qty * price
-                )
                 out.append(
                     OrderTradeCanceled(
                         self.counters.next_seq(), ts, order.snapshot(), cmd.trade_id,
@@ -856,7 +863,7 @@ class Kernel:
                 self._in_scope(scope, key), ts, CancelReason.KILL_SWITCH,
                 f"kill switch engaged for {where}", out,
             )  # fmt: skip
-            self.blocked.add((scope, key))
+            self.exposure.block(scope, key)
             return f"kill switch engaged for {where}: {n} orders canceled, new orders blocked"
         if action == "cancel_all":
             n = self._cancel_where(
@@ -865,9 +872,8 @@ class Kernel:
             )  # fmt: skip
             return f"{n} orders of {where} canceled"
         if action == "release":
-            if (scope, key) not in self.blocked:
+            if not self.exposure.unblock(scope, key):
                 raise ValueError(f"no kill switch engaged for {where}")
-            self.blocked.discard((scope, key))
             return f"kill switch released for {where}"
         if action == "set_limit":
             return self._set_limit(cmd)
@@ -1172,41 +1178,22 @@ class Kernel:
                 )
         return None
 
-    def _check_risk(
+    def _reserve(
         self,
         session: str,
         symbol: str,
         qty: int,
         price: int | None,
         ts: int,
-        exposure_before: int,
+        replacing: OrderId | None = None,
     ) -> Problem | None:
-        """Pre-trade risk for a new order or the new terms of a replace (qty = what may
-        still trade; exposure_before = what the order already counts for)."""
+        """Pre-trade risk (venue.risk.exposure) for a new order or the new terms of the
+        replace of `replacing` (qty = what may still trade)."""
         info = self.sessions[session]
-        throttled = check_throttle(
-            self._recent.setdefault(session, deque()), ts, info.max_orders_per_second
-        )
-        if throttled:
-            return throttled
-        for scope, key in (("venue", ""), ("firm", info.firm), ("session", session)):
-            if (scope, key) in self.blocked:
-                where = "the venue" if scope == "venue" else f"{scope} {key}"
-                return RejectCode.BLOCKED, f"kill switch engaged for {where}: orders blocked"
-        if symbol in self.halted:
-            return RejectCode.HALTED, f"{symbol} is halted"
         instrument = self.instruments[symbol]
-        reference = self.last_trade_px.get(symbol, instrument.reference_price)
-        notional = qty * (price if price is not None else (reference or 0))
-        return (
-            check_instrument_limits(instrument, qty, notional)
-            or check_collar(instrument, reference, price)
-            or check_credit(
-                self.firm(info.firm),
-                self.firm_open.get(info.firm, 0) + self.firm_executed.get(info.firm, 0)
-                - exposure_before,
-                notional,
-            )
+        return self.exposure.reserve(
+            info, self.firm(info.firm), instrument, symbol in self.halted, qty, price,
+            self.last_trade_px.get(symbol, instrument.reference_price), ts, replacing,
         )  # fmt: skip
 
     def _check_same_order(self, cmd: CancelOrder | ReplaceOrder, order: Order) -> Problem | None:
@@ -1326,7 +1313,9 @@ class Kernel:
         self._live_by_cl[(order.session, cl_ord_id)] = order
 
     def _release(self, events: list[Event]) -> None:
-        """After matching: exposure, last prices and indexes follow what happened."""
+        """After matching: exposure (venue.risk), last prices, the day's trades and the
+        order indexes follow what happened."""
+        self.exposure.release(events)
         for event in events:
             kind = type(event)
             if kind is TradeExecuted:
@@ -1344,24 +1333,12 @@ class Kernel:
             snap: OrderSnapshot = event.order  # type: ignore[union-attr,assignment]
             if kind is OrderFilled:
                 fill: OrderFilled = event  # type: ignore[assignment]
-                executed = fill.last_qty * fill.last_px
-                self.firm_executed[snap.firm] = self.firm_executed.get(snap.firm, 0) + executed
                 for trade_id in self._auction_trades.get(snap.order_id) or (fill.trade_id,):
                     trade = self.trades.get(trade_id)
                     if trade is not None:
                         self.trades[trade_id] = with_fill(trade, snap.side is Side.BUY, fill.seq)
-            oid = snap.order_id
-            open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
-            open_before = self._open_by_order.get(oid, 0)
-            if open_now != open_before:
-                self.firm_open[snap.firm] = (
-                    self.firm_open.get(snap.firm, 0) + open_now - open_before
-                )
             if snap.status.is_done:
-                self._open_by_order.pop(oid, None)
-                self._retire(oid)
-            elif snap.price is not None:
-                self._open_by_order[oid] = open_now
+                self._retire(snap.order_id)
 
     def _retire(self, order_id: OrderId) -> None:
         """Move a finished order out of the live indexes."""
@@ -1444,6 +1421,7 @@ class Kernel:
             _order_to_plain(o) for e in self.engines.values() for o in e.call_market.values()
         ]
         c = self.counters
+        risk = self.exposure.export()
         return {
             "format": 2,
             "counters": [c.seq, c.order_id, c.trade_id],
@@ -1457,10 +1435,10 @@ class Kernel:
             "firms": [_plain(f) for f in self.firms.values()],
             "sessions": [_plain(s) for s in self.sessions.values()],
             "halted": sorted(self.halted),
-            "blocked": sorted(list(b) for b in self.blocked),
+            "blocked": risk["blocked"],
             "last_trade_px": dict(self.last_trade_px),
-            "firm_executed": dict(self.firm_executed),
-            "recent": {s: list(d) for s, d in self._recent.items()},
+            "firm_executed": risk["firm_executed"],
+            "recent": risk["recent"],
             "trade_ids": list(self.trades),
             "trades": list(self.trades.values()),
             "phases": {s: p.value for s, p in self.phase.items() if p is not Phase.CONTINUOUS},
@@ -1516,26 +1494,20 @@ class Kernel:
             for d in state["sessions"]
         }
         kernel.halted = set(state["halted"])
-        kernel.blocked = {(scope, key) for scope, key in state["blocked"]}
         kernel.last_trade_px = dict(state["last_trade_px"])
-        kernel.firm_executed = dict(state["firm_executed"])
-        kernel._recent = {s: deque(ts) for s, ts in state["recent"].items()}
         for plain in state["resting"]:
             order = _order_from_plain(plain)
             kernel.engines[order.symbol].book.add(order)
             kernel.live[order.order_id] = order
             kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
-            open_now = order.leaves_qty * order.price  # type: ignore[operator]
-            kernel._open_by_order[order.order_id] = open_now
-            kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
         for plain in state.get("stops", ()):
             order = _order_from_plain(plain)
             kernel.engines[order.symbol].park(order)
             kernel.live[order.order_id] = order
             kernel._live_by_cl[(order.session, order.cl_ord_id)] = order
-            if order.price is not None:
-                kernel._open_by_order[order.order_id] = open_now = order.leaves_qty * order.price
-                kernel.firm_open[order.firm] = kernel.firm_open.get(order.firm, 0) + open_now
+        kernel.exposure = Exposure.restore(
+            state["blocked"], state["firm_executed"], state["recent"], kernel.live.values()
+        )
         if state.get("format", 1) >= 2:
             kernel._index_done([_compact(_order_from_plain(r)) for r in state["done"]])
             trades: Iterable[tuple[TradeId, Any]] = zip(
@@ -1581,14 +1553,7 @@ class Kernel:
             assert self._call_qty[symbol] == kept, f"{symbol}: call quantities drifted"
         for order in self.live.values():
             assert order.expire_ts is None or order.expire_ts > self.last_ts, "GTD past expiry"
-        open_by_firm: dict[str, int] = {}
-        for order in self.live.values():
-            open_by_firm[order.firm] = open_by_firm.get(order.firm, 0) + (
-                0 if order.price is None else order.leaves_qty * order.price
-            )
-        assert {f: v for f, v in self.firm_open.items() if v} == {
-            f: v for f, v in open_by_firm.items() if v
-        }, "firm open notional drifted from the live orders"
+        self.exposure.check(self.live.values())
 
 
 _TIF_TEXT = {TimeInForce.AT_OPEN: "at the opening", TimeInForce.AT_CLOSE: "at the close"}
