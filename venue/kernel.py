@@ -63,6 +63,18 @@ from venue.domain.events import (
     TradeExecuted,
 )
 from venue.domain.ids import OrderId, TradeId
+from venue.domain.operator import (
+    CancelAll,
+    ChangePhase,
+    EngageKillSwitch,
+    Halt,
+    Refusal,
+    ReleaseKillSwitch,
+    Resume,
+    SetLimit,
+    where,
+)
+from venue.domain.operator import parse as parse_operator
 from venue.domain.order import Order
 from venue.domain.reference import Firm, Instrument, Reference, Role, SessionInfo, StpMode
 from venue.domain.trades import TradeRecord, busted, is_busted, new_trade, with_fill
@@ -423,14 +435,14 @@ class Kernel:
         ts: int,
         out: list[Event],
         initial: bool = False,
-    ) -> str:
+    ) -> str | Refusal:
         """Move an instrument to `target` (operator or schedule). Leaving a phase in which
         nothing matched for continuous trading always goes through an auction (the book
         may be crossed); leaving a call otherwise cancels its market orders and the
         orders of its auction."""
         phase = self.phase[symbol]
         if target is phase:
-            raise ValueError(f"{symbol} is already {phase.value}")
+            return Refusal(f"{symbol} is already {phase.value}")
         if target is Phase.CONTINUOUS and not initial:
             return self._auction(symbol, actor, ts, out, then=Phase.CONTINUOUS)
         if phase.is_call:
@@ -810,103 +822,106 @@ class Kernel:
     # -- operator -----------------------------------------------------------------------
 
     def _operator(self, cmd: OperatorAction, ts: int, out: list[Event]) -> None:
-        try:
-            text = self._apply_operator(cmd, ts, out)
-            ok = True
-        except ValueError as exc:
-            text, ok = str(exc), False
+        """One operator action (venue.domain.operator): its key checked against what the
+        venue has, parsed into a typed command, carried out; a Refusal is said as is."""
+        result = self._unknown_key(cmd.scope, cmd.key) or parse_operator(cmd)
+        if not isinstance(result, Refusal):
+            result = _OPERATOR_HANDLERS[type(result)](self, result, ts, out)
+        refused = isinstance(result, Refusal)
         out.append(
             OperatorActionApplied(
                 self.counters.next_seq(), ts, cmd.operator, cmd.action, cmd.scope, cmd.key,
-                cmd.field, cmd.value, ok, text,
+                cmd.field, cmd.value, not refused,
+                result.text if isinstance(result, Refusal) else result,
             )
         )  # fmt: skip
 
-    def _apply_operator(self, cmd: OperatorAction, ts: int, out: list[Event]) -> str:
-        """Carry out one operator action; ValueError (with a clear text) if it is invalid."""
-        scope, key, action = cmd.scope, cmd.key, cmd.action
+    def _unknown_key(self, scope: str, key: str) -> Refusal | None:
         if scope == "instrument" and key not in self.engines:
-            raise ValueError(f"unknown symbol {key}")
+            return Refusal(f"unknown symbol {key}")
         if scope == "session" and key not in self.sessions:
-            raise ValueError(f"unknown session {key}")
+            return Refusal(f"unknown session {key}")
         if scope == "firm" and key not in {s.firm for s in self.sessions.values()}:
-            raise ValueError(f"unknown firm {key}")
-        if scope not in ("instrument", "session", "firm", "venue"):
-            raise ValueError(f"unknown scope {scope}")
-        if action in ("halt", "resume"):
-            if scope != "instrument":
-                raise ValueError("halt and resume apply to an instrument")
-            if action == "halt":
-                self.halted.add(key)
-                return f"{key} halted: new orders and replaces rejected, resting orders stay"
-            was_halted = key in self.halted
-            self.halted.discard(key)
-            secs = self.instruments[key].resume_call_secs
-            if secs and was_halted and self.phase[key] is Phase.CONTINUOUS:
-                text = f"{key} resumed: call for {secs}s, then an auction"
-                self._move(key, Phase.CALL, cmd.operator, ts, out, text, ts + secs * 1_000_000)
-                return text
-            if was_halted and self.phase[key] is Phase.CALL and key not in self.call_end:
-                # its end came during the halt: the auction follows after resume_call_secs
-                self.call_end[key] = ts + secs * 1_000_000
-                return f"{key} resumed: the call ends in {secs}s with its auction"
-            return f"{key} resumed"
-        if action == "phase":
-            if scope != "instrument":
-                raise ValueError("phase applies to an instrument")
-            return self._operator_phase(key, cmd.value or "", cmd.operator, ts, out)
-        where = "the venue" if scope == "venue" else f"{scope} {key}"
-        if action == "kill":
-            if scope == "instrument":
-                raise ValueError("the kill switch applies to a session, a firm or the venue")
-            n = self._cancel_where(
-                self._in_scope(scope, key), ts, CancelReason.KILL_SWITCH,
-                f"kill switch engaged for {where}", out,
-            )  # fmt: skip
-            self.exposure.block(scope, key)
-            return f"kill switch engaged for {where}: {n} orders canceled, new orders blocked"
-        if action == "cancel_all":
-            n = self._cancel_where(
-                self._in_scope(scope, key), ts, CancelReason.OPERATOR,
-                f"canceled by the operator ({where})", out,
-            )  # fmt: skip
-            return f"{n} orders of {where} canceled"
-        if action == "release":
-            if not self.exposure.unblock(scope, key):
-                raise ValueError(f"no kill switch engaged for {where}")
-            return f"kill switch released for {where}"
-        if action == "set_limit":
-            return self._set_limit(cmd)
-        raise ValueError(f"unknown action {action}")
+            return Refusal(f"unknown firm {key}")
+        return None
 
-    def _operator_phase(
-        self, symbol: str, target: str, operator: str, ts: int, out: list[Event]
-    ) -> str:
+    def _halt(self, cmd: Halt, ts: int, out: list[Event]) -> str:
+        self.halted.add(cmd.symbol)
+        return f"{cmd.symbol} halted: new orders and replaces rejected, resting orders stay"
+
+    def _resume(self, cmd: Resume, ts: int, out: list[Event]) -> str:
+        key = cmd.symbol
+        was_halted = key in self.halted
+        self.halted.discard(key)
+        secs = self.instruments[key].resume_call_secs
+        if secs and was_halted and self.phase[key] is Phase.CONTINUOUS:
+            text = f"{key} resumed: call for {secs}s, then an auction"
+            self._move(key, Phase.CALL, cmd.operator, ts, out, text, ts + secs * 1_000_000)
+            return text
+        if was_halted and self.phase[key] is Phase.CALL and key not in self.call_end:
+            # its end came during the halt: the auction follows after resume_call_secs
+            self.call_end[key] = ts + secs * 1_000_000
+            return f"{key} resumed: the call ends in {secs}s with its auction"
+        return f"{key} resumed"
+
+    def _kill(self, cmd: EngageKillSwitch, ts: int, out: list[Event]) -> str:
+        place = where(cmd.scope, cmd.key)
+        n = self._cancel_where(
+            self._in_scope(cmd.scope, cmd.key), ts, CancelReason.KILL_SWITCH,
+            f"kill switch engaged for {place}", out,
+        )  # fmt: skip
+        self.exposure.block(cmd.scope, cmd.key)
+        return f"kill switch engaged for {place}: {n} orders canceled, new orders blocked"
+
+    def _release_kill(self, cmd: ReleaseKillSwitch, ts: int, out: list[Event]) -> str | Refusal:
+        place = where(cmd.scope, cmd.key)
+        if not self.exposure.unblock(cmd.scope, cmd.key):
+            return Refusal(f"no kill switch engaged for {place}")
+        return f"kill switch released for {place}"
+
+    def _cancel_all(self, cmd: CancelAll, ts: int, out: list[Event]) -> str:
+        place = where(cmd.scope, cmd.key)
+        n = self._cancel_where(
+            self._in_scope(cmd.scope, cmd.key), ts, CancelReason.OPERATOR,
+            f"canceled by the operator ({place})", out,
+        )  # fmt: skip
+        return f"{n} orders of {place} canceled"
+
+    def _operator_phase(self, cmd: ChangePhase, ts: int, out: list[Event]) -> str | Refusal:
+        symbol, target = cmd.symbol, cmd.target
         if symbol in self.halted:
-            raise ValueError(f"{symbol} is halted: resume it first")
+            return Refusal(f"{symbol} is halted: resume it first")
         phase = self.phase[symbol]
         if target == "auction":
             if not phase.is_call:
-                raise ValueError(
+                return Refusal(
                     f"{symbol} is {phase.value}: an auction ends a call (pre-open, pre-close "
                     "or a call)"
                 )
-            return self._auction(symbol, operator, ts, out)
+            return self._auction(symbol, cmd.operator, ts, out)
         allowed = ("closed", "pre-open", "continuous", "pre-close")
         if target not in allowed:
-            raise ValueError(f"unknown phase {target!r} (allowed: {', '.join(allowed)}, auction)")
-        return self._change_phase(symbol, Phase(target), operator, ts, out)
+            return Refusal(f"unknown phase {target!r} (allowed: {', '.join(allowed)}, auction)")
+        return self._change_phase(symbol, Phase(target), cmd.operator, ts, out)
 
-    def _set_limit(self, cmd: OperatorAction) -> str:
+    def _set_limit(self, cmd: SetLimit, ts: int, out: list[Event]) -> str | Refusal:
         scope, key = cmd.scope, cmd.key
-        if scope == "instrument":
-            self.instruments[key] = changed(self.instruments[key], scope, cmd.field, cmd.value)  # type: ignore[assignment]
-        elif scope == "firm":
-            self.firms[key] = changed(self.firm(key), scope, cmd.field, cmd.value)  # type: ignore[assignment]
-        elif scope == "session":
-            self.sessions[key] = changed(self.sessions[key], scope, cmd.field, cmd.value)  # type: ignore[assignment]
+        current: Instrument | Firm | SessionInfo = (
+            self.instruments[key]
+            if scope == "instrument"
+            else self.firm(key)
+            if scope == "firm"
+            else self.sessions[key]
+        )
+        new = changed(current, scope, cmd.field, cmd.value)
+        if isinstance(new, Refusal):
+            return new
+        if isinstance(new, Instrument):
+            self.instruments[key] = new
+        elif isinstance(new, Firm):
+            self.firms[key] = new
         else:
-            raise ValueError("limits are set per instrument, firm or session")
+            self.sessions[key] = new
         return f"{scope} {key} {cmd.field} = {cmd.value if cmd.value is not None else 'none'}"
 
     def _in_scope(self, scope: str, key: str) -> Any:
@@ -1599,6 +1614,16 @@ _PRICED = {
     OrdType.LIMIT: "limit",
     OrdType.STOP_LIMIT: "stop limit",
     OrdType.MARKET_TO_LIMIT: "market-to-limit",
+}
+
+_OPERATOR_HANDLERS: dict[type, Any] = {
+    Halt: Kernel._halt,
+    Resume: Kernel._resume,
+    ChangePhase: Kernel._operator_phase,
+    EngageKillSwitch: Kernel._kill,
+    ReleaseKillSwitch: Kernel._release_kill,
+    CancelAll: Kernel._cancel_all,
+    SetLimit: Kernel._set_limit,
 }
 
 _HANDLERS: dict[type, Any] = {
