@@ -111,7 +111,7 @@ def test_release_follows_cancels_expiries_rejects_replaces_and_busts():
 def test_a_snapshot_keeps_blocks_executed_notional_and_throttle_windows():
     e = Exposure()
     e.block("session", "S1")
-    e._executed("F1", 7)
+    e.firm_executed["F1"] = 7
     reserve(e, 10, ts=5)
     live = [order(1, 10), order(2, 5, None)]
     again = Exposure.restore(**{**e.export(), "live": live})  # type: ignore[arg-type]

@@ -1343,7 +1343,7 @@ class Kernel:
                 if len(self._trade_fifo) > self.retention.trades:
                     self._forget_trade(self._trade_fifo.popleft())
                 continue
-            if kind not in ORDER_EVENTS:
+            if kind not in _ORDER_EVENTS:
                 continue
             snap: OrderSnapshot = event.order  # type: ignore[union-attr,assignment]
             if kind is OrderFilled:
@@ -1352,7 +1352,7 @@ class Kernel:
                     trade = self.trades.get(trade_id)
                     if trade is not None:
                         self.trades[trade_id] = with_fill(trade, snap.side is Side.BUY, fill.seq)
-            if snap.status.is_done:
+            if snap.status in _DONE:
                 self._retire(snap.order_id)
 
     def _retire(self, order_id: OrderId) -> None:
@@ -1615,6 +1615,9 @@ _PRICED = {
     OrdType.STOP_LIMIT: "stop limit",
     OrdType.MARKET_TO_LIMIT: "market-to-limit",
 }
+
+_ORDER_EVENTS = frozenset(ORDER_EVENTS)  # one hash lookup per event, not a scan of nine
+_DONE = frozenset(s for s in OrdStatus if s.is_done)  # OrdStatus.is_done without the call
 
 _OPERATOR_HANDLERS: dict[type, Any] = {
     Halt: Kernel._halt,

@@ -37,6 +37,7 @@ from venue.risk.checks import (
     check_throttle,
 )
 
+_ORDER_EVENTS = frozenset(ORDER_EVENTS)  # one hash lookup per event, not a scan of nine
 Block = tuple[str, str]  # a kill switch: (scope, key), scope venue ("" key), firm or session
 
 
@@ -98,32 +99,33 @@ class Exposure:
     # -- after matching -------------------------------------------------------------------
 
     def release(self, events: Iterable[Event]) -> None:
-        """Open and executed notional follow what happened to each order. O(events)."""
+        """Open and executed notional follow what happened to each order: an order counts
+        for leaves x price after each of its events (0 once done, a market order 0).
+        O(events)."""
         open_by_order = self._open_by_order
         firm_open = self.firm_open
+        executed = self.firm_executed
         for event in events:
             kind = type(event)
-            if kind not in ORDER_EVENTS:
+            if kind not in _ORDER_EVENTS:
                 continue
             snap: OrderSnapshot = event.order  # type: ignore[union-attr,assignment]
             if kind is OrderFilled:
                 fill: OrderFilled = event  # type: ignore[assignment]
-                self._executed(snap.firm, fill.last_qty * fill.last_px)
+                executed[snap.firm] = executed.get(snap.firm, 0) + fill.last_qty * fill.last_px
             elif kind is OrderTradeCanceled:
                 bust: OrderTradeCanceled = event  # type: ignore[assignment]
-                self._executed(snap.firm, -bust.last_qty * bust.last_px)
+                executed[snap.firm] = executed.get(snap.firm, 0) - bust.last_qty * bust.last_px
+            price = snap.price
+            open_now = 0 if price is None else snap.leaves_qty * price  # leaves 0 once done
             oid = snap.order_id
-            open_now = 0 if snap.price is None else snap.leaves_qty * snap.price
             open_before = open_by_order.get(oid, 0)
             if open_now != open_before:
                 firm_open[snap.firm] = firm_open.get(snap.firm, 0) + open_now - open_before
-            if snap.status.is_done:
-                open_by_order.pop(oid, None)
-            elif snap.price is not None:
-                open_by_order[oid] = open_now
-
-    def _executed(self, firm: str, notional: int) -> None:
-        self.firm_executed[firm] = self.firm_executed.get(firm, 0) + notional
+                if open_now:
+                    open_by_order[oid] = open_now
+                else:
+                    del open_by_order[oid]
 
     def new_day(self) -> None:
         """A new trading day: executed notional starts again from zero."""
