@@ -161,9 +161,8 @@ class Kernel:
         self.indicative: dict[str, tuple[int | None, int, int, str | None]] = {}
         # The schedule's next step per scheduled symbol: (due ts, phase value or "auction").
         self.next_step: dict[str, tuple[int, str]] = {}
-        self._auction_trades: dict[
-            OrderId, list[TradeId]
-        ] = {}  # during one command: order -> trades
+        # During one command: per order an auction filled, the trades its fill covers.
+        self._auction_trades: dict[OrderId, list[TradeId]] = {}
         self._calls: set[str] = set()  # symbols in a call now
         self._call_qty: dict[str, dict[tuple[Side, int | None], int]] = {}
         self._call_contrib: dict[str, dict[OrderId, tuple[tuple[Side, int | None], int]]] = {}
@@ -827,12 +826,11 @@ class Kernel:
         result = self._unknown_key(cmd.scope, cmd.key) or parse_operator(cmd)
         if not isinstance(result, Refusal):
             result = _OPERATOR_HANDLERS[type(result)](self, result, ts, out)
-        refused = isinstance(result, Refusal)
+        ok, text = (False, result.text) if isinstance(result, Refusal) else (True, result)
         out.append(
             OperatorActionApplied(
                 self.counters.next_seq(), ts, cmd.operator, cmd.action, cmd.scope, cmd.key,
-                cmd.field, cmd.value, not refused,
-                result.text if isinstance(result, Refusal) else result,
+                cmd.field, cmd.value, ok, text,
             )
         )  # fmt: skip
 
