@@ -30,6 +30,7 @@ from typing import Any
 from venue.domain import serde
 from venue.domain.commands import BustTrade, Command, OperatorAction
 from venue.domain.events import Event, OperatorActionApplied
+from venue.domain.ids import TradeId
 
 log = logging.getLogger("venue.control")
 
@@ -66,7 +67,7 @@ def command_from_request(operator: str, spec: dict[str, Any]) -> Command:
     if not operator:
         raise ValueError("operator name is required")
     if spec.get("action") == "bust":
-        return BustTrade(operator, int(spec["trade_id"]), str(spec.get("reason", "")))
+        return BustTrade(operator, TradeId(int(spec["trade_id"])), str(spec.get("reason", "")))
     try:
         return OperatorAction(
             operator,

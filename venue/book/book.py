@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedDict
 
+from venue.domain.ids import OrderId
 from venue.domain.order import Order
 from venue.domain.values import Side
 
@@ -21,7 +22,7 @@ class Level:
 
     def __init__(self, price: int) -> None:
         self.price = price
-        self.orders: dict[int, Order] = {}
+        self.orders: dict[OrderId, Order] = {}
         self.qty = 0
 
 
@@ -29,7 +30,7 @@ class OrderBook:
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self._sides: dict[Side, SortedDict] = {Side.BUY: SortedDict(), Side.SELL: SortedDict()}
-        self.orders: dict[int, Order] = {}
+        self.orders: dict[OrderId, Order] = {}
 
     @staticmethod
     def _key(side: Side, price: int) -> int:
@@ -90,7 +91,7 @@ class OrderBook:
 
     def check_invariants(self, crossed_ok: bool = False) -> None:
         """Assert every structural rule of the book (crossed_ok: in a call). O(N); tests."""
-        seen: set[int] = set()
+        seen: set[OrderId] = set()
         for side, levels in self._sides.items():
             for key, level in levels.items():
                 assert key == self._key(side, level.price), "level under the wrong key"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from venue.domain.codes import RejectCode
+from venue.domain.ids import OrderId, TradeId
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdType, Side, TimeInForce
 
@@ -41,7 +42,7 @@ class CancelOrder:
     orig_cl_ord_id: str
     symbol: str
     side: Side
-    order_id: int | None = None
+    order_id: OrderId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class ReplaceOrder:
     tif: TimeInForce
     qty: int
     price: int | None = None
-    order_id: int | None = None
+    order_id: OrderId | None = None
     stop_px: int | None = None  # StopPx(99)
     expire_ts: int | None = None  # ExpireTime(126), µs UTC
     expire_date: int | None = None  # ExpireDate(432), YYYYMMDD
@@ -70,7 +71,7 @@ class QueryOrder:
     cl_ord_id: str
     symbol: str
     side: Side
-    order_id: int | None = None
+    order_id: OrderId | None = None
     status_req_id: str = ""  # OrdStatusReqID(790), FIX 4.4: echoed on the answer
 
 
@@ -156,7 +157,7 @@ class BustTrade:
     """The operator cancels a trade of the current trading day."""
 
     operator: str
-    trade_id: int
+    trade_id: TradeId
     reason: str = ""
 
 

@@ -12,12 +12,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from venue.domain.codes import CancelReason, RejectCode
+from venue.domain.ids import ExecId, OrderId, Seq, TradeId
 from venue.domain.values import OrdStatus, OrdType, Phase, Side, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
 class OrderSnapshot:
-    order_id: int
+    order_id: OrderId
     session: str
     firm: str
     account: str
@@ -46,14 +47,14 @@ class OrderSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class OrderAccepted:
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class OrderRejected:
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
     code: RejectCode
@@ -62,10 +63,10 @@ class OrderRejected:
 
 @dataclass(frozen=True, slots=True)
 class OrderFilled:
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
-    trade_id: int
+    trade_id: TradeId
     last_px: int
     last_qty: int
     aggressor: bool
@@ -75,15 +76,15 @@ class OrderFilled:
 class TradeExecuted:
     """One match between two orders. Not a report by itself; both sides get an OrderFilled."""
 
-    seq: int
+    seq: Seq
     ts: int
-    trade_id: int
+    trade_id: TradeId
     symbol: str
     price: int
     qty: int
     aggressor_side: Side
-    buy_order_id: int
-    sell_order_id: int
+    buy_order_id: OrderId
+    sell_order_id: OrderId
     buy_firm: str
     sell_firm: str
     buy_session: str
@@ -95,7 +96,7 @@ class TradeExecuted:
 
 @dataclass(frozen=True, slots=True)
 class OrderCanceled:
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
     reason: CancelReason
@@ -104,14 +105,14 @@ class OrderCanceled:
 
 @dataclass(frozen=True, slots=True)
 class OrderReplaced:
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class OrderExpired:
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
 
@@ -120,7 +121,7 @@ class OrderExpired:
 class OrderStatusReported:
     """Answer to an OrderStatusRequest. `order` is None when the order is unknown."""
 
-    seq: int
+    seq: Seq
     ts: int
     session: str
     cl_ord_id: str
@@ -136,7 +137,7 @@ class OrderStatusReported:
 class CancelRejected:
     """An OrderCancelRequest (response_to "1") or replace (response_to "2") was refused."""
 
-    seq: int
+    seq: Seq
     ts: int
     session: str
     cl_ord_id: str
@@ -152,7 +153,7 @@ class CancelRejected:
 class OrderRestated:
     """The venue changed a resting order's quantity (self-trade decrement)."""
 
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
     text: str
@@ -163,7 +164,7 @@ class OrderTriggered:
     """A parked stop's trigger printed: it enters the book (or trades) from now on, as a
     market order (stop) or a limit order (stop-limit), with a new priority time."""
 
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
     text: str
@@ -176,7 +177,7 @@ class MassCancelReported:
     response: FIX 531, "0" rejected or the request type it carried out.
     """
 
-    seq: int
+    seq: Seq
     ts: int
     session: str
     cl_ord_id: str
@@ -192,7 +193,7 @@ class MassCancelReported:
 class OperatorActionApplied:
     """An operator action the kernel carried out (or refused: ok False, text says why)."""
 
-    seq: int
+    seq: Seq
     ts: int
     operator: str
     action: str
@@ -208,9 +209,9 @@ class OperatorActionApplied:
 class TradeBusted:
     """A trade was canceled by the operator. Each side also gets an OrderTradeCanceled."""
 
-    seq: int
+    seq: Seq
     ts: int
-    trade_id: int
+    trade_id: TradeId
     symbol: str
     price: int
     qty: int
@@ -222,11 +223,11 @@ class TradeBusted:
 class OrderTradeCanceled:
     """One side of a busted trade: ExecType H, ExecRefID = the fill's ExecID (exec_ref)."""
 
-    seq: int
+    seq: Seq
     ts: int
     order: OrderSnapshot
-    trade_id: int
-    exec_ref: int
+    trade_id: TradeId
+    exec_ref: ExecId
     last_px: int
     last_qty: int
     text: str
@@ -239,7 +240,7 @@ class PhaseChanged:
     actor: the operator's name, "schedule", "volatility" or "halt" (resume into a call).
     call_end: when a timed call ends with its auction (µs UTC), None if it has no end."""
 
-    seq: int
+    seq: Seq
     ts: int
     symbol: str
     phase: Phase
@@ -255,7 +256,7 @@ class IndicativeChanged:
     """During a call: the price the auction would uncross at now, its volume and the
     surplus left (price None: nothing would execute). Published in market data."""
 
-    seq: int
+    seq: Seq
     ts: int
     symbol: str
     price: int | None

@@ -7,6 +7,7 @@ illegal transition raises IllegalTransition (a bug in the venue, never a client'
 from __future__ import annotations
 
 from venue.domain.events import OrderSnapshot
+from venue.domain.ids import OrderId
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, OrdType, Side, TimeInForce
 
@@ -64,7 +65,7 @@ class Order:
 
     def __init__(
         self,
-        order_id: int,
+        order_id: OrderId,
         session: str,
         firm: str,
         account: str,

@@ -53,6 +53,7 @@ from venue.domain.events import (
     TradeBusted,
     TradeExecuted,
 )
+from venue.domain.ids import OrderId
 from venue.domain.reference import StpMode
 from venue.domain.values import (
     OrdType,
@@ -307,9 +308,10 @@ def _is_float(text: str) -> bool:
     return digits.isdigit() and digits.isascii()
 
 
-def _order_id(fields: dict[str, str]) -> int | None:
+def _order_id(fields: dict[str, str]) -> OrderId | None:
     """Our OrderIDs are decimal integers (bounds.check_message refused any other 37)."""
-    return bounds.order_id(fields.get("37"))
+    value = bounds.order_id(fields.get("37"))
+    return None if value is None else OrderId(value)
 
 
 def _new_order(f: dict[str, str], session: str) -> NewOrder:

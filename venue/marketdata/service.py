@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from venue.domain.events import Event
 from venue.domain.reference import Reference, Role
+from venue.domain.trades import is_busted
 from venue.domain.values import Side
 from venue.fix.codec import business_reject, parse
 from venue.fix.mdcodec import (
@@ -157,8 +158,9 @@ class MarketDataService:
             for engine in kernel.engines.values():
                 for order in engine.book.orders.values():
                     book.seed_order(order.snapshot())
-            for trade_id, (symbol, price, qty, *_rest) in sorted(kernel.trades.items()):
-                if not _rest[-1]:  # not busted
+            for trade_id, trade in sorted(kernel.trades.items()):
+                symbol, price, qty, *_ = trade
+                if not is_busted(trade):
                     book.seed_trade(symbol, trade_id, price, qty, kernel.last_ts)
             for symbol in kernel.halted:
                 book.seed_halted(symbol)

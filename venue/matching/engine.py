@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from sortedcontainers import SortedList
 
@@ -31,6 +32,7 @@ from venue.domain.events import (
     OrderTriggered,
     TradeExecuted,
 )
+from venue.domain.ids import OrderId, Seq, TradeId
 from venue.domain.order import Order
 from venue.domain.reference import StpMode
 from venue.domain.values import OrdStatus, Side, TimeInForce, format_price
@@ -38,7 +40,9 @@ from venue.matching.auction import AuctionOrder, Indicative, indicative, uncross
 
 
 class Counters:
-    """Venue-wide id sequences. Owned by the kernel; restored by journal replay."""
+    """Venue-wide id sequences (the id source). Owned by the kernel; restored by journal
+    replay. Each hands out the int it counted as its id type: no conversion call, no cost.
+    """
 
     __slots__ = ("seq", "order_id", "trade_id")
 
@@ -47,17 +51,25 @@ class Counters:
         self.order_id = 0
         self.trade_id = 0
 
-    def next_seq(self) -> int:
+    def next_seq(self) -> Seq:
         self.seq += 1
-        return self.seq
+        return self.seq  # type: ignore[return-value]
 
-    def next_order_id(self) -> int:
+    def next_order_id(self) -> OrderId:
         self.order_id += 1
-        return self.order_id
+        return self.order_id  # type: ignore[return-value]
 
-    def next_trade_id(self) -> int:
+    def next_trade_id(self) -> TradeId:
         self.trade_id += 1
-        return self.trade_id
+        return self.trade_id  # type: ignore[return-value]
+
+
+class Uncrossed(NamedTuple):
+    """What an auction's uncross did: its price and volume, and per order that traded the
+    trades its one OrderFilled covers (first trade id first: the fill's TradeID)."""
+
+    result: Indicative
+    trades_of_fill: dict[OrderId, list[TradeId]]
 
 
 _TRADE = 0  # plan step kinds
@@ -76,14 +88,14 @@ class MatchingEngine:
         self.book = OrderBook(symbol)
         self._ids = counters
         # Parked stops, in accept order (order id), and by stop price per side.
-        self.parked: dict[int, Order] = {}
+        self.parked: dict[OrderId, Order] = {}
         self._stops: dict[Side, SortedList] = {Side.BUY: SortedList(), Side.SELL: SortedList()}
         # Highest and lowest trade price printed since the last trigger check.
         self._hi: int | None = None
         self._lo: int | None = None
         # Calls: nothing matches; market orders wait here for the auction (accept order).
         self.in_call = False
-        self.call_market: dict[int, Order] = {}
+        self.call_market: dict[OrderId, Order] = {}
         # Volatility band (lowest, highest price a trade may print at; None: no bound),
         # and the first price outside it that an order's walk reached.
         self.band: tuple[int | None, int | None] | None = None
@@ -119,7 +131,7 @@ class MatchingEngine:
             self._hi = self._lo = None
             assert lo is not None
             buys, sells = self._stops[Side.BUY], self._stops[Side.SELL]
-            fired: list[int] = []
+            fired: list[OrderId] = []
             while buys and buys[0][0] <= hi:
                 fired.append(buys.pop(0)[1])
             while sells and sells[-1][0] >= lo:
@@ -318,21 +330,20 @@ class MatchingEngine:
         reference: int | None,
         include: Callable[[Order], bool],
         out: list[Event],
-    ) -> tuple[Indicative, dict[int, list[int]]]:
+    ) -> Uncrossed:
         """Run the auction: every execution at one price, one TradeExecuted per pair and
-        one OrderFilled per order with its whole allocation. Returns the result and, per
-        order, the trade ids its fill covers. The book is left uncrossed."""
+        one OrderFilled per order with its whole allocation. The book is left uncrossed."""
         result, fills = uncross(self._auction_orders(include), reference)
         if not fills:
-            return result, {}
+            return Uncrossed(result, {})
         price = result.price
         assert price is not None
         ids = self._ids
         orders = {**self.book.orders, **self.call_market}
-        allocated: dict[int, int] = {}
-        trades: dict[int, list[int]] = {}
-        for fill in fills:
-            buy, sell = orders[fill.buy], orders[fill.sell]
+        allocated: dict[OrderId, int] = {}
+        trades: dict[OrderId, list[TradeId]] = {}
+        for fill in fills:  # the auction's keys are the order ids (_auction_orders)
+            buy, sell = orders[OrderId(fill.buy)], orders[OrderId(fill.sell)]
             trade_id = ids.next_trade_id()
             out.append(
                 TradeExecuted(
@@ -342,7 +353,7 @@ class MatchingEngine:
                     auction=True,
                 )
             )  # fmt: skip
-            for order_id in (fill.buy, fill.sell):
+            for order_id in (buy.order_id, sell.order_id):
                 allocated[order_id] = allocated.get(order_id, 0) + fill.qty
                 trades.setdefault(order_id, []).append(trade_id)
         for order_id, qty in allocated.items():
@@ -367,7 +378,7 @@ class MatchingEngine:
             )
         self._hi = price if self._hi is None else max(self._hi, price)
         self._lo = price if self._lo is None else min(self._lo, price)
-        return result, trades
+        return Uncrossed(result, trades)
 
     def after_auction(self, ts: int, out: list[Event], continuous: bool) -> None:
         """The call is over: stops the auction's price reached trigger if trading goes on

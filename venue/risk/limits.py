@@ -6,6 +6,7 @@ import dataclasses
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from venue.domain.operator import Refusal
 from venue.domain.reference import Firm, Instrument, SessionInfo, StpMode
 from venue.domain.values import PRICE_SCALE, price_from_decimal
 
@@ -65,21 +66,21 @@ _REQUIRED = {
 
 def changed(
     current: Instrument | Firm | SessionInfo, scope: str, field: str, value: str | None
-) -> Instrument | Firm | SessionInfo:
-    """A copy of `current` with one limit changed. Raises ValueError with a clear text."""
+) -> Instrument | Firm | SessionInfo | Refusal:
+    """A copy of `current` with one limit changed, or a Refusal with a clear text."""
     parsers = FIELDS.get(scope, {})
     if field not in parsers:
         allowed = ", ".join(parsers) or "none"
-        raise ValueError(f"unknown {scope} limit {field!r} (allowed: {allowed})")
+        return Refusal(f"unknown {scope} limit {field!r} (allowed: {allowed})")
     if value is None:
         if field in _REQUIRED:
-            raise ValueError(f"{field} needs a value")
+            return Refusal(f"{field} needs a value")
         parsed = None
     else:
-        try:
+        try:  # the parsers of the operator's text raise these, and only for the text
             parsed = parsers[field](value)
         except (ValueError, InvalidOperation) as exc:
-            raise ValueError(f"bad value {value!r} for {field}: {exc}") from None
+            return Refusal(f"bad value {value!r} for {field}: {exc}")
         if isinstance(parsed, int) and not isinstance(parsed, bool) and parsed < 0:
-            raise ValueError(f"{field} must not be negative")
+            return Refusal(f"{field} must not be negative")
     return dataclasses.replace(current, **{_ATTR.get(field, field): parsed})  # type: ignore[arg-type,type-var]
