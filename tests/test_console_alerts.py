@@ -23,7 +23,7 @@ NAME = re.compile(r"\bvenue_[a-z0-9_]+\b")
 DURATION = re.compile(r"^\d+[smhd]$")
 WANTED = {
     "VenueDown", "VenueNotReady", "InboundToReportP99High", "JournalFsyncSlow",
-    "DropCopyLag", "RejectsSpike", "FixSessionLoggedOff",
+    "DropCopyLag", "RejectsSpike", "FixSessionLoggedOff", "VenueSnapshotsBehind",
 }  # fmt: skip
 
 

@@ -396,6 +396,9 @@ def test_restart_recovers_from_a_snapshot_plus_the_journal_after_it(
     assert plain_state(again.kernel) == before
     full, _, _ = replay(again.data_dir / "journal")
     assert plain_state(full) == before
+    snapshots = again.status()["snapshots"]  # what a restart now would replay
+    assert snapshots["by"] == snapshot_by and snapshots["newest_record"] == periodic
+    assert snapshots["lag_records"] == again._last_record - periodic > 0
 
 
 def test_the_replicas_snapshot_equals_the_kernels_own_export_at_the_same_record(
@@ -416,6 +419,11 @@ def test_the_replicas_snapshot_equals_the_kernels_own_export_at_the_same_record(
     record_no, state = wait_for_snapshot(venue, venue._last_record)
     assert record_no == venue._last_record and state == plain_state(venue.kernel)
     assert state["trade_ids"] == [1, 2] and state["resting"]  # not an empty book
+    snapshots = venue.status()["snapshots"]
+    assert snapshots["by"] == "replica" and snapshots["newest_record"] == record_no
+    assert snapshots["lag_records"] == venue._last_record - record_no == 0
+    assert snapshots["replica"]["running"] and snapshots["replica"]["restarts"] == 0
+    assert venue.metrics.registry.get_sample_value("venue_snapshot_lag_records") == 0
 
     assert venue.replica is not None and venue.replica.pid is not None
     replica = venue.replica.pid
@@ -445,6 +453,9 @@ def test_a_killed_replica_stops_no_trading_and_is_started_again(
     record_no, state = wait_for_snapshot(venue, venue._last_record)
     assert record_no == venue._last_record and state == plain_state(venue.kernel)
     assert bought[39] == sold[39] == "2"
+    replica = venue.status()["snapshots"]["replica"]
+    assert replica["running"] and replica["restarts"] == 1 and replica["pid"] != killed
+    assert venue.metrics.registry.get_sample_value("venue_snapshot_replica_restarts") == 1
 
 
 def test_a_replica_whose_replay_diverges_writes_no_snapshot(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ from venue.journal import (
     latest_snapshot,
     read_records,
 )
-from venue.journal.snapshot import SnapshotWriter, encode_state
+from venue.journal.snapshot import SnapshotWriter, encode_state, snapshot_records
 from venue.kernel import Kernel, Retention, first_step_after
 from venue.marketdata.service import MarketDataService, max_subscriptions_of
 from venue.metrics import VenueMetrics
@@ -246,6 +246,10 @@ class Venue:
         self._switch_interval = sys.getswitchinterval()
         for name in self.drop_copies:
             self.metrics.dropcopy_lag.labels(name).set_function(partial(self._copy_lag, name))
+        self.metrics.snapshot_lag.set_function(lambda: self._snapshots_state()["lag_records"])
+        self.metrics.replica_restarts.set_function(
+            lambda: self.replica.restarts if self.replica is not None else 0
+        )
         # Market data: built from released events on its own thread once started (not in
         # the harness, where publish is then a no-op).
         self.marketdata = MarketDataService(
@@ -394,6 +398,25 @@ class Venue:
         return {
             **query.result, "sessions": sessions, "dropcopy_lag": lag, "recovered": True,
             "journal_writable": writable, "fix_address": list(self.gateway.address),
+            "snapshots": self._snapshots_state(),
+        }  # fmt: skip
+
+    def _snapshots_state(self) -> dict[str, Any]:
+        """Who writes the periodic snapshots, the newest one, how far the journal is past
+        it and, with the replica, whether its process runs (any thread)."""
+        records = snapshot_records(self.snapshot_dir)
+        newest = records[-1] if records else 0
+        replica = self.replica
+        return {
+            "by": self.settings.journal.snapshot_by,
+            "every": self.settings.journal.snapshot_every,
+            "newest_record": newest,
+            "journal_record": self._last_record,
+            "lag_records": max(0, self._last_record - newest),
+            "replica": None if replica is None else {
+                "started": replica.started, "running": replica.alive, "pid": replica.pid,
+                "restarts": replica.restarts,
+            },
         }  # fmt: skip
 
     def wait_until_projected(self, timeout: float = 10.0) -> int:

@@ -43,6 +43,7 @@ class ChildProcess:
         self._stop: Connection | None = None
         self._stopped = False
         self._lock = threading.Lock()  # start (the scheduler's thread) against stop
+        self.restarts = 0  # times ensure_running found it dead and started it again
 
     @property
     def pid(self) -> int | None:
@@ -51,6 +52,10 @@ class ChildProcess:
     @property
     def started(self) -> bool:
         return self._process is not None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
 
     def start(self) -> None:
         with self._lock:
@@ -67,6 +72,7 @@ class ChildProcess:
         """Start it again if it died."""
         if self._process is not None and not self._process.is_alive() and not self._stopped:
             log.error("%s exited with %s; restarting", self.what, self._process.exitcode)
+            self.restarts += 1
             self.start()
 
     def stop(self, timeout: float | None = None) -> None:

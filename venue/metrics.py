@@ -59,6 +59,16 @@ class VenueMetrics:
         self.sessions_logged_on = Gauge(
             "venue_sessions_logged_on", "FIX sessions logged on", registry=r
         )
+        self.snapshot_lag = Gauge(
+            "venue_snapshot_lag_records",
+            "Journal records after the newest snapshot (what a restart would replay)",
+            registry=r,
+        )
+        self.replica_restarts = Gauge(
+            "venue_snapshot_replica_restarts",
+            "Times the snapshot replica process was found dead and started again",
+            registry=r,
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve /metrics on a daemon thread of prometheus_client's (port 0: any free one)."""

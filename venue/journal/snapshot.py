@@ -177,6 +177,11 @@ def prune_snapshots(directory: Path, keep: int = 2) -> list[Path]:
     return removed
 
 
+def snapshot_records(directory: Path) -> list[int]:
+    """The record numbers of the snapshot files, oldest first (names only: cheap)."""
+    return [record_no for record_no, _ in _snapshots(Path(directory))]
+
+
 def _snapshots(directory: Path) -> list[tuple[int, Path]]:
     """(record_no, path) of every snapshot file, oldest first."""
     try:
