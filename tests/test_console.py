@@ -266,6 +266,10 @@ def test_latency_page_charts_the_venues_histograms_and_sessions_show_drop_copy_l
     assert abs((datetime.now(UTC) - heard).total_seconds()) < 30  # CLIENT1's last message
     silent = sessions.split('id="session-CLIENT2"', 1)[1].split("</tr>", 1)[0]
     assert '<td class="l lastin"></td>' in silent  # never connected
+    snapshots = sessions.split('id="snapshots"', 1)[1].split("</p>", 1)[0]
+    lag = venue.status()["snapshots"]["lag_records"]
+    assert lag >= 2 and f'<b class="snaplag">{lag}</b> records after it' in snapshots
+    assert "by the replica" in snapshots and "replica not started yet" in snapshots
     venue.stop()
     gone = client.get("/latency", headers={"HX-Request": "true"}).text
     assert 'id="latency-error"' in gone and "not reachable" in gone
