@@ -72,25 +72,22 @@ def decode_only(directory: Path) -> int:
     return n
 
 
-def replay(directory: Path) -> int:
+def replay(directory: Path, check: bool = False) -> int:
+    """Each command through a fresh kernel; check: and its events compared with the
+    recorded ones, as Venue._recover does."""
     kernel = Kernel(reference())
     n = 0
     for _, payload in read_records(directory):
-        ts, command, _ = decode_record(payload)
-        kernel.handle(command, ts)
+        ts, command, recorded = decode_record(payload)
+        events = kernel.handle(command, ts)
+        if check and not same_state(events, recorded):
+            raise SystemExit(f"replay diverged at record {n + 1}")
         n += 1
     return n
 
 
 def recover(directory: Path) -> int:
-    kernel = Kernel(reference())
-    n = 0
-    for _, payload in read_records(directory):
-        ts, command, recorded = decode_record(payload)
-        if not same_state(kernel.handle(command, ts), recorded):
-            raise SystemExit(f"replay diverged at record {n + 1}")
-        n += 1
-    return n
+    return replay(directory, check=True)
 
 
 def best(how: Callable[[Path], int], directory: Path, rounds: int, collect: bool) -> float:
