@@ -165,6 +165,13 @@ def test_halt_rejects_new_orders_and_replaces_keeps_resting_orders_until_resume(
     assert ctl_ok(venue, "halt", "AAPL", process=True) == (
         "ok: AAPL halted: new orders and replaces rejected, resting orders stay\n"
     )
+    books = json.loads(ctl_ok(venue, "status", "books", process=True))  # read-only
+    assert books["AAPL"]["halted"] and not books["MSFT"]["halted"]
+    assert books["AAPL"]["bids"] == [["189", 100, 1], ["188", 100, 1]]
+    snapshots = json.loads(ctl_ok(venue, "status", "snapshots"))
+    assert snapshots["by"] == "replica" and snapshots["journal_record"] >= 2
+    wrong = ctl(venue, "status", "nosuch")
+    assert wrong.returncode == 1 and "no section 'nosuch'; there are: " in wrong.stderr
     quiet(c1, c2, venue=venue)  # resting orders stay, nobody is told anything
     c2.new_order("hit", "AAPL", SELL, 100, "189.00")
     rejected(c2, "hit", "2", "AAPL is halted")

@@ -246,6 +246,30 @@ def bust(ctx: click.Context, trade_id: int, reason: str) -> None:
     _send(ctx, {"action": "bust", "trade_id": trade_id, "reason": reason})
 
 
+@ctl.command()
+@click.argument("section", required=False)
+@click.pass_context
+def status(ctx: click.Context, section: str | None) -> None:
+    """Print the running venue's status as JSON (read-only), or one SECTION of it, e.g.
+    snapshots, sessions, dropcopy_lag, books."""
+    import json
+
+    from venue.control import query
+
+    try:
+        reply = query(ctx.obj["data_dir"])
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise click.ClickException(f"no venue running on {ctx.obj['data_dir']}: {exc}") from None
+    if not reply.get("ok"):
+        raise click.ClickException(f"refused: {reply.get('text', reply)}")
+    found = reply["status"]
+    if section is not None:
+        if section not in found:
+            raise click.ClickException(f"no section {section!r}; there are: {', '.join(found)}")
+        found = found[section]
+    click.echo(json.dumps(found, indent=2, sort_keys=True))
+
+
 def _mount_export() -> None:
     from venue.reporting.cli import export
 
