@@ -9,10 +9,10 @@ string and handed to QuickFIX with ``Message.setString`` and ``Session.sendToTar
 
 With ``--durable`` it is the durable floor: each order's text is appended to a file and
 fdatasync'd before its report (one sync per order, no group commit), and the sync times are
-written to ``DATA_DIR/fsync_us.json`` at stop, by ClOrdID prefix (scripts/loadgen.py gives
-each phase its own). With ``--copy-to DROPCOPY`` each report also goes, as a drop copy
-(PossResend 797=Y, OnBehalfOf 115=the client), to that session while it is logged on: the
-QuickFIX cost of the venue's second message per order, without the venue.
+written to ``DATA_DIR/fsync_us.json`` every second and at stop, by ClOrdID prefix
+(scripts/loadgen.py gives each phase its own). With ``--copy-to DROPCOPY`` each report also
+goes, as a drop copy (PossResend 797=Y, OnBehalfOf 115=the client), to that session while it
+is logged on: the QuickFIX cost of the venue's second message per order, without the venue.
 
 Prints ``listening on 127.0.0.1:PORT`` once accepting; stops cleanly on SIGTERM or SIGINT.
 """
@@ -25,6 +25,7 @@ import os
 import signal
 import string
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -160,7 +161,16 @@ def write_sync_times(syncs: dict[str, list[int]], path: Path) -> None:
             "p99_us": times[max(0, -(-n * 99 // 100) - 1)] / 1000,
             "max_us": times[-1] / 1000,
         }
-    path.write_text(json.dumps(out, indent=1))
+    part = path.with_suffix(".part")
+    part.write_text(json.dumps(out, indent=1))
+    part.replace(path)
+
+
+def keep_writing(syncs: dict[str, list[int]], path: Path, stop: threading.Event) -> None:
+    """Every second, the sync times so far (a reader need not wait for the stop)."""
+    while not stop.wait(1.0):
+        snapshot = {prefix: list(times) for prefix, times in list(syncs.items())}
+        write_sync_times(snapshot, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         journal = os.open(data_dir / "orders.log", flags, 0o600)
     app = BareApplication(journal, args.copy_to)
+    writing = threading.Event()
+    if journal is not None:
+        threading.Thread(
+            target=keep_writing, args=(app.syncs, data_dir / "fsync_us.json", writing), daemon=True
+        ).start()
     # The venue's factories: FileStore and its message log (the flags are for diagnosis).
     store = fix.MemoryStoreFactory() if args.memory_store else fix.FileStoreFactory(settings)
     if args.no_log:
@@ -214,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"listening on 127.0.0.1:{args.port}", flush=True)
     received = signal.sigwait(stop_signals)
     acceptor.stop()
+    writing.set()
     if journal is not None:
         os.close(journal)
         write_sync_times(app.syncs, data_dir / "fsync_us.json")

@@ -896,8 +896,7 @@ def measure(
         for row in rows:
             row["drop_copies_read"] = count.value
     if name == DURABLE_FLOOR:
-        stop(server.proc)  # it writes its fdatasync times as it stops
-        syncs = orjson.loads((server.workdir / "data" / "fsync_us.json").read_bytes())
+        syncs = floor_sync_times(server.workdir / "data" / "fsync_us.json", rows)
         for row in rows:
             row["fsync"] = syncs.get(row["prefix"])
             if row["fsync"]:
@@ -907,6 +906,20 @@ def measure(
                     f"p99 {f['p99_us']:,.0f} us, max {f['max_us']:,.0f} us ({f['count']:,})"
                 )
     return rows
+
+
+def floor_sync_times(path: Path, rows: list[dict], timeout: float = 10.0) -> dict:
+    """The durable floor's fdatasync times by ClOrdID prefix (it rewrites the file every
+    second), once every measured mode is in it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            syncs = orjson.loads(path.read_bytes())
+            if all(syncs.get(r["prefix"], {}).get("count", 0) >= r["acked"] for r in rows):
+                return dict(syncs)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: the floor's sync times of every mode did not appear")
+        time.sleep(0.2)
 
 
 def interrupt(signum: int, frame: object) -> None:
