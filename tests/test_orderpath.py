@@ -15,11 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from venue.domain.codes import RejectCode
-from venue.domain.commands import BustTrade
+from venue.domain.commands import BustTrade, NewOrder
 from venue.domain.events import Event, OrderFilled, report_session
 from venue.dropcopy.catchup import firm_of
-from venue.fix import bounds
-from venue.fix.codec import COPIED_EVENTS, FIX42, FIX44, FIXT11, copy_of_report, encode, encode_copy
+from venue.fix import bounds, codec
+from venue.fix.codec import (
+    COPIED_EVENTS,
+    FIX42,
+    FIX44,
+    FIXT11,
+    copy_of_report,
+    decode,
+    encode,
+    encode_copy,
+)
 from venue.journal import decode_record, read_records
 from venue.testing.harness import Harness
 
@@ -263,3 +272,63 @@ def test_check_message_fast_path_answers_any_fields_as_before(
 ) -> None:
     fields = {"35": msg_type, **body}
     assert bounds.check_message(fields) == check_message_before(fields)
+
+
+# -- decode -----------------------------------------------------------------------------
+
+
+def new_order_before(f: dict[str, str], session: str) -> object:
+    """venue.fix.codec._new_order before its path for orders without optional fields."""
+    c = codec
+    cl_ord_id = c._required(f, "11", "ClOrdID")
+    symbol = c._required(f, "55", "Symbol")
+    side = c._side(f)
+    ord_type = c._ord_type(f)
+    tif = c._tif(f)
+    c._no_unsupported(f)
+    stp = c._stp(f)
+    return NewOrder(
+        session, cl_ord_id, symbol, side, ord_type, tif, c._qty(f), c._price(f), f.get("1", ""),
+        stp, c._stop_px(f), c._post_only(f), c._expire_time(f), c._expire_date(f),
+        c._min_qty(f), c._max_floor(f), poss_resend=f.get("97") == "Y",
+    )  # fmt: skip
+
+
+def decode_before(fields: dict[str, str], session: str) -> object:
+    try:
+        problem = check_message_before(fields)
+        if problem is not None:
+            raise codec._Reject(*problem)
+        return new_order_before(fields, session)
+    except codec._Reject as reject:
+        return codec._reject_message(fields, session, "D", reject)
+
+
+_VALID = {  # mostly valid: most examples reach the optional fields' parsers
+    "11": st.sampled_from(["o1", "o2", "o3", "", "x" * 70]),
+    "55": st.sampled_from(["AAPL", "AAPL", "AAPL", ""]),
+    "54": st.sampled_from(["1", "2", "1", "5"]),
+    "38": st.sampled_from(["100", "100", "1.0", "-5", "abc", "1" * 14]),
+    "40": st.sampled_from(["2", "2", "1", "3", "4", "K", "P"]),
+}
+_OPTIONAL = {
+    "44": st.sampled_from(["190.01", "190.01", "1e3", "-1", "1" * 11]),
+    "59": st.sampled_from(["0", "1", "3", "6", "5"]),
+    "1": st.sampled_from(["ACC", ""]),
+    "97": st.sampled_from(["Y", "N"]),
+    "7928": st.sampled_from(["D", "Z"]),
+    "99": st.sampled_from(["191.00", "x"]),
+    "18": st.sampled_from(["6", "1"]),
+    "126": st.sampled_from(["20301231-10:00:00", "bad"]),
+    "432": st.sampled_from(["20301231", "2030"]),
+    "110": st.sampled_from(["10", "1.5"]),
+    "111": st.sampled_from(["10", "x"]),
+    "1138": st.sampled_from(["10", "20"]),
+}
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.fixed_dictionaries(_VALID, optional=_OPTIONAL))
+def test_decode_of_a_new_order_is_as_before(body: dict[str, str]) -> None:
+    fields = {"35": "D", "49": "CLIENT1", **body}
+    assert decode(fields, "CLIENT1") == decode_before(fields, "CLIENT1")

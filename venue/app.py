@@ -246,6 +246,7 @@ class Venue:
         # Copies a drop-copy session is owed (not live: logged off or catching up), counted
         # since this process started; the gauge reads it at scrape time.
         self._copy_owed = dict.fromkeys(self.drop_copies, 0)
+        self._entitled: dict[str, tuple[str, ...]] = {}  # firm -> drop copies that see it
         # The latest catch-up of each drop-copy session (its thread may have ended).
         self._catch_ups: dict[str, _CatchUpJob] = {}
         self._catching = 0  # catch-up threads running (the switch interval is lowered)
@@ -760,10 +761,13 @@ class Venue:
         report's BeginString and precision gets it made from the report's text, the others
         from one encoding per format. Copies sent are counted into `sent`."""
         firm = firm_of(event)
+        entitled = self._entitled.get(firm)
+        if entitled is None:
+            entitled = self._entitled[firm] = tuple(
+                name for name, info in self.drop_copies.items() if info.sees(firm)
+            )
         made: dict[tuple[str, int | None], str | None] = {}
-        for name, info in self.drop_copies.items():
-            if not info.sees(firm):
-                continue
+        for name in entitled:
             if not self._copy_live[name]:
                 self._copy_owed[name] += 1
                 continue
