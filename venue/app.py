@@ -49,7 +49,7 @@ from venue.domain.events import (
 from venue.domain.reference import Role
 from venue.dropcopy.catchup import Copies, CopyEncoder, firm_of, record_copies
 from venue.fix.application import FixGateway, render_settings
-from venue.fix.codec import COPIED_EVENTS, encode, encode_copy
+from venue.fix.codec import COPIED_EVENTS, copy_of_report, encode, encode_copy
 from venue.fix.gatekeeper import spare_port
 from venue.journal import (
     RELEASED,
@@ -90,7 +90,8 @@ CATCH_UP_REST_S = 0.001
 CATCH_UP_CHILD_RECORDS = 5_000
 CATCH_UP_CHILD_REST_S = 0.002
 _STOP = object()
-_REJECTS = (OrderRejected, CancelRejected)
+_REJECTS = frozenset((OrderRejected, CancelRejected))
+_COPIED = frozenset(COPIED_EVENTS)
 
 
 class RecoveryError(RuntimeError):
@@ -214,6 +215,12 @@ class Venue:
         self._fills_sent: dict[int, int] = {}  # trade id -> its last fill report handed over
         self._sent_counters: dict[str, Any] = {}
         self._reject_counters: dict[Any, Any] = {}
+        self._command_counters: dict[type, Any] = {}
+        # Commands handled since the last journal batch, by type: counted at its commit.
+        self._handled: dict[type, int] = {}
+        self._kernel_depth = self.metrics.queue_depth.labels("kernel")
+        # Session -> (BeginString, TimestampPrecision or None), read from the gateway once.
+        self._formats: dict[str, tuple[str, int | None]] = {}
         # Inbound-to-report: perf_counter when QuickFIX's thread handed the command over,
         # by id(command), taken off by the kernel thread (venue_inbound_to_report_seconds).
         self._arrivals: dict[int, float] = {}
@@ -239,6 +246,7 @@ class Venue:
         # Copies a drop-copy session is owed (not live: logged off or catching up), counted
         # since this process started; the gauge reads it at scrape time.
         self._copy_owed = dict.fromkeys(self.drop_copies, 0)
+        self._entitled: dict[str, tuple[str, ...]] = {}  # firm -> drop copies that see it
         # The latest catch-up of each drop-copy session (its thread may have ended).
         self._catch_ups: dict[str, _CatchUpJob] = {}
         self._catching = 0  # catch-up threads running (the switch interval is lowered)
@@ -583,6 +591,7 @@ class Venue:
         produced: list[Event] = []
         waiters: list[_Waiter] = []
         arrivals = self._arrivals
+        handled = self._handled  # venue_commands_total, counted at each commit
         stamps: list[tuple[int, float]] = []  # (index in produced, arrival) of FIX commands
         for item in batch:
             if item is _STOP:
@@ -603,7 +612,8 @@ class Venue:
                 self._join_live(item)
                 continue
             command = item.command if type(item) is _Waiter else item
-            self.metrics.commands.labels(type(command).__name__).inc()
+            kind = type(command)
+            handled[kind] = handled.get(kind, 0) + 1
             arrived = arrivals.pop(id(command), None) if arrivals else None
             ts = self.clock()
             try:
@@ -643,6 +653,8 @@ class Venue:
     ) -> bool:
         """Group commit: journal the records, then release their reports. A journal write
         error stops the venue (nothing unjournaled is ever sent)."""
+        if self._handled:
+            self._count_commands()
         if not records:
             return True
         assert self.journal is not None
@@ -656,7 +668,7 @@ class Venue:
         metrics.batch_size.observe(len(records))
         metrics.journal_write.observe(self.journal.last_times[0])
         metrics.journal_fsync.observe(self.journal.last_times[1])
-        metrics.queue_depth.labels("kernel").set(self.inbox.qsize())
+        self._kernel_depth.set(self.inbox.qsize())
         self._release(events, stamps)
         self.marketdata.publish(events, self._fills_sent)  # after the reports: never ahead
         self._fills_sent = {}
@@ -672,37 +684,68 @@ class Venue:
         self.kernel = Kernel(self.reference, self.retention)
         self._recover()
 
+    def _count_commands(self) -> None:
+        """venue_commands_total: the commands handled since the last commit, by type."""
+        counters = self._command_counters
+        for kind, count in self._handled.items():
+            counter = counters.get(kind)
+            if counter is None:
+                counter = counters[kind] = self.metrics.commands.labels(kind.__name__)
+            counter.inc(count)
+        self._handled.clear()
+
+    def _format(self, session: str) -> tuple[str, int | None]:
+        """The session's BeginString and TimestampPrecision (None: the version's default)."""
+        found = self._formats.get(session)
+        if found is None:
+            found = self._formats[session] = (
+                self.gateway.begin_string(session), self.gateway.timestamp_digits(session),
+            )  # fmt: skip
+        return found
+
     def _release(self, events: list[Event], stamps: Sequence[tuple[int, float]] = ()) -> None:
         """Send the reports of durable events to their sessions and to drop copy. stamps:
-        (index of a FIX command's first event, its arrival): observed at its first send."""
+        (index of a FIX command's first event, its arrival): observed at its first send.
+        Reports sent and rejects are counted once per call, by label."""
         gateway = self.gateway
+        formats = self._formats
+        copying = bool(self.drop_copies)
+        sent: dict[str, int] = {}
+        rejects: dict[Any, int] = {}
         marks = iter(stamps)
         mark = next(marks, None)
         arrived: float | None = None
-        for index, event in enumerate(events):
-            if mark is not None and mark[0] == index:
-                arrived, mark = mark[1], next(marks, None)
-            session = report_session(event)
-            if session is None:
-                continue
-            try:
-                text = encode(
-                    event, gateway.begin_string(session), gateway.timestamp_digits(session)
-                )
-                if text is not None:
-                    gateway.send(session, text)
-                    self._sent_counter(session).inc()
-                    if arrived is not None:
-                        self.metrics.inbound_to_report.observe(time.perf_counter() - arrived)
-                        arrived = None
-                    if isinstance(event, _REJECTS):
-                        self._reject_counter(event.code).inc()
-                    if type(event) is OrderFilled:  # market data times its X from here
-                        self._fills_sent[event.trade_id] = time.perf_counter_ns()
-                if self.drop_copies and type(event) in COPIED_EVENTS:
-                    self._copy(event, session)
-            except Exception:  # a bug: the event is journaled, the report is in the log
-                log.exception("could not send the report of %r to %s", event, session)
+        try:
+            for index, event in enumerate(events):
+                if mark is not None and mark[0] == index:
+                    arrived, mark = mark[1], next(marks, None)
+                session = report_session(event)
+                if session is None:
+                    continue
+                kind = type(event)
+                try:
+                    form = formats.get(session) or self._format(session)
+                    text = encode(event, form[0], form[1])
+                    if text is not None:
+                        gateway.send(session, text)
+                        sent[session] = sent.get(session, 0) + 1
+                        if arrived is not None:
+                            self.metrics.inbound_to_report.observe(time.perf_counter() - arrived)
+                            arrived = None
+                        if kind in _REJECTS:
+                            code = event.code  # type: ignore[union-attr]
+                            rejects[code] = rejects.get(code, 0) + 1
+                        if kind is OrderFilled:  # market data times its X from here
+                            self._fills_sent[event.trade_id] = time.perf_counter_ns()  # type: ignore[union-attr]
+                    if copying and kind in _COPIED:
+                        self._copy(event, session, text, form, sent)
+                except Exception:  # a bug: the event is journaled, the report is in the log
+                    log.exception("could not send the report of %r to %s", event, session)
+        finally:
+            for session, count in sent.items():
+                self._sent_counter(session).inc(count)
+            for code, count in rejects.items():
+                self._reject_counter(code).inc(count)
 
     def _sent_counter(self, session: str) -> Any:
         """venue_reports_sent_total's child for the session's role (bound once per session)."""
@@ -728,21 +771,39 @@ class Venue:
             counter = self._reject_counters[code] = self.metrics.rejects.labels(code.name)
         return counter
 
-    def _copy(self, event: Event, origin: str, only: str | None = None) -> None:
-        """Drop copy: each live drop-copy session entitled to the event's firm (or just
-        `only`, when catching one up) gets the report with 797=Y and 115=origin."""
+    def _copy(
+        self,
+        event: Event,
+        origin: str,
+        report: str | None,
+        report_form: tuple[str, int | None],
+        sent: dict[str, int],
+    ) -> None:
+        """Drop copy: each live drop-copy session entitled to the event's firm gets the
+        report with 797=Y and 115=origin; the others are owed it. A copy session of the
+        report's BeginString and precision gets it made from the report's text, the others
+        from one encoding per format. Copies sent are counted into `sent`."""
         firm = firm_of(event)
-        for name, info in self.drop_copies.items():
-            if (name == only or (only is None and self._copy_live[name])) and info.sees(firm):
-                text = encode_copy(
-                    event, self.gateway.begin_string(name), origin,
-                    self.gateway.timestamp_digits(name),
-                )  # fmt: skip
-                if text is not None:
-                    self.gateway.send(name, text)
-                    self._sent_counter(name).inc()
-            elif only is None and info.sees(firm):
+        entitled = self._entitled.get(firm)
+        if entitled is None:
+            entitled = self._entitled[firm] = tuple(
+                name for name, info in self.drop_copies.items() if info.sees(firm)
+            )
+        made: dict[tuple[str, int | None], str | None] = {}
+        for name in entitled:
+            if not self._copy_live[name]:
                 self._copy_owed[name] += 1
+                continue
+            form = self._formats.get(name) or self._format(name)
+            if form in made:
+                text = made[form]
+            elif form == report_form and report is not None:
+                text = made[form] = copy_of_report(report, form[0], origin)
+            else:
+                text = made[form] = encode_copy(event, form[0], origin, form[1])
+            if text is not None:
+                self.gateway.send(name, text)
+                sent[name] = sent.get(name, 0) + 1
 
     def _copy_records(self, job: _CatchUpJob, end: int) -> None:
         """On the catch-up thread: copy records (job.upto, end] to the session, in order,

@@ -498,7 +498,8 @@ class FixGateway:
         """Handle one application message; True means "unsupported message type"."""
         fields = parse(text)
         msg_type = fields.get("35", "")
-        fixt = session_id.getBeginString().getValue() == FIXT11
+        # The message's BeginString is its session's: QuickFIX refuses any other.
+        fixt = fields.get("8") == FIXT11
         if fixt and fields.get("1128", FIX50SP2) != FIX50SP2:
             raise _WrongApplVerID()
         if msg_type in MD_MSG_TYPES and self._market_data is not None:

@@ -314,6 +314,11 @@ def _order_id(fields: dict[str, str]) -> OrderId | None:
     return None if value is None else OrderId(value)
 
 
+# NewOrderSingle fields that each have their own parser, all optional: when none is there
+# (the common order) those parsers would each return None or False.
+_NEW_ORDER_OPTIONS = frozenset(("7928", "99", "18", "126", "432", "110", "111", "1138"))
+
+
 def _new_order(f: dict[str, str], session: str) -> NewOrder:
     cl_ord_id = _required(f, "11", "ClOrdID")
     symbol = _required(f, "55", "Symbol")
@@ -321,6 +326,11 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     ord_type = _ord_type(f)
     tif = _tif(f)
     _no_unsupported(f)
+    if _NEW_ORDER_OPTIONS.isdisjoint(f):
+        return NewOrder(
+            session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""),
+            poss_resend=f.get("97") == "Y",
+        )  # fmt: skip
     stp = _stp(f)
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
@@ -754,10 +764,11 @@ def encode(event: Event, begin_string: str, digits: int | None = None) -> str | 
             return None
         raise TypeError(f"no FIX report for {type(event).__name__}")
     text = encoder(event, begin_string)
-    if text is not None and digits is not None and digits != TIMESTAMP_DIGITS.get(begin_string):
+    default_digits = TIMESTAMP_DIGITS.get(begin_string, 6)  # what the encoder wrote
+    if text is not None and digits is not None and digits != default_digits:
         ts = getattr(event, "ts", None)
         if ts is not None:  # the session's own precision: rewrite TransactTime once
-            default = transact_time(ts, TIMESTAMP_DIGITS.get(begin_string, 6))
+            default = transact_time(ts, default_digits)
             text = text.replace(f"\x0160={default}\x01", f"\x0160={transact_time(ts, digits)}\x01")
     return text
 
@@ -810,7 +821,13 @@ def encode_copy(
     text = encode(event, begin_string, digits)
     if text is None:
         return None
-    head, _, body = text.partition("\x0135=")
+    return copy_of_report(text, begin_string, origin)
+
+
+def copy_of_report(report: str, begin_string: str, origin: str) -> str:
+    """The drop copy made from the text `encode` gave for the event on `begin_string` (at
+    the copy session's precision): what encode_copy gives, without encoding it again."""
+    head, _, body = report.partition("\x0135=")
     msg_type, _, rest = body.partition("\x01")
     # FIX 4.4 and 5.0 SP2 define CopyMsgIndicator on ExecutionReport only.
     copy_flag = "797=Y\x01" if begin_string != FIX42 and msg_type == "8" else ""
