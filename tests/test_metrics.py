@@ -99,7 +99,9 @@ def test_metrics_time_reports_count_rejects_by_code_and_drop_copy_lag(
     assert after[("venue_rejects_total", (("code", "UNKNOWN_SYMBOL"),))] == 1
     assert after[("venue_rejects_total", (("code", "UNKNOWN_ORDER"),))] == 1
     # Neither drop copy is logged on: every copy it is entitled to is owed. DROPCOPY sees
-    # every firm (reject, cancel reject, 2 acks, 2 fills), DROPCOPY1 FIRM1's only.
+    # every firm (reject, cancel reject, 2 acks, 2 fills), DROPCOPY1 FIRM1's only. The last
+    # fill's copy is counted just after its report is sent: wait for it, not for a moment.
+    after = wait_for(port, lambda m: m[lag["DROPCOPY"]] >= 6, "6 copies owed")
     assert after[lag["DROPCOPY"]] == 6
     assert after[lag["DROPCOPY1"]] == 4
     copy = fix_client_factory("DROPCOPY")
