@@ -20,7 +20,8 @@ pytest_plugins = [
 # Fixtures that bring up a real socket, a venue (in this process or another) or PostgreSQL.
 LIVE_FIXTURES = frozenset(
     ["free_port", "fix_client_factory", "venue_factory", "venue", "shared_venue", "crashed",
-     "venue_process", "pg_admin", "pg_url", "class_venue", "password_venue"]
+     "venue_process", "pg_admin", "pg_url", "class_venue", "password_venue", "one_gateway",
+     "fix_day"]
 )  # fmt: skip
 
 

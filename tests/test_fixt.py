@@ -19,11 +19,11 @@ import quickfix as fix
 import quickfix50sp2 as fix50
 import sqlalchemy as sa
 from fixclient import FixClient, Message
-from test_venue_risk import quiet
+from test_venue_risk import quiet, reports_handed_over
 from venue_fixtures import fresh_front_door, shared_venue
 
 from venue.app import Venue, now_us
-from venue.domain.commands import BustTrade, ExpireDayOrders, ExpireOrders, SessionDisconnected
+from venue.domain.commands import BustTrade, ExpireDayOrders, SessionDisconnected
 from venue.domain.events import Event, OrderFilled
 from venue.domain.reference import Instrument, Reference, SessionInfo
 from venue.domain.values import PRICE_SCALE, Side
@@ -364,9 +364,9 @@ def test_fixt_session_gets_missed_reports_resent_and_day_orders_canceled_on_disc
     c6.new_order("hit", "AAPL", "2", 10, price="190.00")
     c6.expect("8", ExecType="0")
     c6.expect("8", ExecType="F")
-    # c6's fill can reach it before the kernel has handed CLIENT5's to QuickFIX: wait until
-    # the batch is done (a no-op through the inbox), so the fill is stored, not sent live.
-    venue.execute(ExpireOrders())
+    # CLIENT6's fill can arrive before CLIENT5's is handed over (it then went out live,
+    # after the logon below, not resent): wait until the kernel released every report.
+    reports_handed_over(venue)
     c5.reconnect(reset=False)
     fill = c5.expect("8", ExecType="F", ClOrdID="gtc", OrdStatus="2")
     assert fill[43] == "Y" and MICROS.fullmatch(fill[122])  # resent: PossDup, OrigSendingTime

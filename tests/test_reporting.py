@@ -12,6 +12,7 @@ Layers:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -25,7 +26,9 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from fix_fixtures import ClientFactory
 from sqlalchemy import Engine, func, select
+from venue_fixtures import shared_venue
 
 from venue.app import Venue
 from venue.domain.commands import BustTrade, CancelOrder, NewOrder
@@ -53,6 +56,7 @@ from venue.reporting.synthetic import load
 from venue.reporting.writer import RowWriter, render
 from venue.store import SqlProjector, make_engine, migrate
 from venue.store.models import order_events, trades
+from venue.testing.resources import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "exports.md"
@@ -360,345 +364,383 @@ def trade_a_day(venue: Venue, fix_client_factory: Any) -> FixDay:
     return FixDay(venue, {"CLIENT1": c1, "CLIENT2": c2, "CLIENT3": c3})
 
 
-@pytest.fixture
-def fix_day(venue: Venue, fix_client_factory: Any) -> FixDay:
-    return trade_a_day(venue, fix_client_factory)
+@pytest.fixture(
+    scope="class",
+    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def fix_day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """trade_a_day on a venue of its own, on SQLite and on PostgreSQL in turn, for a class."""
+    home = tmp_path_factory.mktemp(f"fix-day-{request.param}")
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{home / 'db' / 'venue.db'}"
+        if request.param == "postgres":
+            admin = request.getfixturevalue("pg_admin")  # fails (never skips) if PG is down
+            url = stack.enter_context(scratch_database(admin))
+        started = shared_venue(home, database_url=url)
+        venue = next(started)
+        clients = ClientFactory(venue.settings.port)
+        try:
+            yield trade_a_day(venue, clients)
+        finally:
+            clients.close_all()  # else the stop waits for them to answer its Logout
+            next(started, None)
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_order_records_match_every_report_the_clients_received_field_by_field(
-    fix_day, tmp_path, fmt
-):
-    summary, rows = export(tmp_path, "order-records", fix_day.engine, fmt, *ALL_TIME)
-    by_seq = {r["seq"]: r for r in rows}
+class TestOneTradingDay:
+    """The known day, played once per database for the class (the exports only read it)."""
 
-    assert summary.rows == len(rows) == len(fix_day.reports) + len(fix_day.cancel_rejects)
-    assert {int(m[17]) for _, m in fix_day.reports} == {
-        r["seq"] for r in rows if r["event_type"] != "CancelRejected"
-    }
-    for session, m in fix_day.reports:
-        r = by_seq[int(m[17])]
-        exec_types = EXEC_TYPE_42 if m[8] == "FIX.4.2" else EXEC_TYPE_44
-        assert r["event_type"] == exec_types[m[150]]
-        assert (r["member_id"], r["session_id"], r["client_id"]) == (CL[session], session, m.get(1))
-        assert (r["order_id"], r["cl_ord_id"], r["orig_cl_ord_id"]) == (
-            int(m[37]),
-            m[11],
-            m.get(41),
-        )
-        assert (r["symbol"], r["side"], r["limit_price"]) == (m[55], RTS24_SIDE[m[54]], m[44])
-        assert (r["initial_qty"], r["traded_qty"], r["remaining_qty"]) == (
-            int(m[38]),
-            int(m[14]),
-            int(m[151]),
-        )
-        assert r["ord_status"] == m[39]
-        assert at_fix_precision(r["event_ts"], m[60]) == fix_time(m[60])
-        assert r["validity"] == {"0": "DAVY", "3": "IOCV"}[m[59]]
-        assert (r["last_px"], r["last_qty"]) == (m.get(31), int(m[32]) if 32 in m else None)
-        assert r["text"] == m.get(58)
-        assert r["exec_ref"] == (int(m[19]) if 19 in m else None)
-        if m[150] == "H":
-            assert (r["rts24_event"], by_seq[r["exec_ref"]]["trade_id"]) == ("CHMO", r["trade_id"])
-        if m[150] == "F":
-            assert r["liquidity"] == {"1": "PASV", "2": "AGRE"}[m[851]]
-            assert r["rts24_event"] == ("FILL" if m[39] == "2" else "PARF")
-        assert r["priority_size"] == (int(m[151]) if m[39] in ("0", "1") else None)
-    (reject,) = [r for r in rows if r["event_type"] == "CancelRejected"]
-    (_, m) = fix_day.cancel_rejects[0]
-    assert (
-        reject["cl_ord_id"],
-        reject["orig_cl_ord_id"],
-        at_fix_precision(reject["event_ts"], m[60]),
-    ) == (m[11], m[41], fix_time(m[60]))
-    assert (reject["member_id"], reject["rejected_request"], reject["rts24_event"]) == (
-        "FIRM2",
-        "cancel",
-        "REJE",
-    )
-    stp = by_seq[int(fix_day.report("CLIENT1", "b3", "4")[17])]
-    assert (stp["rts24_event"], stp["cancel_reason"]) == ("CAMO", "self_trade")
-    a1 = by_seq[int(fix_day.report("CLIENT1", "a1x", "4")[17])]
-    assert (a1["rts24_event"], a1["cancel_reason"]) == ("CAME", "requested")
-    replaced = by_seq[int(fix_day.report("CLIENT1", "b1r", "5")[17])]
-    accepted = by_seq[int(fix_day.report("CLIENT1", "b1", "0")[17])]
-    # a quantity decrease keeps time priority; a price change takes a new one
-    assert replaced["priority_ts"] == accepted["priority_ts"] == accepted["event_ts"]
-    m1r = by_seq[int(fix_day.report("CLIENT2", "m1r", "5")[17])]
-    assert m1r["priority_ts"] == m1r["event_ts"]
+    @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+    def test_order_records_match_every_report_the_clients_received_field_by_field(
+        self, fix_day, tmp_path, fmt
+    ):
+        summary, rows = export(tmp_path, "order-records", fix_day.engine, fmt, *ALL_TIME)
+        by_seq = {r["seq"]: r for r in rows}
 
-
-def test_order_records_reconcile_with_the_audit_trail(fix_day, tmp_path):
-    summary, rows = export(tmp_path, "order-records", fix_day.engine, "csv", *ALL_TIME)
-
-    with fix_day.engine.connect() as conn:
-        audit = dict(
-            conn.execute(
-                select(order_events.c.event_type, func.count()).group_by(order_events.c.event_type)
-            ).all()
-        )
-    not_order_records = ("TradeExecuted", "TradeBusted", "OperatorActionApplied")
-    assert Counter(r["event_type"] for r in rows) == {
-        k: v for k, v in audit.items() if k not in not_order_records
-    }
-    assert audit["OrderTradeCanceled"] == 2
-    assert summary.totals == {"order-records": len(rows)}
-    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
-
-
-def test_cat_events_match_the_reports_and_the_trades_table(fix_day, tmp_path):
-    summary, rows = export(tmp_path, "cat-events", fix_day.engine, "jsonl", *ALL_TIME)
-    by_id = {r["event_id"]: r for r in rows}
-
-    assert (
-        summary.counts
-        == Counter(r["event_type"] for r in rows)
-        == {
-            "order_accepted": 11,
-            "order_modified": 2,
-            "order_canceled": 4,
-            "order_trade": 4,
-            "order_fill": 8,
-            "trade_break": 1,
+        assert summary.rows == len(rows) == len(fix_day.reports) + len(fix_day.cancel_rejects)
+        assert {int(m[17]) for _, m in fix_day.reports} == {
+            r["seq"] for r in rows if r["event_type"] != "CancelRejected"
         }
-    )
-    for session, m in fix_day.fills():
-        r = by_id[int(m[17])]
-        assert r["event_type"] == "order_fill"
-        assert (r["order_id"], r["member_id"], r["session_id"]) == (
-            int(m[37]),
-            CL[session],
-            session,
-        )
-        assert (r["trade_price"], r["trade_qty"], r["cum_qty"], r["leaves_qty"]) == (
-            m[31],
-            int(m[32]),
-            int(m[14]),
-            int(m[151]),
-        )
-        assert r["side"] == {"1": "B", "2": "SL"}[m[54]]
-        if 851 in m:
-            assert r["liquidity"] == {"1": "added", "2": "removed"}[m[851]]
-    with fix_day.engine.connect() as conn:
-        table = {t.trade_id: t for t in conn.execute(select(trades))}
-    cat_trades = [r for r in rows if r["event_type"] == "order_trade"]
-    assert sorted(r["trade_id"] for r in cat_trades) == sorted(table)
-    for r in cat_trades:
-        t = table[r["trade_id"]]
-        assert (r["trade_price"], r["trade_qty"]) == (money(t.price), t.qty)
-        assert (r["buy_order_id"], r["sell_order_id"]) == (t.buy_order_id, t.sell_order_id)
-        assert (r["buy_member_id"], r["sell_member_id"]) == (t.buy_firm, t.sell_firm)
-        fills = [f for f in rows if f["event_type"] == "order_fill" and f["trade_id"] == t.trade_id]
-        assert sorted(f["order_id"] for f in fills) == sorted((t.buy_order_id, t.sell_order_id))
-    t3 = next(r for r in cat_trades if r["buy_order_id"] == fix_day.order_id("CLIENT2", "w1"))
-    assert (t3["buy_account"], t3["sell_account"], t3["aggressor_side"]) == (
-        "SHARED",
-        "SHARED",
-        "B",
-    )
-    (brk,) = [r for r in rows if r["event_type"] == "trade_break"]
-    bust = fix_day.report("CLIENT1", "i1", "H")
-    ibm = table[brk["trade_id"]]
-    assert (ibm.symbol, ibm.status, ibm.busted_seq) == ("IBM", "busted", brk["event_id"])
-    assert (brk["event_ts"], brk["trade_qty"], brk["trade_price"]) == (
-        fix_time(bust[60]),
-        int(bust[32]),
-        bust[31],
-    )
-    assert (brk["operator"], brk["text"]) == ("ops", bust[58])
-    assert (brk["buy_member_id"], brk["sell_member_id"]) == ("FIRM2", "FIRM1")
-    canceled = {r["cl_ord_id"]: r for r in rows if r["event_type"] == "order_canceled"}
-    assert {
-        k: (v["cancel_reason"], v["initiator"], v["cancel_qty"]) for k, v in canceled.items()
-    } == {
-        "a1x": ("requested", "member", 10),
-        "b3": ("self_trade", "venue", 40),
-        "m1x": ("requested", "member", 10),
-        "t1": ("ioc_remainder", "venue", 10),
-    }
-
-
-def test_trade_report_lists_every_fill_pair_and_its_totals_reconcile(fix_day, tmp_path):
-    summary, rows = export(tmp_path, "trades", fix_day.engine, "csv", *ALL_TIME)
-
-    listed = [r for r in rows if r["record"] == "trade"]
-    by_order: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for _session, m in fix_day.fills():
-        by_order[int(m[37])].append((m[31], int(m[32])))
-    for t in listed:  # each trade is a fill of its buy order and of its sell order
-        assert (t["price"], t["qty"]) in by_order[t["buy_order_id"]]
-        assert (t["price"], t["qty"]) in by_order[t["sell_order_id"]]
-    assert len(listed) * 2 == len(fix_day.fills())
-    totals = {
-        (r["record"], r.get("symbol") or r.get("firm")): r for r in rows if r["record"] != "trade"
-    }
-    assert totals[("symbol_total", "AAPL")] == {
-        "record": "symbol_total",
-        "symbol": "AAPL",
-        "trade_count": 3,
-        "qty": 120,
-        "notional": "22760",
-        "busted_count": 0,
-    }
-    assert totals[("symbol_total", "IBM")] == {  # T4 was busted
-        "record": "symbol_total",
-        "symbol": "IBM",
-        "trade_count": 0,
-        "qty": 0,
-        "notional": "0",
-        "busted_count": 1,
-    }
-    assert [t["status"] for t in listed if t["symbol"] == "IBM"] == ["busted"]
-    assert totals[("firm_total", "FIRM1")] == {
-        "record": "firm_total",
-        "firm": "FIRM1",
-        "trade_count": 3,
-        "buy_qty": 80,
-        "buy_notional": "15200",
-        "sell_qty": 40,
-        "sell_notional": "7560",
-        "busted_count": 1,
-    }
-    assert totals[("firm_total", "FIRM2")]["buy_qty"] == 40
-    assert summary.totals == {"trade_count": 3, "qty": 120, "notional": "22760", "busted_count": 1}
-    with fix_day.engine.connect() as conn:
-        count, qty = conn.execute(select(func.count(), func.sum(trades.c.qty))).one()
-        active = conn.execute(
-            select(func.count(), func.sum(trades.c.qty)).where(trades.c.status == "active")
-        ).one()
-        fills = conn.execute(
-            select(func.count(), func.sum(order_events.c.last_qty)).where(
-                order_events.c.event_type == "OrderFilled"
+        for session, m in fix_day.reports:
+            r = by_seq[int(m[17])]
+            exec_types = EXEC_TYPE_42 if m[8] == "FIX.4.2" else EXEC_TYPE_44
+            assert r["event_type"] == exec_types[m[150]]
+            assert (r["member_id"], r["session_id"], r["client_id"]) == (
+                CL[session],
+                session,
+                m.get(1),
             )
-        ).one()
-        busts = conn.execute(
-            select(func.count(), func.sum(order_events.c.last_qty)).where(
-                order_events.c.event_type == "OrderTradeCanceled"
+            assert (r["order_id"], r["cl_ord_id"], r["orig_cl_ord_id"]) == (
+                int(m[37]),
+                m[11],
+                m.get(41),
             )
-        ).one()
-    assert (count, qty) == (4, 145)
-    assert tuple(active) == (3, 120)
-    assert tuple(fills) == (2 * count, 2 * qty)  # every trade is two fills ...
-    assert tuple(busts) == (2, 2 * 25)  # ... and a bust cancels both
+            assert (r["symbol"], r["side"], r["limit_price"]) == (m[55], RTS24_SIDE[m[54]], m[44])
+            assert (r["initial_qty"], r["traded_qty"], r["remaining_qty"]) == (
+                int(m[38]),
+                int(m[14]),
+                int(m[151]),
+            )
+            assert r["ord_status"] == m[39]
+            assert at_fix_precision(r["event_ts"], m[60]) == fix_time(m[60])
+            assert r["validity"] == {"0": "DAVY", "3": "IOCV"}[m[59]]
+            assert (r["last_px"], r["last_qty"]) == (m.get(31), int(m[32]) if 32 in m else None)
+            assert r["text"] == m.get(58)
+            assert r["exec_ref"] == (int(m[19]) if 19 in m else None)
+            if m[150] == "H":
+                assert (r["rts24_event"], by_seq[r["exec_ref"]]["trade_id"]) == (
+                    "CHMO",
+                    r["trade_id"],
+                )
+            if m[150] == "F":
+                assert r["liquidity"] == {"1": "PASV", "2": "AGRE"}[m[851]]
+                assert r["rts24_event"] == ("FILL" if m[39] == "2" else "PARF")
+            assert r["priority_size"] == (int(m[151]) if m[39] in ("0", "1") else None)
+        (reject,) = [r for r in rows if r["event_type"] == "CancelRejected"]
+        (_, m) = fix_day.cancel_rejects[0]
+        assert (
+            reject["cl_ord_id"],
+            reject["orig_cl_ord_id"],
+            at_fix_precision(reject["event_ts"], m[60]),
+        ) == (m[11], m[41], fix_time(m[60]))
+        assert (reject["member_id"], reject["rejected_request"], reject["rts24_event"]) == (
+            "FIRM2",
+            "cancel",
+            "REJE",
+        )
+        stp = by_seq[int(fix_day.report("CLIENT1", "b3", "4")[17])]
+        assert (stp["rts24_event"], stp["cancel_reason"]) == ("CAMO", "self_trade")
+        a1 = by_seq[int(fix_day.report("CLIENT1", "a1x", "4")[17])]
+        assert (a1["rts24_event"], a1["cancel_reason"]) == ("CAME", "requested")
+        replaced = by_seq[int(fix_day.report("CLIENT1", "b1r", "5")[17])]
+        accepted = by_seq[int(fix_day.report("CLIENT1", "b1", "0")[17])]
+        # a quantity decrease keeps time priority; a price change takes a new one
+        assert replaced["priority_ts"] == accepted["priority_ts"] == accepted["event_ts"]
+        m1r = by_seq[int(fix_day.report("CLIENT2", "m1r", "5")[17])]
+        assert m1r["priority_ts"] == m1r["event_ts"]
 
+    def test_order_records_reconcile_with_the_audit_trail(self, fix_day, tmp_path):
+        summary, rows = export(tmp_path, "order-records", fix_day.engine, "csv", *ALL_TIME)
 
-def test_surveillance_finds_the_shared_account_trade_the_ratios_and_the_cancel_after_a_fill(
-    fix_day, tmp_path
-):
-    summary, rows = export(
-        tmp_path, "surveillance", fix_day.engine, "jsonl", *ALL_TIME, window_ms=60_000
-    )
+        with fix_day.engine.connect() as conn:
+            audit = dict(
+                conn.execute(
+                    select(order_events.c.event_type, func.count()).group_by(
+                        order_events.c.event_type
+                    )
+                ).all()
+            )
+        not_order_records = ("TradeExecuted", "TradeBusted", "OperatorActionApplied")
+        assert Counter(r["event_type"] for r in rows) == {
+            k: v for k, v in audit.items() if k not in not_order_records
+        }
+        assert audit["OrderTradeCanceled"] == 2
+        assert summary.totals == {"order-records": len(rows)}
+        assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
 
-    (wash,) = [r for r in rows if r["record"] == "wash_trade"]
-    assert (wash["basis"], wash["buy_account"], wash["sell_account"]) == (
-        "same_account",
-        "SHARED",
-        "SHARED",
-    )
-    assert (wash["buy_order_id"], wash["sell_order_id"]) == (
-        fix_day.order_id("CLIENT2", "w1"),
-        fix_day.order_id("CLIENT3", "c2"),
-    )
-    assert (wash["buy_cl_ord_id"], wash["sell_cl_ord_id"], wash["price"], wash["qty"]) == (
-        "w1",
-        "c2",
-        "189",
-        40,
-    )
+    def test_cat_events_match_the_reports_and_the_trades_table(self, fix_day, tmp_path):
+        summary, rows = export(tmp_path, "cat-events", fix_day.engine, "jsonl", *ALL_TIME)
+        by_id = {r["event_id"]: r for r in rows}
 
-    ratios = {(r["firm"], r["symbol"]): r for r in rows if r["record"] == "otr"}
-    keys = (
-        "new_orders",
-        "rejected_orders",
-        "modifications",
-        "cancellations",
-        "rejected_requests",
-        "orders",
-        "order_volume",
-        "trades",
-        "traded_volume",
-        "otr_count",
-        "otr_volume",
-    )
-    expected = {
-        ("FIRM1", "AAPL"): (4, 0, 1, 1, 0, 6, 280, 3, 120, "1", "1.3333"),
-        ("FIRM1", "IBM"): (1, 0, 0, 0, 0, 1, 25, 0, 0, None, None),  # T4 busted
-        ("FIRM2", "AAPL"): (3, 1, 0, 0, 0, 4, 160, 3, 120, "0.3333", "0.3333"),
-        ("FIRM2", "IBM"): (1, 0, 0, 0, 0, 1, 25, 0, 0, None, None),
-        ("FIRM2", "MSFT"): (1, 0, 1, 1, 0, 3, 30, 0, 0, None, None),
-        ("FIRM2", "TSLA"): (1, 0, 0, 0, 0, 1, 10, 0, 0, None, None),
-    }
-    assert {k: tuple(r[f] for f in keys) for k, r in ratios.items()} == expected
-    assert list(ratios) == sorted(ratios)
+        assert (
+            summary.counts
+            == Counter(r["event_type"] for r in rows)
+            == {
+                "order_accepted": 11,
+                "order_modified": 2,
+                "order_canceled": 4,
+                "order_trade": 4,
+                "order_fill": 8,
+                "trade_break": 1,
+            }
+        )
+        for session, m in fix_day.fills():
+            r = by_id[int(m[17])]
+            assert r["event_type"] == "order_fill"
+            assert (r["order_id"], r["member_id"], r["session_id"]) == (
+                int(m[37]),
+                CL[session],
+                session,
+            )
+            assert (r["trade_price"], r["trade_qty"], r["cum_qty"], r["leaves_qty"]) == (
+                m[31],
+                int(m[32]),
+                int(m[14]),
+                int(m[151]),
+            )
+            assert r["side"] == {"1": "B", "2": "SL"}[m[54]]
+            if 851 in m:
+                assert r["liquidity"] == {"1": "added", "2": "removed"}[m[851]]
+        with fix_day.engine.connect() as conn:
+            table = {t.trade_id: t for t in conn.execute(select(trades))}
+        cat_trades = [r for r in rows if r["event_type"] == "order_trade"]
+        assert sorted(r["trade_id"] for r in cat_trades) == sorted(table)
+        for r in cat_trades:
+            t = table[r["trade_id"]]
+            assert (r["trade_price"], r["trade_qty"]) == (money(t.price), t.qty)
+            assert (r["buy_order_id"], r["sell_order_id"]) == (t.buy_order_id, t.sell_order_id)
+            assert (r["buy_member_id"], r["sell_member_id"]) == (t.buy_firm, t.sell_firm)
+            fills = [
+                f for f in rows if f["event_type"] == "order_fill" and f["trade_id"] == t.trade_id
+            ]
+            assert sorted(f["order_id"] for f in fills) == sorted((t.buy_order_id, t.sell_order_id))
+        t3 = next(r for r in cat_trades if r["buy_order_id"] == fix_day.order_id("CLIENT2", "w1"))
+        assert (t3["buy_account"], t3["sell_account"], t3["aggressor_side"]) == (
+            "SHARED",
+            "SHARED",
+            "B",
+        )
+        (brk,) = [r for r in rows if r["event_type"] == "trade_break"]
+        bust = fix_day.report("CLIENT1", "i1", "H")
+        ibm = table[brk["trade_id"]]
+        assert (ibm.symbol, ibm.status, ibm.busted_seq) == ("IBM", "busted", brk["event_id"])
+        assert (brk["event_ts"], brk["trade_qty"], brk["trade_price"]) == (
+            fix_time(bust[60]),
+            int(bust[32]),
+            bust[31],
+        )
+        assert (brk["operator"], brk["text"]) == ("ops", bust[58])
+        assert (brk["buy_member_id"], brk["sell_member_id"]) == ("FIRM2", "FIRM1")
+        canceled = {r["cl_ord_id"]: r for r in rows if r["event_type"] == "order_canceled"}
+        assert {
+            k: (v["cancel_reason"], v["initiator"], v["cancel_qty"]) for k, v in canceled.items()
+        } == {
+            "a1x": ("requested", "member", 10),
+            "b3": ("self_trade", "venue", 40),
+            "m1x": ("requested", "member", 10),
+            "t1": ("ioc_remainder", "venue", 10),
+        }
 
-    (spoof,) = [r for r in rows if r["record"] == "spoof_candidate"]
-    cancel = fix_day.report("CLIENT1", "a1x", "4")
-    fill = fix_day.report("CLIENT1", "b1r", "F")
-    assert (spoof["firm"], spoof["symbol"], spoof["side"], spoof["order_id"]) == (
-        "FIRM1",
-        "AAPL",
-        "sell",
-        int(cancel[37]),
-    )
-    assert (spoof["cancel_seq"], spoof["cancel_ts"]) == (int(cancel[17]), fix_time(cancel[60]))
-    assert (spoof["fill_seq"], spoof["fill_ts"], spoof["fill_order_id"]) == (
-        int(fill[17]),
-        fix_time(fill[60]),
-        int(fill[37]),
-    )
-    assert (spoof["fill_px"], spoof["fill_qty"], spoof["canceled_qty"]) == ("190", 20, 10)
-    assert (spoof["fills_in_window"], spoof["fill_qty_in_window"]) == (2, 80)
-    assert spoof["delay_us"] == parse_time(spoof["cancel_ts"]) - parse_time(spoof["fill_ts"])
-    assert summary.totals == {"wash_trade": 1, "otr": 6, "spoof_candidate": 1, "window_ms": 60_000}
+    def test_trade_report_lists_every_fill_pair_and_its_totals_reconcile(self, fix_day, tmp_path):
+        summary, rows = export(tmp_path, "trades", fix_day.engine, "csv", *ALL_TIME)
 
+        listed = [r for r in rows if r["record"] == "trade"]
+        by_order: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for _session, m in fix_day.fills():
+            by_order[int(m[37])].append((m[31], int(m[32])))
+        for t in listed:  # each trade is a fill of its buy order and of its sell order
+            assert (t["price"], t["qty"]) in by_order[t["buy_order_id"]]
+            assert (t["price"], t["qty"]) in by_order[t["sell_order_id"]]
+        assert len(listed) * 2 == len(fix_day.fills())
+        totals = {
+            (r["record"], r.get("symbol") or r.get("firm")): r
+            for r in rows
+            if r["record"] != "trade"
+        }
+        assert totals[("symbol_total", "AAPL")] == {
+            "record": "symbol_total",
+            "symbol": "AAPL",
+            "trade_count": 3,
+            "qty": 120,
+            "notional": "22760",
+            "busted_count": 0,
+        }
+        assert totals[("symbol_total", "IBM")] == {  # T4 was busted
+            "record": "symbol_total",
+            "symbol": "IBM",
+            "trade_count": 0,
+            "qty": 0,
+            "notional": "0",
+            "busted_count": 1,
+        }
+        assert [t["status"] for t in listed if t["symbol"] == "IBM"] == ["busted"]
+        assert totals[("firm_total", "FIRM1")] == {
+            "record": "firm_total",
+            "firm": "FIRM1",
+            "trade_count": 3,
+            "buy_qty": 80,
+            "buy_notional": "15200",
+            "sell_qty": 40,
+            "sell_notional": "7560",
+            "busted_count": 1,
+        }
+        assert totals[("firm_total", "FIRM2")]["buy_qty"] == 40
+        assert summary.totals == {
+            "trade_count": 3,
+            "qty": 120,
+            "notional": "22760",
+            "busted_count": 1,
+        }
+        with fix_day.engine.connect() as conn:
+            count, qty = conn.execute(select(func.count(), func.sum(trades.c.qty))).one()
+            active = conn.execute(
+                select(func.count(), func.sum(trades.c.qty)).where(trades.c.status == "active")
+            ).one()
+            fills = conn.execute(
+                select(func.count(), func.sum(order_events.c.last_qty)).where(
+                    order_events.c.event_type == "OrderFilled"
+                )
+            ).one()
+            busts = conn.execute(
+                select(func.count(), func.sum(order_events.c.last_qty)).where(
+                    order_events.c.event_type == "OrderTradeCanceled"
+                )
+            ).one()
+        assert (count, qty) == (4, 145)
+        assert tuple(active) == (3, 120)
+        assert tuple(fills) == (2 * count, 2 * qty)  # every trade is two fills ...
+        assert tuple(busts) == (2, 2 * 25)  # ... and a bust cancels both
 
-def test_firm_symbol_and_time_filters_keep_exactly_the_matching_rows(fix_day, tmp_path):
-    engine = fix_day.engine
-    _, everything = export(tmp_path, "order-records", engine, "jsonl", *ALL_TIME)
+    def test_surveillance_finds_the_shared_account_trade_the_ratios_and_the_cancel_after_a_fill(
+        self, fix_day, tmp_path
+    ):
+        summary, rows = export(
+            tmp_path, "surveillance", fix_day.engine, "jsonl", *ALL_TIME, window_ms=60_000
+        )
 
-    _, firm2 = export(tmp_path, "order-records", engine, "jsonl", *ALL_TIME, firm="FIRM2")
-    assert firm2 == [r for r in everything if r["member_id"] == "FIRM2"]
-    assert len(firm2) == sum(1 for s, _ in fix_day.reports if s == "CLIENT2") + 1
+        (wash,) = [r for r in rows if r["record"] == "wash_trade"]
+        assert (wash["basis"], wash["buy_account"], wash["sell_account"]) == (
+            "same_account",
+            "SHARED",
+            "SHARED",
+        )
+        assert (wash["buy_order_id"], wash["sell_order_id"]) == (
+            fix_day.order_id("CLIENT2", "w1"),
+            fix_day.order_id("CLIENT3", "c2"),
+        )
+        assert (wash["buy_cl_ord_id"], wash["sell_cl_ord_id"], wash["price"], wash["qty"]) == (
+            "w1",
+            "c2",
+            "189",
+            40,
+        )
 
-    _, ibm = export(tmp_path, "order-records", engine, "jsonl", *ALL_TIME, symbol="IBM")
-    assert ibm == [r for r in everything if r["symbol"] == "IBM"] and len(ibm) == 6
+        ratios = {(r["firm"], r["symbol"]): r for r in rows if r["record"] == "otr"}
+        keys = (
+            "new_orders",
+            "rejected_orders",
+            "modifications",
+            "cancellations",
+            "rejected_requests",
+            "orders",
+            "order_volume",
+            "trades",
+            "traded_volume",
+            "otr_count",
+            "otr_volume",
+        )
+        expected = {
+            ("FIRM1", "AAPL"): (4, 0, 1, 1, 0, 6, 280, 3, 120, "1", "1.3333"),
+            ("FIRM1", "IBM"): (1, 0, 0, 0, 0, 1, 25, 0, 0, None, None),  # T4 busted
+            ("FIRM2", "AAPL"): (3, 1, 0, 0, 0, 4, 160, 3, 120, "0.3333", "0.3333"),
+            ("FIRM2", "IBM"): (1, 0, 0, 0, 0, 1, 25, 0, 0, None, None),
+            ("FIRM2", "MSFT"): (1, 0, 1, 1, 0, 3, 30, 0, 0, None, None),
+            ("FIRM2", "TSLA"): (1, 0, 0, 0, 0, 1, 10, 0, 0, None, None),
+        }
+        assert {k: tuple(r[f] for f in keys) for k, r in ratios.items()} == expected
+        assert list(ratios) == sorted(ratios)
 
-    middle = everything[len(everything) // 2]
-    start = parse_time(middle["event_ts"])
-    end = parse_time(everything[-3]["event_ts"])
-    _, window = export(tmp_path, "order-records", engine, "jsonl", start, end)
-    assert window == [r for r in everything if start <= parse_time(r["event_ts"]) < end]
-    assert window and window[0]["event_ts"] == middle["event_ts"]
+        (spoof,) = [r for r in rows if r["record"] == "spoof_candidate"]
+        cancel = fix_day.report("CLIENT1", "a1x", "4")
+        fill = fix_day.report("CLIENT1", "b1r", "F")
+        assert (spoof["firm"], spoof["symbol"], spoof["side"], spoof["order_id"]) == (
+            "FIRM1",
+            "AAPL",
+            "sell",
+            int(cancel[37]),
+        )
+        assert (spoof["cancel_seq"], spoof["cancel_ts"]) == (int(cancel[17]), fix_time(cancel[60]))
+        assert (spoof["fill_seq"], spoof["fill_ts"], spoof["fill_order_id"]) == (
+            int(fill[17]),
+            fix_time(fill[60]),
+            int(fill[37]),
+        )
+        assert (spoof["fill_px"], spoof["fill_qty"], spoof["canceled_qty"]) == ("190", 20, 10)
+        assert (spoof["fills_in_window"], spoof["fill_qty_in_window"]) == (2, 80)
+        assert spoof["delay_us"] == parse_time(spoof["cancel_ts"]) - parse_time(spoof["fill_ts"])
+        assert summary.totals == {
+            "wash_trade": 1,
+            "otr": 6,
+            "spoof_candidate": 1,
+            "window_ms": 60_000,
+        }
 
-    _, cat_firm1 = export(tmp_path, "cat-events", engine, "jsonl", *ALL_TIME, firm="FIRM1")
-    firm1_trades = [r for r in cat_firm1 if r["event_type"] == "order_trade"]
-    assert len(firm1_trades) == 4  # FIRM1 is on one side of every trade of the day
-    assert {r["member_id"] for r in cat_firm1 if "member_id" in r} == {"FIRM1"}
-    assert [r["symbol"] for r in cat_firm1 if r["event_type"] == "trade_break"] == ["IBM"]
-    _, cat_aapl = export(tmp_path, "cat-events", engine, "jsonl", *ALL_TIME, symbol="AAPL")
-    assert "trade_break" not in {r["event_type"] for r in cat_aapl}
+    def test_firm_symbol_and_time_filters_keep_exactly_the_matching_rows(self, fix_day, tmp_path):
+        engine = fix_day.engine
+        _, everything = export(tmp_path, "order-records", engine, "jsonl", *ALL_TIME)
 
-    summary, ibm_trades = export(tmp_path, "trades", engine, "csv", *ALL_TIME, symbol="IBM")
-    assert [r["record"] for r in ibm_trades] == [
-        "trade",
-        "symbol_total",
-        "firm_total",
-        "firm_total",
-        "venue_total",
-    ]
-    assert summary.totals == {"trade_count": 0, "qty": 0, "notional": "0", "busted_count": 1}
+        _, firm2 = export(tmp_path, "order-records", engine, "jsonl", *ALL_TIME, firm="FIRM2")
+        assert firm2 == [r for r in everything if r["member_id"] == "FIRM2"]
+        assert len(firm2) == sum(1 for s, _ in fix_day.reports if s == "CLIENT2") + 1
 
-    _, firm2_trades = export(tmp_path, "trades", engine, "jsonl", *ALL_TIME, firm="FIRM2")
-    assert [r["firm"] for r in firm2_trades if r["record"] == "firm_total"] == ["FIRM2"]
+        _, ibm = export(tmp_path, "order-records", engine, "jsonl", *ALL_TIME, symbol="IBM")
+        assert ibm == [r for r in everything if r["symbol"] == "IBM"] and len(ibm) == 6
 
-    _, surv = export(
-        tmp_path, "surveillance", engine, "csv", *ALL_TIME, firm="FIRM2", window_ms=60_000
-    )
-    assert {r["record"] for r in surv} == {"wash_trade", "otr"}  # FIRM2 canceled after no fill
-    assert {r["firm"] for r in surv if r["record"] == "otr"} == {"FIRM2"}
+        middle = everything[len(everything) // 2]
+        start = parse_time(middle["event_ts"])
+        end = parse_time(everything[-3]["event_ts"])
+        _, window = export(tmp_path, "order-records", engine, "jsonl", start, end)
+        assert window == [r for r in everything if start <= parse_time(r["event_ts"]) < end]
+        assert window and window[0]["event_ts"] == middle["event_ts"]
 
-    nothing_before = export(tmp_path, "order-records", engine, "csv", 0, DAY_START)[1]
-    assert nothing_before == []
+        _, cat_firm1 = export(tmp_path, "cat-events", engine, "jsonl", *ALL_TIME, firm="FIRM1")
+        firm1_trades = [r for r in cat_firm1 if r["event_type"] == "order_trade"]
+        assert len(firm1_trades) == 4  # FIRM1 is on one side of every trade of the day
+        assert {r["member_id"] for r in cat_firm1 if "member_id" in r} == {"FIRM1"}
+        assert [r["symbol"] for r in cat_firm1 if r["event_type"] == "trade_break"] == ["IBM"]
+        _, cat_aapl = export(tmp_path, "cat-events", engine, "jsonl", *ALL_TIME, symbol="AAPL")
+        assert "trade_break" not in {r["event_type"] for r in cat_aapl}
+
+        summary, ibm_trades = export(tmp_path, "trades", engine, "csv", *ALL_TIME, symbol="IBM")
+        assert [r["record"] for r in ibm_trades] == [
+            "trade",
+            "symbol_total",
+            "firm_total",
+            "firm_total",
+            "venue_total",
+        ]
+        assert summary.totals == {"trade_count": 0, "qty": 0, "notional": "0", "busted_count": 1}
+
+        _, firm2_trades = export(tmp_path, "trades", engine, "jsonl", *ALL_TIME, firm="FIRM2")
+        assert [r["firm"] for r in firm2_trades if r["record"] == "firm_total"] == ["FIRM2"]
+
+        _, surv = export(
+            tmp_path, "surveillance", engine, "csv", *ALL_TIME, firm="FIRM2", window_ms=60_000
+        )
+        assert {r["record"] for r in surv} == {"wash_trade", "otr"}  # FIRM2 canceled after no fill
+        assert {r["firm"] for r in surv if r["record"] == "otr"} == {"FIRM2"}
+
+        nothing_before = export(tmp_path, "order-records", engine, "csv", 0, DAY_START)[1]
+        assert nothing_before == []
 
 
 # -- the spoofing window, to the microsecond (kernel with chosen timestamps) ----------------------

@@ -4,6 +4,7 @@
     venue                                 one on SQLite and one on PostgreSQL
     shared_venue(home, **settings)        for a class-scoped fixture: one venue for the class
     fresh_front_door(venue)               before each test on a shared venue
+    fresh_gateway(gateway)                the same for a shared FixGateway on its own
 
 QuickFIX keeps one registry of sessions per process: while a class-scoped venue runs, no
 other venue may, so the tests that share one are in one class and use only it.
@@ -19,6 +20,7 @@ import pytest
 
 from venue.app import Venue
 from venue.config import VenueSettings
+from venue.fix.application import FixGateway
 from venue.fix.auth import LogonGuard
 from venue.testing.resources import free_port as find_free_port
 
@@ -36,12 +38,17 @@ def shared_venue(home: Path, **overrides: object) -> Iterator[Venue]:
 def fresh_front_door(venue: Venue, timeout: float = 10.0) -> None:
     """The front door as a fresh venue has it: no session logged on (waits until the last
     test's connections are gone) and no failed logons counted (the backoff)."""
+    fresh_gateway(venue.gateway, timeout)
+
+
+def fresh_gateway(gateway: FixGateway, timeout: float = 10.0) -> None:
+    """fresh_front_door for a FixGateway on its own (tests/test_gateway.py)."""
     deadline = time.monotonic() + timeout
-    for session in venue.gateway.sessions:
-        while venue.gateway.session_state(session)["logged_on"]:
+    for session in gateway.sessions:
+        while gateway.session_state(session)["logged_on"]:
             assert time.monotonic() < deadline, f"{session} still logged on"
             time.sleep(0.01)
-    venue.gateway._guard = LogonGuard()
+    gateway._guard = LogonGuard()
 
 
 @pytest.fixture

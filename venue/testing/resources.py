@@ -5,6 +5,7 @@ import each other."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 import uuid
 from collections.abc import Iterator
@@ -19,11 +20,29 @@ from venue.domain.values import PRICE_SCALE, OrdType, Side, TimeInForce
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
+# Below Linux's ephemeral range (32768-60999), where bind(0) (QuickFIX's spare port) and
+# outgoing connections take their ports: a port handed out here is not the OS's next pick.
+PORT_RANGE = (20000, 32768)
+_draw = random.SystemRandom()  # unaffected by tests that seed the random module
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now on 127.0.0.1 (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port nobody listens on right now on 127.0.0.1, drawn from PORT_RANGE. Under
+    pytest-xdist each worker draws only ports whose remainder by the number of workers is
+    its own number, so two workers never pick the same port between the check and the bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    low, high = PORT_RANGE
+    start = low + (int(worker.removeprefix("gw")) - low) % workers
+    for _ in range(1000):
+        port = _draw.randrange(start, high, workers)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{high - 1} for worker {worker}")
 
 
 def pg_admin_url(url: str | None = None) -> URL:
