@@ -91,7 +91,6 @@ CATCH_UP_CHILD_RECORDS = 5_000
 CATCH_UP_CHILD_REST_S = 0.002
 _STOP = object()
 _REJECTS = frozenset((OrderRejected, CancelRejected))
-_COPIED = frozenset(COPIED_EVENTS)
 
 
 class RecoveryError(RuntimeError):
@@ -737,7 +736,7 @@ class Venue:
                             rejects[code] = rejects.get(code, 0) + 1
                         if kind is OrderFilled:  # market data times its X from here
                             self._fills_sent[event.trade_id] = time.perf_counter_ns()  # type: ignore[union-attr]
-                    if copying and kind in _COPIED:
+                    if copying and kind in COPIED_EVENTS:
                         self._copy(event, session, text, form, sent)
                 except Exception:  # a bug: the event is journaled, the report is in the log
                     log.exception("could not send the report of %r to %s", event, session)

@@ -45,7 +45,7 @@ from venue.domain.commands import (
     SessionDisconnected,
 )
 from venue.domain.events import (
-    ORDER_EVENTS,
+    ORDER_EVENT_TYPES,
     CancelRejected,
     Event,
     IndicativeChanged,
@@ -1341,7 +1341,7 @@ class Kernel:
                 if len(self._trade_fifo) > self.retention.trades:
                     self._forget_trade(self._trade_fifo.popleft())
                 continue
-            if kind not in _ORDER_EVENTS:
+            if kind not in ORDER_EVENT_TYPES:
                 continue
             snap: OrderSnapshot = event.order  # type: ignore[union-attr,assignment]
             if kind is OrderFilled:
@@ -1614,7 +1614,6 @@ _PRICED = {
     OrdType.MARKET_TO_LIMIT: "market-to-limit",
 }
 
-_ORDER_EVENTS = frozenset(ORDER_EVENTS)  # one hash lookup per event, not a scan of nine
 _DONE = frozenset(s for s in OrdStatus if s.is_done)  # OrdStatus.is_done without the call
 
 _OPERATOR_HANDLERS: dict[type, Any] = {

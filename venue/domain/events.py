@@ -298,30 +298,21 @@ ORDER_EVENTS = (
 )
 
 
+ORDER_EVENT_TYPES = frozenset(ORDER_EVENTS)  # membership by type(event): one hash lookup
 _NO_REPORT = frozenset(
     (TradeExecuted, OperatorActionApplied, TradeBusted, PhaseChanged, IndicativeChanged)
 )
 _OWN_SESSION = frozenset((OrderStatusReported, CancelRejected, MassCancelReported))
-_ORDER_EVENT_TYPES = frozenset(ORDER_EVENTS)
 
 
 def report_session(event: Event) -> str | None:
     """The session that must receive a report for this event, or None (trades)."""
-    kind = type(event)  # the exact types first (a set lookup), subclasses as before
-    if kind in _ORDER_EVENT_TYPES:
-        return event.order.session  # type: ignore[union-attr]
+    kind = type(event)
     if kind in _NO_REPORT:
         return None
     if kind in _OWN_SESSION:
         return event.session  # type: ignore[union-attr]
-    if isinstance(
-        event,
-        TradeExecuted | OperatorActionApplied | TradeBusted | PhaseChanged | IndicativeChanged,
-    ):
-        return None
-    if isinstance(event, OrderStatusReported | CancelRejected | MassCancelReported):
-        return event.session
-    return event.order.session
+    return event.order.session  # type: ignore[union-attr]
 
 
 def same_state(replayed: list[Event], recorded: list[Event]) -> bool:

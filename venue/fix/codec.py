@@ -793,18 +793,20 @@ def business_reject(
 
 
 # Events whose report a drop-copy session receives: every ExecutionReport about an order
-# and every OrderCancelReject (not status answers, not mass-cancel reports).
-COPIED_EVENTS = (
-    OrderAccepted,
-    OrderRejected,
-    OrderFilled,
-    OrderCanceled,
-    OrderReplaced,
-    OrderExpired,
-    OrderRestated,
-    OrderTriggered,
-    OrderTradeCanceled,
-    CancelRejected,
+# and every OrderCancelReject (not status answers, not mass-cancel reports). By exact type.
+COPIED_EVENTS = frozenset(
+    (
+        OrderAccepted,
+        OrderRejected,
+        OrderFilled,
+        OrderCanceled,
+        OrderReplaced,
+        OrderExpired,
+        OrderRestated,
+        OrderTriggered,
+        OrderTradeCanceled,
+        CancelRejected,
+    )
 )
 
 

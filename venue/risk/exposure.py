@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from venue.domain.codes import RejectCode
 from venue.domain.events import (
-    ORDER_EVENTS,
+    ORDER_EVENT_TYPES,
     Event,
     OrderFilled,
     OrderSnapshot,
@@ -37,7 +37,6 @@ from venue.risk.checks import (
     check_throttle,
 )
 
-_ORDER_EVENTS = frozenset(ORDER_EVENTS)  # one hash lookup per event, not a scan of nine
 Block = tuple[str, str]  # a kill switch: (scope, key), scope venue ("" key), firm or session
 
 
@@ -107,7 +106,7 @@ class Exposure:
         executed = self.firm_executed
         for event in events:
             kind = type(event)
-            if kind not in _ORDER_EVENTS:
+            if kind not in ORDER_EVENT_TYPES:
                 continue
             snap: OrderSnapshot = event.order  # type: ignore[union-attr,assignment]
             if kind is OrderFilled:
