@@ -314,11 +314,6 @@ def _order_id(fields: dict[str, str]) -> OrderId | None:
     return None if value is None else OrderId(value)
 
 
-# NewOrderSingle fields that each have their own parser, all optional: when none is there
-# (the common order) those parsers would each return None or False.
-_NEW_ORDER_OPTIONS = frozenset(("7928", "99", "18", "126", "432", "110", "111", "1138"))
-
-
 def _new_order(f: dict[str, str], session: str) -> NewOrder:
     cl_ord_id = _required(f, "11", "ClOrdID")
     symbol = _required(f, "55", "Symbol")
@@ -326,11 +321,6 @@ def _new_order(f: dict[str, str], session: str) -> NewOrder:
     ord_type = _ord_type(f)
     tif = _tif(f)
     _no_unsupported(f)
-    if _NEW_ORDER_OPTIONS.isdisjoint(f):
-        return NewOrder(
-            session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""),
-            poss_resend=f.get("97") == "Y",
-        )  # fmt: skip
     stp = _stp(f)
     return NewOrder(
         session, cl_ord_id, symbol, side, ord_type, tif, _qty(f), _price(f), f.get("1", ""), stp,
