@@ -820,9 +820,8 @@ class Venue:
                 )  # fmt: skip
                 self._end_encoder(job)
                 job.encoder_failed = True
-        session = job.session
-        info = self.drop_copies[session]
-        begin, digits = self.gateway.begin_string(session), self.gateway.timestamp_digits(session)
+        info = self.drop_copies[job.session]
+        begin, digits = self._format(job.session)
         chunks = (
             [(record_no, record_copies(payload, info, begin, digits))]
             for record_no, payload in read_records(self.journal_dir, after=job.upto, upto=end)
@@ -849,11 +848,10 @@ class Venue:
 
     def _encoder(self, job: _CatchUpJob) -> CopyEncoder:
         if job.encoder is None:
-            session = job.session
+            begin, digits = self._format(job.session)
             job.encoder = CopyEncoder(
-                self.journal_dir, self.drop_copies[session], self.gateway.begin_string(session),
-                self.gateway.timestamp_digits(session),
-            )  # fmt: skip
+                self.journal_dir, self.drop_copies[job.session], begin, digits
+            )
             job.encoder.start()
         return job.encoder
 
@@ -865,14 +863,9 @@ class Venue:
 
     def _copy_record(self, job: _CatchUpJob, payload: bytes) -> None:
         """Send the copies of one journal record's events to the session catching up."""
-        session = job.session
-        self._send_copy_texts(
-            job,
-            record_copies(
-                payload, self.drop_copies[session], self.gateway.begin_string(session),
-                self.gateway.timestamp_digits(session),
-            ),
-        )  # fmt: skip
+        begin, digits = self._format(job.session)
+        texts = record_copies(payload, self.drop_copies[job.session], begin, digits)
+        self._send_copy_texts(job, texts)
 
     def _send_copy_texts(self, job: _CatchUpJob, texts: list[str]) -> None:
         for text in texts:

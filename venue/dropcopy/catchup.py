@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
@@ -116,7 +117,7 @@ class CopyEncoder(ChildProcess):
     def __init__(
         self, journal_dir: Path, info: SessionInfo, begin_string: str, digits: int | None
     ) -> None:
-        mine, theirs = _pipe()
+        mine, theirs = multiprocessing.get_context("spawn").Pipe(duplex=True)
         self._requests = mine
         super().__init__(_main, (theirs, str(journal_dir), info, begin_string, digits))
         self._theirs: Connection | None = theirs
@@ -142,9 +143,3 @@ class CopyEncoder(ChildProcess):
     def stop(self, timeout: float | None = None) -> None:
         self._requests.close()
         super().stop(timeout)
-
-
-def _pipe() -> tuple[Connection, Connection]:
-    import multiprocessing
-
-    return multiprocessing.get_context("spawn").Pipe(duplex=True)
